@@ -1,0 +1,440 @@
+//! Layered configuration: built-in defaults, then an optional TOML file, then environment
+//! variables (`CERTGATE_*`, plus `MTLS_VERIFY_SECRET`, the name the seed API uses).
+//!
+//! Only known variable names are read from the environment, so unrelated `CERTGATE_*`
+//! variables (test switches, for example) never trip `deny_unknown_fields`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::proxy::IdentityHeaders;
+
+/// Every setting that may come from the file or the environment, with its default.
+/// The env name is `CERTGATE_` + the key in upper case.
+const DEFAULTS: &[(&str, &str)] = &[
+    ("listen", "127.0.0.1:3000"),
+    ("data_dir", "./data"),
+    ("base_path", "/api/ext/cockpit-enterprise/mtls"),
+    (
+        "identity_headers",
+        "X-Client-Cert,X-Client-Cert-Fingerprint",
+    ),
+    ("trusted_proxies", ""),
+    ("verify_body", "true"),
+    ("admin_auth_failures_per_minute", "10"),
+    ("verify_secret_failures_per_minute", "30"),
+    ("log_format", "human"),
+    ("log_level", "info"),
+    ("last_seen_flush_ms", "2000"),
+    ("sync_interval_ms", "500"),
+    ("unknown_cert_cache_size", "10000"),
+    ("workers", "0"),
+    ("keep_alive_seconds", "75"),
+    ("database_max_connections", "8"),
+];
+
+/// Settings without a default: absent unless the file or the environment sets them.
+const OPTIONAL_KEYS: &[&str] = &["database_url", "admin_token", "verify_secret"];
+
+/// Secrets that may also be read from a file named by `<NAME>_FILE`.
+const SECRET_KEYS: &[&str] = &["database_url", "admin_token", "verify_secret"];
+
+/// The seed's name for the verify secret; it wins over `CERTGATE_VERIFY_SECRET`.
+pub const SEED_VERIFY_SECRET_VAR: &str = "MTLS_VERIFY_SECRET";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("configuration: cannot read {path}: {source}")]
+    SecretFile {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    listen: String,
+    data_dir: PathBuf,
+    base_path: String,
+    identity_headers: String,
+    trusted_proxies: String,
+    verify_body: bool,
+    admin_auth_failures_per_minute: u32,
+    verify_secret_failures_per_minute: u32,
+    log_format: String,
+    log_level: String,
+    last_seen_flush_ms: u64,
+    sync_interval_ms: u64,
+    unknown_cert_cache_size: usize,
+    workers: usize,
+    keep_alive_seconds: u64,
+    database_max_connections: u32,
+    database_url: Option<SecretString>,
+    admin_token: Option<SecretString>,
+    verify_secret: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Where the data lives. The password inside a PostgreSQL URL stays out of `Debug`.
+#[derive(Clone)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(SecretString),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+            Self::Postgres(_) => f.write_str("Postgres(<redacted>)"),
+        }
+    }
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub database_max_connections: u32,
+    /// Normalised: starts with `/`, no trailing `/`.
+    pub base_path: String,
+    pub admin_tokens: Vec<SecretString>,
+    pub verify_secrets: Vec<SecretString>,
+    pub identity_headers: IdentityHeaders,
+    pub trusted_proxies: Vec<IpNet>,
+    pub verify_body: bool,
+    pub admin_auth_failures_per_minute: u32,
+    pub verify_secret_failures_per_minute: u32,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub last_seen_flush_ms: u64,
+    pub sync_interval_ms: u64,
+    pub unknown_cert_cache_size: usize,
+    pub workers: usize,
+    pub keep_alive_seconds: u64,
+    /// Things worth a warning once logging is up (it is configured from these settings).
+    pub warnings: Vec<String>,
+}
+
+impl Settings {
+    /// Loads from the process environment and an optional file.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::from_sources(config_file, &env)
+    }
+
+    /// Loads from an explicit environment map, so tests never touch the process environment.
+    pub fn from_sources(
+        config_file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let mut warnings = Vec::new();
+        let mut builder = config::Config::builder();
+        for (key, value) in DEFAULTS {
+            builder = builder.set_default(*key, *value)?;
+        }
+        let config_file = config_file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("CERTGATE_CONFIG").map(PathBuf::from));
+        if let Some(path) = config_file {
+            builder = builder.add_source(
+                config::File::from(path.as_path())
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        for key in DEFAULTS
+            .iter()
+            .map(|(k, _)| *k)
+            .chain(OPTIONAL_KEYS.iter().copied())
+        {
+            if let Some(value) = env_value(env, key)? {
+                builder = builder.set_override(key, value)?;
+            }
+        }
+        if let Some(value) = seed_verify_secret(env)? {
+            if env_value(env, "verify_secret")?.is_some() {
+                warnings.push(format!(
+                    "both {SEED_VERIFY_SECRET_VAR} and CERTGATE_VERIFY_SECRET are set; \
+                     using {SEED_VERIFY_SECRET_VAR}"
+                ));
+            }
+            builder = builder.set_override("verify_secret", value)?;
+        }
+        let raw: RawSettings = builder.build()?.try_deserialize()?;
+        Self::validate(raw, warnings)
+    }
+
+    fn validate(raw: RawSettings, warnings: Vec<String>) -> Result<Self, ConfigError> {
+        let listen = raw
+            .listen
+            .parse()
+            .map_err(|_| invalid("listen", format!("`{}` is not an address:port", raw.listen)))?;
+        let database = match &raw.database_url {
+            None => DatabaseUrl::Sqlite(raw.data_dir.join("certgate.db")),
+            Some(url) => parse_database_url(url)?,
+        };
+        let identity_headers = IdentityHeaders::parse(&raw.identity_headers)
+            .map_err(|message| invalid("identity_headers", message))?;
+        let trusted_proxies = split_list(&raw.trusted_proxies)
+            .map(parse_cidr)
+            .collect::<Result<Vec<_>, _>>()?;
+        let log_format = match raw.log_format.to_ascii_lowercase().as_str() {
+            "human" | "text" | "pretty" => LogFormat::Human,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(invalid(
+                    "log_format",
+                    format!("`{other}`: use human or json"),
+                ));
+            }
+        };
+        if raw.admin_auth_failures_per_minute == 0 || raw.verify_secret_failures_per_minute == 0 {
+            return Err(invalid(
+                "admin_auth_failures_per_minute",
+                "failure rate limits must be at least 1 per minute",
+            ));
+        }
+        if raw.last_seen_flush_ms == 0 || raw.last_seen_flush_ms > 5000 {
+            return Err(invalid("last_seen_flush_ms", "must be between 1 and 5000"));
+        }
+        if raw.sync_interval_ms == 0 {
+            return Err(invalid("sync_interval_ms", "must be at least 1"));
+        }
+        Ok(Self {
+            listen,
+            data_dir: raw.data_dir,
+            database,
+            database_max_connections: raw.database_max_connections.max(1),
+            base_path: normalise_base_path(&raw.base_path)?,
+            admin_tokens: secret_list(raw.admin_token.as_ref()),
+            verify_secrets: secret_list(raw.verify_secret.as_ref()),
+            identity_headers,
+            trusted_proxies,
+            verify_body: raw.verify_body,
+            admin_auth_failures_per_minute: raw.admin_auth_failures_per_minute,
+            verify_secret_failures_per_minute: raw.verify_secret_failures_per_minute,
+            log_format,
+            log_level: raw.log_level,
+            last_seen_flush_ms: raw.last_seen_flush_ms,
+            sync_interval_ms: raw.sync_interval_ms,
+            unknown_cert_cache_size: raw.unknown_cert_cache_size,
+            workers: raw.workers,
+            keep_alive_seconds: raw.keep_alive_seconds,
+            warnings,
+        })
+    }
+}
+
+/// `CERTGATE_<KEY>`, or for secrets the contents of the file named by `CERTGATE_<KEY>_FILE`.
+fn env_value(env: &HashMap<String, String>, key: &str) -> Result<Option<String>, ConfigError> {
+    let name = format!("CERTGATE_{}", key.to_ascii_uppercase());
+    if SECRET_KEYS.contains(&key) {
+        return value_or_file(env, &name);
+    }
+    Ok(env.get(&name).cloned())
+}
+
+fn seed_verify_secret(env: &HashMap<String, String>) -> Result<Option<String>, ConfigError> {
+    value_or_file(env, SEED_VERIFY_SECRET_VAR)
+}
+
+fn value_or_file(env: &HashMap<String, String>, name: &str) -> Result<Option<String>, ConfigError> {
+    if let Some(value) = env.get(name) {
+        return Ok(Some(value.clone()));
+    }
+    let Some(path) = env.get(&format!("{name}_FILE")) else {
+        return Ok(None);
+    };
+    std::fs::read_to_string(path)
+        .map(|text| Some(text.trim_end_matches(['\r', '\n']).to_owned()))
+        .map_err(|source| ConfigError::SecretFile {
+            path: path.clone(),
+            source,
+        })
+}
+
+fn split_list(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+}
+
+fn secret_list(value: Option<&SecretString>) -> Vec<SecretString> {
+    value
+        .map(|secret| {
+            split_list(secret.expose_secret())
+                .map(|item| SecretString::from(item.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parse_cidr(text: &str) -> Result<IpNet, ConfigError> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| invalid("trusted_proxies", format!("`{text}` is not an IP or CIDR")))
+}
+
+fn parse_database_url(url: &SecretString) -> Result<DatabaseUrl, ConfigError> {
+    let text = url.expose_secret();
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        return Ok(DatabaseUrl::Postgres(url.clone()));
+    }
+    if let Some(path) = text
+        .strip_prefix("sqlite://")
+        .or_else(|| text.strip_prefix("sqlite:"))
+    {
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            return Err(invalid("database_url", "SQLite needs a file path"));
+        }
+        return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+    }
+    Err(invalid(
+        "database_url",
+        "use sqlite://path/to/file.db or postgres://user:password@host/db",
+    ))
+}
+
+fn normalise_base_path(path: &str) -> Result<String, ConfigError> {
+    let trimmed = path.trim().trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    if !trimmed.starts_with('/') || trimmed.contains(['?', '#', ' ']) {
+        return Err(invalid(
+            "base_path",
+            format!("`{path}` is not an absolute URL path"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_work_on_a_fresh_machine() {
+        let settings = Settings::from_sources(None, &env(&[])).unwrap();
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:3000");
+        assert!(matches!(&settings.database, DatabaseUrl::Sqlite(p) if p.ends_with("certgate.db")));
+        assert!(
+            settings.admin_tokens.is_empty(),
+            "no token means fail closed"
+        );
+        assert!(settings.verify_secrets.is_empty());
+        assert_eq!(settings.base_path, "/api/ext/cockpit-enterprise/mtls");
+    }
+
+    #[test]
+    fn seed_secret_name_wins_over_alias_with_a_warning() {
+        let settings = Settings::from_sources(
+            None,
+            &env(&[
+                ("MTLS_VERIFY_SECRET", "seed-one,seed-two"),
+                ("CERTGATE_VERIFY_SECRET", "alias"),
+            ]),
+        )
+        .unwrap();
+        let secrets: Vec<_> = settings
+            .verify_secrets
+            .iter()
+            .map(|s| s.expose_secret())
+            .collect();
+        assert_eq!(secrets, ["seed-one", "seed-two"]);
+        assert_eq!(settings.warnings.len(), 1);
+    }
+
+    #[test]
+    fn unrelated_certgate_variables_are_ignored() {
+        Settings::from_sources(None, &env(&[("CERTGATE_E2E", "require")])).unwrap();
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "from-file\n").unwrap();
+        let settings = Settings::from_sources(
+            None,
+            &env(&[("CERTGATE_ADMIN_TOKEN_FILE", path.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(settings.admin_tokens[0].expose_secret(), "from-file");
+    }
+
+    #[test]
+    fn file_layer_sits_between_defaults_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("certgate.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:4000\"\nverify_body = false\n").unwrap();
+        let settings =
+            Settings::from_sources(Some(&path), &env(&[("CERTGATE_LISTEN", "127.0.0.1:5000")]))
+                .unwrap();
+        assert_eq!(settings.listen.port(), 5000);
+        assert!(!settings.verify_body);
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_stop_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("certgate.toml");
+        std::fs::write(&path, "lisen = \"127.0.0.1:4000\"\n").unwrap();
+        assert!(Settings::from_sources(Some(&path), &env(&[])).is_err());
+        for (key, value) in [
+            ("CERTGATE_IDENTITY_HEADERS", "X-Client-Cert,X-Bogus"),
+            ("CERTGATE_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("CERTGATE_DATABASE_URL", "mysql://x"),
+            ("CERTGATE_LISTEN", "nowhere"),
+            ("CERTGATE_VERIFY_BODY", "maybe"),
+        ] {
+            assert!(
+                Settings::from_sources(None, &env(&[(key, value)])).is_err(),
+                "{key}={value} must be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn postgres_url_is_redacted_in_debug() {
+        let settings = Settings::from_sources(
+            None,
+            &env(&[("CERTGATE_DATABASE_URL", "postgres://u:hunter2@db/certgate")]),
+        )
+        .unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,11 @@
+//! Pure types and rules: no I/O, no clock reads (time is passed in).
+
+pub mod agent;
+pub mod ca;
+pub mod fingerprint;
+pub mod ids;
+pub mod policy;
+pub mod verify;
+
+pub use fingerprint::{Fingerprint, PresentedFingerprint, Sha1Fingerprint};
+pub use ids::{AgentId, CaId};

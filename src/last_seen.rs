@@ -1,0 +1,77 @@
+//! `last_seen_at` / `last_seen_ip`, recorded off the request path: verify queues at most one
+//! sighting per agent per second in memory, and a background task writes the queue in one
+//! transaction every flush interval and once more on shutdown.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::domain::AgentId;
+use crate::metrics::Metrics;
+use crate::store::{Sighting, Store};
+use crate::trust::AgentEntry;
+
+#[derive(Default)]
+pub struct LastSeen {
+    pending: Mutex<HashMap<AgentId, (OffsetDateTime, Option<IpAddr>)>>,
+}
+
+impl LastSeen {
+    pub fn record(&self, agent: &AgentEntry, now: OffsetDateTime, ip: Option<IpAddr>) {
+        if agent.first_sighting_in(now.unix_timestamp()) {
+            self.pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(agent.id, (now, ip));
+        }
+    }
+
+    fn take(&self) -> HashMap<AgentId, (OffsetDateTime, Option<IpAddr>)> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Writes everything queued. On failure the sightings are queued again (newer ones win).
+    pub async fn flush(&self, store: &dyn Store, metrics: &Metrics) {
+        let batch = self.take();
+        if batch.is_empty() {
+            return;
+        }
+        let sightings: Vec<Sighting> = batch
+            .iter()
+            .map(|(id, (at, ip))| Sighting {
+                agent_id: *id,
+                at: *at,
+                ip: ip.map(|ip| ip.to_string()),
+            })
+            .collect();
+        if let Err(error) = store.record_sightings(&sightings).await {
+            metrics.last_seen_flush_errors.inc();
+            tracing::warn!(%error, count = sightings.len(), "could not record last_seen; will retry");
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            for (id, seen) in batch {
+                pending.entry(id).or_insert(seen);
+            }
+        }
+    }
+
+    /// Flushes every `interval` until the task is aborted.
+    pub fn spawn_flusher(
+        self: &Arc<Self>,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        interval: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let last_seen = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                last_seen.flush(store.as_ref(), &metrics).await;
+            }
+        })
+    }
+}

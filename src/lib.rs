@@ -1,0 +1,18 @@
+//! certgate: a verification sidecar for mutual TLS behind a reverse proxy.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod last_seen;
+pub mod metrics;
+pub mod proxy;
+pub mod rate_limit;
+pub mod registry;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod sync;
+pub mod telemetry;
+pub mod trust;
+pub mod x509;

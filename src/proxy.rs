@@ -1,0 +1,421 @@
+//! What proxies send, decoded: one function per header format, and the rules that turn the
+//! enabled headers of one request into a single consistent [`Presented`] identity.
+//!
+//! Formats (see the proxy recipes): nginx `$ssl_client_escaped_cert` (percent-encoded PEM),
+//! Caddy `certificate_der_base64`, Traefik passTLSClientCert `pem: true`, Envoy XFCC,
+//! RFC 9440 `Client-Cert`, and fingerprints in every common spelling.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use percent_encoding::percent_decode;
+
+use crate::domain::PresentedFingerprint;
+use crate::domain::verify::{Presented, PresentedCertificate, Rejection};
+
+/// Identity headers larger than this are refused as `malformed_request`.
+pub const MAX_IDENTITY_HEADER_BYTES: usize = 16 * 1024;
+/// Certificates after the leaf that are looked at; the rest are ignored.
+const MAX_CHAIN_CERTIFICATES: usize = 8;
+
+/// Every identity header certgate knows, with the config spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityHeader {
+    ClientCert,
+    ForwardedTlsClientCert,
+    ForwardedClientCert,
+    Rfc9440ClientCert,
+    Rfc9440ClientCertChain,
+    ClientCertFingerprint,
+    ClientVerify,
+}
+
+impl IdentityHeader {
+    pub const ALL: [IdentityHeader; 7] = [
+        Self::ClientCert,
+        Self::ForwardedTlsClientCert,
+        Self::ForwardedClientCert,
+        Self::Rfc9440ClientCert,
+        Self::Rfc9440ClientCertChain,
+        Self::ClientCertFingerprint,
+        Self::ClientVerify,
+    ];
+
+    /// The header name, lower case (as HTTP/2 and actix's header maps spell it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ClientCert => "x-client-cert",
+            Self::ForwardedTlsClientCert => "x-forwarded-tls-client-cert",
+            Self::ForwardedClientCert => "x-forwarded-client-cert",
+            Self::Rfc9440ClientCert => "client-cert",
+            Self::Rfc9440ClientCertChain => "client-cert-chain",
+            Self::ClientCertFingerprint => "x-client-cert-fingerprint",
+            Self::ClientVerify => "x-client-verify",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// The set of header names certgate believes (`CERTGATE_IDENTITY_HEADERS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityHeaders(u8);
+
+impl IdentityHeaders {
+    /// Comma-separated names, case-insensitive; `*` enables all. Unknown names are an error.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut bits = 0u8;
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if name == "*" {
+                return Ok(Self::all());
+            }
+            let header = IdentityHeader::ALL
+                .into_iter()
+                .find(|h| h.name().eq_ignore_ascii_case(name))
+                .ok_or_else(|| {
+                    format!(
+                        "unknown identity header `{name}`; known: {}",
+                        IdentityHeader::ALL.map(IdentityHeader::name).join(", ")
+                    )
+                })?;
+            bits |= header.bit();
+            if header == IdentityHeader::Rfc9440ClientCert {
+                bits |= IdentityHeader::Rfc9440ClientCertChain.bit();
+            }
+        }
+        Ok(Self(bits))
+    }
+
+    pub fn all() -> Self {
+        Self(IdentityHeader::ALL.iter().fold(0, |bits, h| bits | h.bit()))
+    }
+
+    pub fn enables(self, header: IdentityHeader) -> bool {
+        self.0 & header.bit() != 0
+    }
+
+    pub fn enabled(self) -> impl Iterator<Item = IdentityHeader> {
+        IdentityHeader::ALL
+            .into_iter()
+            .filter(move |h| self.enables(*h))
+    }
+}
+
+/// Reads the enabled identity headers. `values(name)` returns every value of a header.
+///
+/// `Ok(None)`: no enabled identity header is present at all (the JSON body may be read).
+/// `Ok(Some(_))`: headers were present; the result may still hold no certificate.
+pub fn read_headers<'a>(
+    enabled: IdentityHeaders,
+    values: impl Fn(&'static str) -> Vec<&'a [u8]>,
+) -> Result<Option<Presented>, Rejection> {
+    let mut collector = Collector::default();
+    let mut any_present = false;
+    for header in enabled.enabled() {
+        for raw in values(header.name()) {
+            any_present = true;
+            if raw.len() > MAX_IDENTITY_HEADER_BYTES {
+                return Err(Rejection::MalformedRequest);
+            }
+            let text = std::str::from_utf8(raw).map_err(|_| Rejection::MalformedRequest)?;
+            let text = text.trim();
+            if means_no_certificate(text) {
+                continue;
+            }
+            match header {
+                IdentityHeader::ClientCert => collector.certificate(decode_client_cert(text)?)?,
+                IdentityHeader::ForwardedTlsClientCert => {
+                    collector.certificate(decode_traefik(text)?)?
+                }
+                IdentityHeader::ForwardedClientCert => decode_xfcc(text, &mut collector)?,
+                IdentityHeader::Rfc9440ClientCert => {
+                    collector.certificate(vec![decode_sf_binary(text)?])?
+                }
+                IdentityHeader::Rfc9440ClientCertChain => {
+                    collector.chain.extend(decode_sf_binary_list(text)?)
+                }
+                IdentityHeader::ClientCertFingerprint => {
+                    collector.fingerprint(decode_fingerprint(text)?)
+                }
+                IdentityHeader::ClientVerify => {
+                    collector.proxy_verified = Some(text.eq_ignore_ascii_case("SUCCESS"))
+                }
+            }
+        }
+    }
+    if !any_present {
+        return Ok(None);
+    }
+    collector.finish().map(Some)
+}
+
+/// The seed's JSON form: `{"certificate": "PEM"}` and/or `{"fingerprint": "…"}`.
+pub fn read_body(
+    certificate: Option<&str>,
+    fingerprint: Option<&str>,
+) -> Result<Presented, Rejection> {
+    let mut collector = Collector::default();
+    if let Some(text) = certificate
+        .map(str::trim)
+        .filter(|t| !means_no_certificate(t))
+    {
+        collector.certificate(decode_client_cert(text)?)?;
+    }
+    if let Some(text) = fingerprint
+        .map(str::trim)
+        .filter(|t| !means_no_certificate(t))
+    {
+        collector.fingerprint(decode_fingerprint(text)?);
+    }
+    collector.finish()
+}
+
+/// Empty values and unexpanded placeholders (Caddy 2.6 sends `{http.request.tls.client.…}`
+/// literally when the client sent no certificate) mean "no certificate".
+fn means_no_certificate(text: &str) -> bool {
+    text.is_empty()
+        || (text.starts_with('{') && text.ends_with('}'))
+        || text.eq_ignore_ascii_case("(null)")
+        || text == "-"
+}
+
+#[derive(Default)]
+struct Collector {
+    leaf: Option<Vec<u8>>,
+    chain: Vec<Vec<u8>>,
+    fingerprints: Vec<PresentedFingerprint>,
+    proxy_verified: Option<bool>,
+}
+
+impl Collector {
+    /// Leaf first, then any chain. A second, different leaf is a mismatch.
+    fn certificate(&mut self, mut ders: Vec<Vec<u8>>) -> Result<(), Rejection> {
+        if ders.is_empty() {
+            return Ok(());
+        }
+        let leaf = ders.remove(0);
+        match &self.leaf {
+            Some(existing) if *existing != leaf => return Err(Rejection::FingerprintMismatch),
+            Some(_) => {}
+            None => self.leaf = Some(leaf),
+        }
+        self.chain.extend(ders);
+        Ok(())
+    }
+
+    fn fingerprint(&mut self, fingerprint: Option<PresentedFingerprint>) {
+        if let Some(fp) = fingerprint
+            && !self.fingerprints.contains(&fp)
+        {
+            self.fingerprints.push(fp);
+        }
+    }
+
+    fn finish(mut self) -> Result<Presented, Rejection> {
+        let certificate = self.leaf.take().map(|leaf| {
+            self.chain.retain(|der| *der != leaf);
+            self.chain.truncate(MAX_CHAIN_CERTIFICATES);
+            PresentedCertificate::new(leaf, self.chain)
+        });
+        if let Some(cert) = &certificate {
+            if self
+                .fingerprints
+                .iter()
+                .any(|fp| !fp.matches(&cert.fingerprint, &cert.sha1))
+            {
+                return Err(Rejection::FingerprintMismatch);
+            }
+            self.fingerprints.clear();
+        }
+        Ok(Presented {
+            certificate,
+            fingerprints: self.fingerprints,
+            proxy_verified: self.proxy_verified,
+        })
+    }
+}
+
+fn decode_fingerprint(text: &str) -> Result<Option<PresentedFingerprint>, Rejection> {
+    match PresentedFingerprint::parse(text) {
+        Some(PresentedFingerprint::Sha256(fp)) if fp.is_of_nothing() => Ok(None),
+        Some(fp) => Ok(Some(fp)),
+        None => Err(Rejection::MalformedRequest),
+    }
+}
+
+/// `X-Client-Cert`: percent-encoded PEM (nginx), plain PEM with line breaks replaced by
+/// spaces or removed, or standard base64 DER (Caddy). A PEM may carry a chain after the leaf.
+pub fn decode_client_cert(text: &str) -> Result<Vec<Vec<u8>>, Rejection> {
+    let decoded = percent_decoded(text)?;
+    if decoded.contains("-----BEGIN") {
+        return decode_loose_pem(&decoded);
+    }
+    decode_base64(&decoded).map(|der| vec![der])
+}
+
+/// Traefik passTLSClientCert `pem: true`: base64 DER per certificate, joined by `,`, leaf
+/// first; before v2.9.2 each was also percent-encoded.
+pub fn decode_traefik(text: &str) -> Result<Vec<Vec<u8>>, Rejection> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .take(MAX_CHAIN_CERTIFICATES + 1)
+        .map(|part| decode_base64(&percent_decoded(part)?))
+        .collect()
+}
+
+/// Envoy/Istio `X-Forwarded-Client-Cert`: only the last element (the nearest proxy's)
+/// counts; its `Cert` gives the certificate and `Chain` the rest, else `Hash` a SHA-256.
+fn decode_xfcc(text: &str, collector: &mut Collector) -> Result<(), Rejection> {
+    let element = split_unquoted(text, ',')
+        .into_iter()
+        .rev()
+        .find(|e| !e.trim().is_empty())
+        .unwrap_or_default();
+    let mut cert = None;
+    let mut chain = None;
+    let mut hash = None;
+    for pair in split_unquoted(element, ';') {
+        let Some((key, value)) = pair.split_once('=') else {
+            continue;
+        };
+        let value = unquote(value.trim());
+        match key.trim().to_ascii_lowercase().as_str() {
+            "cert" if !value.is_empty() => cert = Some(value),
+            "chain" if !value.is_empty() => chain = Some(value),
+            "hash" if !value.is_empty() => hash = Some(value),
+            _ => {}
+        }
+    }
+    if let Some(cert) = cert {
+        let mut ders = decode_loose_pem(&percent_decoded(&cert)?)?;
+        if let Some(chain) = chain {
+            ders.extend(decode_loose_pem(&percent_decoded(&chain)?)?);
+        }
+        collector.certificate(ders)?;
+    }
+    if let Some(hash) = hash {
+        match PresentedFingerprint::parse(&hash) {
+            Some(fp @ PresentedFingerprint::Sha256(_)) => collector.fingerprint(Some(fp)),
+            _ => return Err(Rejection::MalformedRequest),
+        }
+    }
+    Ok(())
+}
+
+/// RFC 9440 / RFC 8941 byte sequence `:base64:`.
+fn decode_sf_binary(text: &str) -> Result<Vec<u8>, Rejection> {
+    let inner = text
+        .trim()
+        .strip_prefix(':')
+        .and_then(|t| t.strip_suffix(':'))
+        .ok_or(Rejection::MalformedRequest)?;
+    decode_base64(inner)
+}
+
+fn decode_sf_binary_list(text: &str) -> Result<Vec<Vec<u8>>, Rejection> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .take(MAX_CHAIN_CERTIFICATES)
+        .map(decode_sf_binary)
+        .collect()
+}
+
+/// Plain percent-decoding: `+` stays `+`, because it is base64 data, not a space.
+fn percent_decoded(text: &str) -> Result<String, Rejection> {
+    if !text.contains('%') {
+        return Ok(text.to_owned());
+    }
+    percent_decode(text.as_bytes())
+        .decode_utf8()
+        .map(|cow| cow.into_owned())
+        .map_err(|_| Rejection::MalformedRequest)
+}
+
+/// PEM whose line breaks may have become spaces or disappeared: every
+/// `-----BEGIN CERTIFICATE-----` … `-----END CERTIFICATE-----` block, in order.
+fn decode_loose_pem(text: &str) -> Result<Vec<Vec<u8>>, Rejection> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut ders = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN") {
+        let after = &rest[start..];
+        let body = after
+            .strip_prefix(BEGIN)
+            .ok_or(Rejection::MalformedCertificate)?;
+        let end = body.find(END).ok_or(Rejection::MalformedCertificate)?;
+        ders.push(decode_base64(&body[..end])?);
+        rest = &body[end + END.len()..];
+        if ders.len() > MAX_CHAIN_CERTIFICATES {
+            break;
+        }
+    }
+    if ders.is_empty() {
+        return Err(Rejection::MalformedCertificate);
+    }
+    Ok(ders)
+}
+
+/// Standard base64, padding optional, whitespace ignored.
+fn decode_base64(text: &str) -> Result<Vec<u8>, Rejection> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let trimmed = compact.trim_end_matches('=');
+    let der = STANDARD_NO_PAD
+        .decode(trimmed)
+        .or_else(|_| STANDARD.decode(&compact))
+        .map_err(|_| Rejection::MalformedCertificate)?;
+    if der.is_empty() {
+        return Err(Rejection::MalformedCertificate);
+    }
+    Ok(der)
+}
+
+/// Splits on `sep` outside double quotes (XFCC `Subject="CN=a,O=b"` holds commas).
+fn split_unquoted(text: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut in_quotes = false;
+    let mut escaped = false;
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_quotes => escaped = true,
+            '"' => in_quotes = !in_quotes,
+            c if c == sep && !in_quotes => {
+                parts.push(&text[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+fn unquote(value: &str) -> String {
+    match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        Some(inner) => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
+        None => value.to_owned(),
+    }
+}
+
+/// The fingerprint to write in logs: SHA-256 when known, else what the proxy sent.
+pub fn describe(presented: &Presented) -> Option<String> {
+    presented
+        .certificate
+        .as_ref()
+        .map(|c| c.fingerprint.to_string())
+        .or_else(|| {
+            presented.fingerprints.first().map(|fp| match fp {
+                PresentedFingerprint::Sha256(fp) => fp.to_string(),
+                PresentedFingerprint::Sha1(fp) => format!("sha1:{fp}"),
+            })
+        })
+}
+
+#[cfg(test)]
+#[path = "proxy_tests.rs"]
+mod tests;

@@ -1,0 +1,362 @@
+//! The operations behind the admin API (and auto-enrolment): each writes the store, then
+//! applies the change to the trust index before returning, so the very next verify call on
+//! this replica sees it.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::domain::agent::{Agent, AllowedIps, Hostname, Tags};
+use crate::domain::ca::Ca;
+use crate::domain::policy::{Policy, PolicyChange};
+use crate::domain::verify::{ChainInfo, PresentedCertificate};
+use crate::domain::{AgentId, CaId};
+use crate::error::ApiError;
+use crate::store::{Store, StoreError};
+use crate::trust::TrustIndex;
+use crate::x509::{self, CertificateInfo};
+
+/// Optimistic updates retry this often when another writer got there first.
+const UPDATE_ATTEMPTS: usize = 3;
+
+pub const AUTO_ENROLLED_TAG: &str = "auto-enrolled";
+
+pub struct Registry {
+    store: Arc<dyn Store>,
+    trust: Arc<TrustIndex>,
+}
+
+/// A validated enrolment request.
+pub struct Enrolment {
+    pub hostname: Hostname,
+    pub description: Option<String>,
+    pub certificate_pem: String,
+    pub ca_id: CaId,
+    pub tags: Tags,
+    pub allowed_ips: AllowedIps,
+}
+
+/// A validated partial update; `description: Some(None)` clears it.
+#[derive(Default)]
+pub struct AgentUpdate {
+    pub hostname: Option<Hostname>,
+    pub description: Option<Option<String>>,
+    pub tags: Option<Tags>,
+    pub allowed_ips: Option<AllowedIps>,
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>, trust: Arc<TrustIndex>) -> Self {
+        Self { store, trust }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    async fn refresh_cas(&self) -> Result<(), ApiError> {
+        self.trust.set_cas(&self.store.live_cas().await?);
+        Ok(())
+    }
+
+    pub async fn add_ca(
+        &self,
+        name: String,
+        certificate_pem: &str,
+        now: OffsetDateTime,
+    ) -> Result<Ca, ApiError> {
+        let info = x509::single_pem_certificate(certificate_pem)?;
+        if !info.is_ca {
+            return Err(ApiError::bad_request(
+                "not_a_ca",
+                "the certificate is not a CA (needs basicConstraints CA:TRUE, or a self-signed v1 root)",
+            ));
+        }
+        let ca = Ca {
+            id: CaId::new_random(),
+            name,
+            fingerprint: info.fingerprint,
+            subject: info.subject.clone(),
+            not_before: info.not_before,
+            not_after: info.not_after,
+            certificate_pem: info.to_pem(),
+            created_at: now,
+            removed_at: None,
+            agent_count: 0,
+        };
+        match self.store.insert_ca(&ca).await {
+            Err(StoreError::Conflict) => {
+                return Err(ApiError::conflict(
+                    "ca_exists",
+                    "this CA certificate is already trusted",
+                ));
+            }
+            other => other?,
+        }
+        self.refresh_cas().await?;
+        Ok(ca)
+    }
+
+    pub async fn remove_ca(&self, id: CaId, now: OffsetDateTime) -> Result<(), ApiError> {
+        self.store.remove_ca(id, now).await?;
+        self.refresh_cas().await
+    }
+
+    pub async fn enrol(&self, request: Enrolment, now: OffsetDateTime) -> Result<Agent, ApiError> {
+        let ca = match self.store.ca(request.ca_id).await {
+            Err(StoreError::NotFound) => {
+                return Err(ApiError::bad_request(
+                    "unknown_ca",
+                    "no trusted CA has this ca_id",
+                ));
+            }
+            other => other?,
+        };
+        let info = x509::single_pem_certificate(&request.certificate_pem)?;
+        check_client_certificate(&info, now)?;
+        let ca_der = x509::pem_certificates(&ca.certificate_pem)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::internal(&"stored CA has no certificate"))?;
+        if !x509::is_issued_by(&info.der, &ca_der) {
+            return Err(ApiError::bad_request(
+                "issuer_mismatch",
+                "the certificate is not signed by this CA",
+            ));
+        }
+        self.refuse_if_enrolled(&info).await?;
+        let agent = new_agent(
+            &info,
+            request.ca_id,
+            now,
+            AgentFields {
+                hostname: request.hostname,
+                description: request.description,
+                tags: request.tags,
+                allowed_ips: request.allowed_ips,
+            },
+        );
+        match self.store.insert_agent(&agent, &info.to_pem()).await {
+            Err(StoreError::Conflict) => return Err(already_enrolled()),
+            other => other?,
+        }
+        self.trust.upsert(&agent);
+        Ok(agent)
+    }
+
+    async fn refuse_if_enrolled(&self, info: &CertificateInfo) -> Result<(), ApiError> {
+        let existing = self.store.agents_by_fingerprint(&info.fingerprint).await?;
+        if existing.iter().any(|a| a.revoked_at.is_some()) {
+            return Err(ApiError::conflict(
+                "certificate_revoked",
+                "this certificate was revoked; issue a new one",
+            ));
+        }
+        if existing.iter().any(|a| a.ca_removed_at.is_none()) {
+            return Err(already_enrolled());
+        }
+        Ok(())
+    }
+
+    /// Enrols a certificate that verify found chaining to a trusted CA (`auto_enroll`).
+    /// Losing a race against another enrolment of the same certificate returns that agent.
+    pub async fn auto_enrol(
+        &self,
+        certificate: &PresentedCertificate,
+        chain: ChainInfo,
+        now: OffsetDateTime,
+    ) -> Result<Agent, ApiError> {
+        let info = x509::parse(certificate.der.clone())?;
+        let hostname = info
+            .preferred_hostname()
+            .and_then(Hostname::from_certificate_name)
+            .or_else(|| Hostname::parse(&format!("agent-{}", &info.sha1.to_string()[..12])).ok())
+            .ok_or_else(|| ApiError::internal(&"cannot name auto-enrolled agent"))?;
+        let agent = new_agent(
+            &info,
+            chain.ca_id,
+            now,
+            AgentFields {
+                hostname,
+                description: Some("enrolled automatically on first verify".to_owned()),
+                tags: Tags::single(AUTO_ENROLLED_TAG),
+                allowed_ips: AllowedIps::default(),
+            },
+        );
+        match self.store.insert_agent(&agent, &info.to_pem()).await {
+            Ok(()) => {
+                self.trust.upsert(&agent);
+                Ok(agent)
+            }
+            Err(StoreError::Conflict) => {
+                let existing = self.store.agents_by_fingerprint(&info.fingerprint).await?;
+                let winner = existing
+                    .into_iter()
+                    .find(|a| a.ca_removed_at.is_none())
+                    .ok_or_else(|| ApiError::internal(&"enrolment conflict without a row"))?;
+                self.trust.upsert(&winner);
+                Ok(winner)
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Reads, changes and writes an agent, retrying when another writer interleaves.
+    async fn modify(
+        &self,
+        id: AgentId,
+        now: OffsetDateTime,
+        change: impl Fn(&mut Agent) -> Result<(), ApiError>,
+    ) -> Result<Agent, ApiError> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let mut agent = self.store.agent(id).await?;
+            change(&mut agent)?;
+            agent.updated_at = now;
+            match self.store.update_agent(&agent).await {
+                Err(StoreError::Concurrent) => continue,
+                other => other?,
+            }
+            agent.version += 1;
+            self.trust.upsert(&agent);
+            return Ok(agent);
+        }
+        Err(StoreError::Concurrent.into())
+    }
+
+    pub async fn update(
+        &self,
+        id: AgentId,
+        update: AgentUpdate,
+        now: OffsetDateTime,
+    ) -> Result<Agent, ApiError> {
+        self.modify(id, now, |agent| {
+            refuse_if_revoked(agent)?;
+            if let Some(hostname) = &update.hostname {
+                agent.hostname = hostname.clone();
+            }
+            if let Some(description) = &update.description {
+                agent.description = description.clone();
+            }
+            if let Some(tags) = &update.tags {
+                agent.tags = tags.clone();
+            }
+            if let Some(allowed_ips) = &update.allowed_ips {
+                agent.allowed_ips = allowed_ips.clone();
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// `enabled: None` flips the flag; `Some(value)` sets it (idempotent, for automation).
+    pub async fn toggle(
+        &self,
+        id: AgentId,
+        enabled: Option<bool>,
+        now: OffsetDateTime,
+    ) -> Result<Agent, ApiError> {
+        self.modify(id, now, |agent| {
+            refuse_if_revoked(agent)?;
+            agent.enabled = enabled.unwrap_or(!agent.enabled);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Revoking twice is not an error: the first revocation time is kept.
+    pub async fn revoke(&self, id: AgentId, now: OffsetDateTime) -> Result<Agent, ApiError> {
+        self.modify(id, now, |agent| {
+            agent.revoked_at.get_or_insert(now);
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn set_policy(
+        &self,
+        change: PolicyChange,
+        now: OffsetDateTime,
+    ) -> Result<Policy, ApiError> {
+        let policy = change.apply(self.store.policy().await?, now);
+        self.store.update_policy(&policy).await?;
+        self.trust.set_policy(policy);
+        Ok(policy)
+    }
+}
+
+fn already_enrolled() -> ApiError {
+    ApiError::conflict("already_enrolled", "this certificate is already enrolled")
+}
+
+fn refuse_if_revoked(agent: &Agent) -> Result<(), ApiError> {
+    if agent.revoked_at.is_some() {
+        return Err(ApiError::conflict(
+            "agent_revoked",
+            "a revoked agent cannot be changed",
+        ));
+    }
+    Ok(())
+}
+
+/// The enrolment rules that do not need the CA: validity now, clientAuth when an EKU exists.
+pub fn check_client_certificate(
+    info: &CertificateInfo,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
+    if now < info.not_before {
+        return Err(ApiError::bad_request(
+            "certificate_not_yet_valid",
+            "the certificate is not valid yet",
+        ));
+    }
+    if now > info.not_after {
+        return Err(ApiError::bad_request(
+            "certificate_expired",
+            "the certificate has expired",
+        ));
+    }
+    if !info.allows_client_auth() {
+        return Err(ApiError::bad_request(
+            "wrong_key_usage",
+            "the certificate's extended key usage does not include clientAuth",
+        ));
+    }
+    Ok(())
+}
+
+struct AgentFields {
+    hostname: Hostname,
+    description: Option<String>,
+    tags: Tags,
+    allowed_ips: AllowedIps,
+}
+
+fn new_agent(
+    info: &CertificateInfo,
+    ca_id: CaId,
+    now: OffsetDateTime,
+    fields: AgentFields,
+) -> Agent {
+    Agent {
+        id: AgentId::new_random(),
+        hostname: fields.hostname,
+        description: fields.description,
+        tags: fields.tags,
+        ca_id,
+        fingerprint: info.fingerprint,
+        fingerprint_sha1: info.sha1,
+        subject: info.subject.clone(),
+        serial: info.serial.clone(),
+        not_before: info.not_before,
+        not_after: info.not_after,
+        enabled: true,
+        allowed_ips: fields.allowed_ips,
+        created_at: now,
+        updated_at: now,
+        revoked_at: None,
+        ca_removed_at: None,
+        last_seen_at: None,
+        last_seen_ip: None,
+        version: 1,
+    }
+}

@@ -1,0 +1,292 @@
+//! `B/agents`: enrolled agents.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+
+use super::{ListResponse, page, parse_bool, parse_id};
+use crate::domain::agent::{Agent, AgentStatus, AllowedIps, Hostname, Tags, parse_description};
+use crate::domain::{AgentId, CaId};
+use crate::error::ApiError;
+use crate::registry::{AgentUpdate, Enrolment};
+use crate::routes::body_error;
+use crate::startup::AppState;
+use crate::store::AgentFilter;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    enabled: Option<String>,
+    tag: Option<String>,
+    ca_id: Option<String>,
+    q: Option<String>,
+    status: Option<String>,
+    include_revoked: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAgent {
+    hostname: String,
+    #[serde(default)]
+    description: Option<String>,
+    certificate: String,
+    ca_id: String,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    allowed_ips: Option<Vec<String>>,
+}
+
+/// Absent fields keep their value; `description: null` clears it; `allowed_ips: null` or
+/// `[]` lifts the restriction.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAgent {
+    #[serde(default)]
+    hostname: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    allowed_ips: Option<Option<Vec<String>>>,
+}
+
+/// Tells "field absent" (`None`) from "field is null" (`Some(None)`).
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToggleBody {
+    enabled: bool,
+}
+
+#[derive(Serialize)]
+pub struct AgentItem {
+    id: AgentId,
+    hostname: String,
+    description: Option<String>,
+    tags: Vec<String>,
+    ca_id: CaId,
+    fingerprint: String,
+    fingerprint_sha1: String,
+    subject: String,
+    serial: String,
+    #[serde(with = "time::serde::rfc3339")]
+    not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    not_after: OffsetDateTime,
+    enabled: bool,
+    status: AgentStatus,
+    allowed_ips: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    revoked_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_seen_at: Option<OffsetDateTime>,
+    last_seen_ip: Option<String>,
+}
+
+impl AgentItem {
+    fn new(agent: Agent, now: OffsetDateTime) -> Self {
+        Self {
+            status: agent.status(now),
+            id: agent.id,
+            hostname: agent.hostname.as_str().to_owned(),
+            description: agent.description,
+            tags: agent.tags.as_slice().to_vec(),
+            ca_id: agent.ca_id,
+            fingerprint: agent.fingerprint.to_string(),
+            fingerprint_sha1: agent.fingerprint_sha1.to_string(),
+            subject: agent.subject,
+            serial: agent.serial,
+            not_before: agent.not_before,
+            not_after: agent.not_after,
+            enabled: agent.enabled,
+            allowed_ips: agent.allowed_ips.to_strings(),
+            created_at: agent.created_at,
+            updated_at: agent.updated_at,
+            revoked_at: agent.revoked_at,
+            last_seen_at: agent.last_seen_at,
+            last_seen_ip: agent.last_seen_ip,
+        }
+    }
+}
+
+fn field_error(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_field", message)
+}
+
+fn filter(query: &ListQuery) -> Result<AgentFilter, ApiError> {
+    let query_error = |m: &str| ApiError::bad_request("invalid_query", m.to_owned());
+    Ok(AgentFilter {
+        enabled: query
+            .enabled
+            .as_deref()
+            .map(|v| parse_bool("enabled", v))
+            .transpose()?,
+        tag: query.tag.clone(),
+        ca_id: query
+            .ca_id
+            .as_deref()
+            .map(|v| {
+                v.parse::<CaId>()
+                    .map_err(|_| query_error("ca_id must be a UUID"))
+            })
+            .transpose()?,
+        hostname_contains: query.q.clone().filter(|q| !q.is_empty()),
+        status: query
+            .status
+            .as_deref()
+            .map(|v| {
+                AgentStatus::parse(v).ok_or_else(|| {
+                    query_error("status must be active, disabled, revoked, expired or ca_removed")
+                })
+            })
+            .transpose()?,
+        include_revoked: query
+            .include_revoked
+            .as_deref()
+            .map(|v| parse_bool("include_revoked", v))
+            .transpose()?
+            .unwrap_or(false),
+    })
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page(query.limit.as_deref(), query.offset.as_deref())?;
+    let filter = filter(&query)?;
+    let now = OffsetDateTime::now_utc();
+    let (agents, total) = state.store.list_agents(&filter, page, now).await?;
+    let items = agents.into_iter().map(|a| AgentItem::new(a, now)).collect();
+    Ok(HttpResponse::Ok().json(ListResponse::new(items, total, page)))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let agent = state.store.agent(parse_id(&id)?).await?;
+    Ok(HttpResponse::Ok().json(AgentItem::new(agent, OffsetDateTime::now_utc())))
+}
+
+impl TryFrom<CreateAgent> for Enrolment {
+    type Error = ApiError;
+
+    fn try_from(body: CreateAgent) -> Result<Self, ApiError> {
+        Ok(Enrolment {
+            hostname: Hostname::parse(&body.hostname).map_err(field_error)?,
+            description: body
+                .description
+                .as_deref()
+                .map(parse_description)
+                .transpose()
+                .map_err(field_error)?,
+            certificate_pem: body.certificate,
+            ca_id: body
+                .ca_id
+                .parse()
+                .map_err(|_| field_error("ca_id must be a UUID"))?,
+            tags: Tags::parse(&body.tags.unwrap_or_default()).map_err(field_error)?,
+            allowed_ips: AllowedIps::parse(&body.allowed_ips.unwrap_or_default())
+                .map_err(field_error)?,
+        })
+    }
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<CreateAgent>,
+) -> Result<HttpResponse, ApiError> {
+    let enrolment = Enrolment::try_from(body.into_inner())?;
+    let now = OffsetDateTime::now_utc();
+    let agent = state.registry.enrol(enrolment, now).await?;
+    tracing::info!(agent_id = %agent.id, fingerprint = %agent.fingerprint, "agent enrolled");
+    Ok(HttpResponse::Created().json(AgentItem::new(agent, now)))
+}
+
+impl TryFrom<UpdateAgent> for AgentUpdate {
+    type Error = ApiError;
+
+    fn try_from(body: UpdateAgent) -> Result<Self, ApiError> {
+        Ok(AgentUpdate {
+            hostname: body
+                .hostname
+                .as_deref()
+                .map(Hostname::parse)
+                .transpose()
+                .map_err(field_error)?,
+            description: match body.description {
+                None => None,
+                Some(None) => Some(None),
+                Some(Some(text)) => Some(Some(parse_description(&text).map_err(field_error)?)),
+            },
+            tags: body
+                .tags
+                .as_deref()
+                .map(Tags::parse)
+                .transpose()
+                .map_err(field_error)?,
+            allowed_ips: body
+                .allowed_ips
+                .map(|ips| AllowedIps::parse(&ips.unwrap_or_default()))
+                .transpose()
+                .map_err(field_error)?,
+        })
+    }
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<UpdateAgent>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let update = AgentUpdate::try_from(body.into_inner())?;
+    let now = OffsetDateTime::now_utc();
+    let agent = state.registry.update(id, update, now).await?;
+    Ok(HttpResponse::Ok().json(AgentItem::new(agent, now)))
+}
+
+pub async fn revoke(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let agent = state
+        .registry
+        .revoke(parse_id(&id)?, OffsetDateTime::now_utc())
+        .await?;
+    tracing::info!(agent_id = %agent.id, fingerprint = %agent.fingerprint, "agent revoked");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Without a body: flip `enabled`. With `{"enabled": bool}`: set it.
+pub async fn toggle(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let enabled = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let parsed: ToggleBody = serde_json::from_slice(&body).map_err(|e| body_error(&e))?;
+        Some(parsed.enabled)
+    };
+    let now = OffsetDateTime::now_utc();
+    let agent = state.registry.toggle(id, enabled, now).await?;
+    Ok(HttpResponse::Ok().json(AgentItem::new(agent, now)))
+}

@@ -1,0 +1,100 @@
+//! `B/ca`: trusted CA certificates.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{ListResponse, page, parse_id};
+use crate::domain::CaId;
+use crate::domain::ca::{Ca, parse_name};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCa {
+    name: String,
+    certificate: String,
+}
+
+#[derive(Serialize)]
+pub struct CaItem {
+    id: CaId,
+    name: String,
+    fingerprint: String,
+    subject: String,
+    #[serde(with = "time::serde::rfc3339")]
+    not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    not_after: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    agent_count: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate: Option<String>,
+}
+
+impl CaItem {
+    fn new(ca: Ca, with_certificate: bool) -> Self {
+        Self {
+            id: ca.id,
+            name: ca.name,
+            fingerprint: ca.fingerprint.to_string(),
+            subject: ca.subject,
+            not_before: ca.not_before,
+            not_after: ca.not_after,
+            created_at: ca.created_at,
+            agent_count: ca.agent_count,
+            certificate: with_certificate.then_some(ca.certificate_pem),
+        }
+    }
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page(query.limit.as_deref(), query.offset.as_deref())?;
+    let (cas, total) = state.store.list_cas(page).await?;
+    let items = cas.into_iter().map(|ca| CaItem::new(ca, false)).collect();
+    Ok(HttpResponse::Ok().json(ListResponse::new(items, total, page)))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let ca = state.store.ca(parse_id(&id)?).await?;
+    Ok(HttpResponse::Ok().json(CaItem::new(ca, true)))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<CreateCa>,
+) -> Result<HttpResponse, ApiError> {
+    let CreateCa { name, certificate } = body.into_inner();
+    let name = parse_name(&name).map_err(|m| ApiError::bad_request("invalid_field", m))?;
+    let ca = state
+        .registry
+        .add_ca(name, &certificate, OffsetDateTime::now_utc())
+        .await?;
+    Ok(HttpResponse::Created().json(CaItem::new(ca, true)))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .registry
+        .remove_ca(parse_id(&id)?, OffsetDateTime::now_utc())
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,61 @@
+//! `B/config`: the run-time policy switches.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::domain::policy::{Policy, PolicyChange};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+#[derive(Serialize)]
+pub struct PolicyBody {
+    enforcement_enabled: bool,
+    reject_unknown_certs: bool,
+    auto_enroll: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl From<Policy> for PolicyBody {
+    fn from(policy: Policy) -> Self {
+        Self {
+            enforcement_enabled: policy.enforcement_enabled,
+            reject_unknown_certs: policy.reject_unknown_certs,
+            auto_enroll: policy.auto_enroll,
+            updated_at: policy.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePolicy {
+    enforcement_enabled: Option<bool>,
+    reject_unknown_certs: Option<bool>,
+    auto_enroll: Option<bool>,
+}
+
+pub async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let policy = state.store.policy().await?;
+    Ok(HttpResponse::Ok().json(PolicyBody::from(policy)))
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    body: web::Json<UpdatePolicy>,
+) -> Result<HttpResponse, ApiError> {
+    let change = PolicyChange {
+        enforcement_enabled: body.enforcement_enabled,
+        reject_unknown_certs: body.reject_unknown_certs,
+        auto_enroll: body.auto_enroll,
+    };
+    let policy = state
+        .registry
+        .set_policy(change, OffsetDateTime::now_utc())
+        .await?;
+    if !policy.enforcement_enabled {
+        tracing::warn!("enforcement disabled: audit mode lets every certificate through");
+    }
+    Ok(HttpResponse::Ok().json(PolicyBody::from(policy)))
+}

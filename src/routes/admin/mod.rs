@@ -1,0 +1,154 @@
+//! The admin API: bearer-token authentication, pagination, and the CA, agent and config
+//! resources.
+
+mod agents;
+mod cas;
+mod config;
+
+use std::str::FromStr;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{Scope, web};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::Page;
+
+pub fn scope() -> Scope<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::scope("")
+        .wrap(from_fn(require_admin))
+        .service(
+            web::resource("/ca")
+                .route(web::get().to(cas::list))
+                .route(web::post().to(cas::create)),
+        )
+        .service(
+            web::resource("/ca/{id}")
+                .route(web::get().to(cas::get))
+                .route(web::delete().to(cas::delete)),
+        )
+        .service(
+            web::resource("/agents")
+                .route(web::get().to(agents::list))
+                .route(web::post().to(agents::create)),
+        )
+        .service(
+            web::resource("/agents/{id}")
+                .route(web::get().to(agents::get))
+                .route(web::put().to(agents::update))
+                .route(web::delete().to(agents::revoke)),
+        )
+        .service(web::resource("/agents/{id}/toggle").route(web::put().to(agents::toggle)))
+        .service(
+            web::resource("/config")
+                .route(web::get().to(config::get))
+                .route(web::put().to(config::update)),
+        )
+        .default_service(web::to(super::not_found))
+}
+
+/// Every admin route needs one of the configured bearer tokens; none configured refuses
+/// everything. Failed attempts are rate limited per TCP peer.
+async fn require_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(ApiError::internal(&"application state missing").into());
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let mut matched = subtle::Choice::from(0);
+    if let Some(presented) = presented {
+        for token in &state.admin_tokens {
+            matched |= presented.as_bytes().ct_eq(token.expose_secret().as_bytes());
+        }
+    }
+    if !bool::from(matched) {
+        if let Some(peer) = req.peer_addr()
+            && let Err(wait) = state.admin_failures.record_failure(peer.ip())
+        {
+            return Err(ApiError::rate_limited(wait).into());
+        }
+        tracing::warn!(peer = ?req.peer_addr(), path = req.path(), "admin authentication failed");
+        return Err(ApiError::unauthorized().into());
+    }
+    next.call(req).await
+}
+
+/// `{"items": [...], "total": N, "limit": L, "offset": O}`.
+#[derive(Serialize)]
+pub struct ListResponse<T> {
+    items: Vec<T>,
+    total: i64,
+    limit: i64,
+    offset: i64,
+}
+
+impl<T> ListResponse<T> {
+    pub fn new(items: Vec<T>, total: i64, page: Page) -> Self {
+        Self {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        }
+    }
+}
+
+/// `limit` 1–500 (default 50) and `offset` ≥ 0 (default 0), from raw query text.
+pub fn page(limit: Option<&str>, offset: Option<&str>) -> Result<Page, ApiError> {
+    let number = |name: &str, text: Option<&str>, default: i64, min: i64, max: i64| {
+        let Some(text) = text else { return Ok(default) };
+        text.parse::<i64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("{name} must be a whole number from {min} to {max}"),
+                )
+            })
+    };
+    Ok(Page {
+        limit: number("limit", limit, 50, 1, 500)?,
+        offset: number("offset", offset, 0, 0, i64::from(i32::MAX))?,
+    })
+}
+
+/// A UUID path segment, or 400 `invalid_id`.
+pub fn parse_id<T: FromStr>(text: &str) -> Result<T, ApiError> {
+    T::from_str(text).map_err(|_| ApiError::bad_request("invalid_id", "the id is not a UUID"))
+}
+
+pub fn parse_bool(name: &str, text: &str) -> Result<bool, ApiError> {
+    match text {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{name} must be true or false"),
+        )),
+    }
+}

@@ -1,0 +1,151 @@
+//! HTTP routes: thin handlers that extract input, call one operation and map the result.
+
+pub mod admin;
+pub mod health;
+pub mod verify;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+
+use crate::error::ApiError;
+
+/// Largest admin request body (a 50 KiB certificate in JSON fits with room to spare, so an
+/// oversized certificate gets its own `certificate_too_large`).
+pub const MAX_JSON_BYTES: usize = 256 * 1024;
+/// Requests whose headers exceed this in total are refused with 431 before routing.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id for this request: the proxy's, when it sent a sane one, else a new UUID.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
+    cfg.app_data(json_config())
+        .app_data(query_config())
+        .app_data(web::PayloadConfig::new(MAX_JSON_BYTES))
+        .service(
+            web::scope("")
+                .route("/healthz", web::get().to(health::healthz))
+                .route("/readyz", web::get().to(health::readyz))
+                .route("/metrics", web::get().to(health::metrics))
+                .service(
+                    web::scope(base_path)
+                        .service(web::resource("/verify").route(web::route().to(verify::verify)))
+                        .service(admin::scope()),
+                )
+                .default_service(web::to(not_found)),
+        );
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found())
+}
+
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(MAX_JSON_BYTES)
+        .content_type_required(true)
+        .error_handler(|error, _req| json_error(&error).into())
+}
+
+fn json_error(error: &JsonPayloadError) -> ApiError {
+    match error {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request bodies are limited to {MAX_JSON_BYTES} bytes"),
+            )
+        }
+        JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ),
+        JsonPayloadError::Deserialize(serde) => body_error(serde),
+        _ => ApiError::bad_request("invalid_body", "the request body could not be read"),
+    }
+}
+
+/// Names the kind of JSON problem, so a client knows what to fix.
+pub fn body_error(error: &serde_json::Error) -> ApiError {
+    let message = error.to_string();
+    let code = if error.is_syntax() || error.is_eof() {
+        "invalid_json"
+    } else if message.starts_with("unknown field") {
+        "unknown_field"
+    } else if message.starts_with("missing field") {
+        "missing_field"
+    } else {
+        "invalid_field"
+    };
+    ApiError::bad_request(code, message)
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|error, _req| {
+        let message = match &error {
+            QueryPayloadError::Deserialize(e) => e.to_string(),
+            _ => "the query string could not be read".to_owned(),
+        };
+        ApiError::bad_request("invalid_query", message).into()
+    })
+}
+
+/// Refuses requests whose header block is larger than [`MAX_HEADER_BYTES`] with 431.
+pub async fn limit_header_size(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let total: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if total > MAX_HEADER_BYTES {
+        let response = HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).json(
+            serde_json::json!({"error": {
+                "code": "headers_too_large",
+                "message": format!("request headers are limited to {MAX_HEADER_BYTES} bytes"),
+            }}),
+        );
+        return Ok(req.into_response(response));
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
+}
+
+/// Gives every request an id (the proxy's `X-Request-Id` when sane) and echoes it back.
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let value = HeaderValue::from_str(&id).ok();
+    req.extensions_mut().insert(RequestId(id));
+    let mut response = next.call(req).await?;
+    if let Some(value) = value {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    Ok(response)
+}
+
+pub fn request_id_of(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default()
+}

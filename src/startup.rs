@@ -1,0 +1,179 @@
+//! Wiring: store, trust index, background tasks and the HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use ipnet::IpNet;
+use secrecy::SecretString;
+use tokio::task::JoinHandle;
+
+use crate::config::{DatabaseUrl, Settings};
+use crate::last_seen::LastSeen;
+use crate::metrics::Metrics;
+use crate::proxy::IdentityHeaders;
+use crate::rate_limit::FailureLimiter;
+use crate::registry::Registry;
+use crate::routes;
+use crate::store::{self, Store};
+use crate::sync::Follower;
+use crate::trust::{self, TrustIndex};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub trust: Arc<TrustIndex>,
+    pub registry: Registry,
+    pub metrics: Arc<Metrics>,
+    pub last_seen: Arc<LastSeen>,
+    pub verify_failures: FailureLimiter,
+    pub admin_failures: FailureLimiter,
+    pub verify_secrets: Vec<SecretString>,
+    pub admin_tokens: Vec<SecretString>,
+    pub identity_headers: IdentityHeaders,
+    pub trusted_proxies: Vec<IpNet>,
+    pub verify_body: bool,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    background: Vec<JoinHandle<()>>,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Opens the store, loads the trust index and binds the listener (port 0 picks one).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        for warning in &settings.warnings {
+            tracing::warn!("{warning}");
+        }
+        let store = store::connect(&settings).await?;
+        let metrics = Arc::new(Metrics::new()?);
+        let feed_position = store.last_change().await?;
+        let trust = Arc::new(trust::load(store.as_ref(), settings.unknown_cert_cache_size).await?);
+        log_start(&settings, &trust);
+
+        let last_seen = Arc::new(LastSeen::default());
+        let state = web::Data::new(AppState {
+            registry: Registry::new(Arc::clone(&store), Arc::clone(&trust)),
+            store: Arc::clone(&store),
+            trust: Arc::clone(&trust),
+            metrics: Arc::clone(&metrics),
+            last_seen: Arc::clone(&last_seen),
+            verify_failures: FailureLimiter::per_minute(settings.verify_secret_failures_per_minute),
+            admin_failures: FailureLimiter::per_minute(settings.admin_auth_failures_per_minute),
+            verify_secrets: settings.verify_secrets.clone(),
+            admin_tokens: settings.admin_tokens.clone(),
+            identity_headers: settings.identity_headers,
+            trusted_proxies: settings.trusted_proxies.clone(),
+            verify_body: settings.verify_body,
+        });
+
+        let background = vec![
+            Follower::new(
+                Arc::clone(&store),
+                trust,
+                Arc::clone(&metrics),
+                feed_position,
+            )
+            .spawn(Duration::from_millis(settings.sync_interval_ms)),
+            last_seen.spawn_flusher(
+                Arc::clone(&store),
+                Arc::clone(&metrics),
+                Duration::from_millis(settings.last_seen_flush_ms),
+            ),
+            spawn_limiter_cleanup(state.clone()),
+        ];
+
+        let listener = TcpListener::bind(settings.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let base_path = settings.base_path.clone();
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            let base_path = base_path.clone();
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(from_fn(routes::request_id))
+                .wrap(from_fn(routes::limit_header_size))
+                .configure(move |cfg| routes::configure(cfg, &base_path))
+        })
+        .keep_alive(Duration::from_secs(settings.keep_alive_seconds))
+        .shutdown_timeout(10)
+        .listen(listener)?;
+        if settings.workers > 0 {
+            server = server.workers(settings.workers);
+        }
+        tracing::info!(address = %settings.listen, port, "certgate listening");
+        Ok(Self {
+            port,
+            server: server.run(),
+            background,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server gracefully (what SIGTERM does), for tests.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGTERM, SIGINT or the handle), then writes what is pending.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let result = self.server.await;
+        for task in &self.background {
+            task.abort();
+        }
+        self.state
+            .last_seen
+            .flush(self.state.store.as_ref(), &self.state.metrics)
+            .await;
+        tracing::info!("certgate stopped");
+        Ok(result?)
+    }
+}
+
+fn spawn_limiter_cleanup(state: web::Data<AppState>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            ticker.tick().await;
+            state.verify_failures.forget_idle();
+            state.admin_failures.forget_idle();
+        }
+    })
+}
+
+fn log_start(settings: &Settings, trust: &TrustIndex) {
+    let database = match &settings.database {
+        DatabaseUrl::Sqlite(path) => format!("sqlite {}", path.display()),
+        DatabaseUrl::Postgres(_) => "postgres".to_owned(),
+    };
+    tracing::info!(
+        %database,
+        agents = trust.agent_count(),
+        cas = trust.ca_count(),
+        identity_headers = ?settings.identity_headers.enabled().map(|h| h.name()).collect::<Vec<_>>(),
+        "trust index loaded"
+    );
+    if settings.admin_tokens.is_empty() {
+        tracing::warn!(
+            "no admin token configured: every admin call is refused. Set CERTGATE_ADMIN_TOKEN \
+             (comma-separated for rotation) or CERTGATE_ADMIN_TOKEN_FILE"
+        );
+    }
+    if settings.verify_secrets.is_empty() {
+        tracing::warn!(
+            "no verify secret configured: every verify call is refused. Set MTLS_VERIFY_SECRET \
+             (or CERTGATE_VERIFY_SECRET, or MTLS_VERIFY_SECRET_FILE)"
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! Storage: one trait, one implementation per backend, chosen once at start-up from the URL.
+//!
+//! The SQL is portable (TEXT/BIGINT/BOOLEAN columns, `$N` placeholders), so both
+//! implementations are generated from one body in `sql.rs`; each backend keeps its own
+//! connection set-up, migrations and write serialisation.
+
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::config::{DatabaseUrl, Settings};
+use crate::domain::agent::{Agent, AgentStatus};
+use crate::domain::ca::Ca;
+use crate::domain::policy::Policy;
+use crate::domain::{AgentId, CaId, Fingerprint};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint said no (same certificate twice, for example).
+    #[error("conflict")]
+    Conflict,
+    /// The row changed between read and write; the caller may retry.
+    #[error("concurrent update")]
+    Concurrent,
+    #[error("database: {0}")]
+    Other(#[source] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            _ => Self::Other(error),
+        }
+    }
+}
+
+/// A page request, already validated.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Filters for `GET B/agents`.
+#[derive(Debug, Clone, Default)]
+pub struct AgentFilter {
+    pub enabled: Option<bool>,
+    pub tag: Option<String>,
+    pub ca_id: Option<CaId>,
+    pub hostname_contains: Option<String>,
+    pub status: Option<AgentStatus>,
+    pub include_revoked: bool,
+}
+
+/// What changed, as recorded in the change feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Agent(AgentId),
+    Ca(CaId),
+    Policy,
+}
+
+/// One `last_seen` observation to persist.
+#[derive(Debug, Clone)]
+pub struct Sighting {
+    pub agent_id: AgentId,
+    pub at: OffsetDateTime,
+    pub ip: Option<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn insert_ca(&self, ca: &Ca) -> Result<(), StoreError>;
+    async fn ca(&self, id: CaId) -> Result<Ca, StoreError>;
+    async fn list_cas(&self, page: Page) -> Result<(Vec<Ca>, i64), StoreError>;
+    /// Every CA that has not been removed.
+    async fn live_cas(&self) -> Result<Vec<Ca>, StoreError>;
+    /// Marks the CA removed and its agents `ca_removed`; `NotFound` if already removed.
+    async fn remove_ca(&self, id: CaId, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    async fn insert_agent(&self, agent: &Agent, certificate_pem: &str) -> Result<(), StoreError>;
+    async fn agent(&self, id: AgentId) -> Result<Agent, StoreError>;
+    /// Every row for this certificate, including revoked and `ca_removed` ones.
+    async fn agents_by_fingerprint(&self, fp: &Fingerprint) -> Result<Vec<Agent>, StoreError>;
+    async fn list_agents(
+        &self,
+        filter: &AgentFilter,
+        page: Page,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<Agent>, i64), StoreError>;
+    /// Agents by id order, for loading the trust index in batches.
+    async fn agents_after(
+        &self,
+        after: Option<AgentId>,
+        limit: i64,
+    ) -> Result<Vec<Agent>, StoreError>;
+    /// Writes the mutable fields if `agent.version` is still the stored one; the stored
+    /// version becomes `agent.version + 1`. `Concurrent` otherwise.
+    async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;
+    async fn record_sightings(&self, sightings: &[Sighting]) -> Result<(), StoreError>;
+
+    async fn policy(&self) -> Result<Policy, StoreError>;
+    async fn update_policy(&self, policy: &Policy) -> Result<(), StoreError>;
+
+    /// Changes after `seq`, oldest first, with their sequence numbers.
+    async fn changes_after(&self, seq: i64, limit: i64) -> Result<Vec<(i64, Change)>, StoreError>;
+    async fn last_change(&self) -> Result<i64, StoreError>;
+    /// Drops change-feed rows older than `before`, always keeping the newest.
+    async fn prune_changes(&self, before: OffsetDateTime) -> Result<(), StoreError>;
+}
+
+/// Opens the configured database, creating it and running migrations.
+pub async fn connect(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &settings.database {
+        DatabaseUrl::Sqlite(path) => {
+            Arc::new(SqliteStore::open(path, settings.database_max_connections).await?)
+        }
+        DatabaseUrl::Postgres(url) => {
+            Arc::new(PostgresStore::open(url, settings.database_max_connections).await?)
+        }
+    })
+}
+
+/// Runs migrations only (`certgate migrate`).
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    connect(settings).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    fn names(dir: &str) -> BTreeSet<String> {
+        std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        assert_eq!(names("sqlite"), names("postgres"));
+        assert!(!names("sqlite").is_empty());
+    }
+}

@@ -1,0 +1,191 @@
+//! Row types as both backends return them, and their conversion to domain types.
+
+use std::str::FromStr;
+
+use time::OffsetDateTime;
+
+use super::StoreError;
+use crate::domain::agent::{Agent, AllowedIps, Hostname, Tags};
+use crate::domain::ca::Ca;
+use crate::domain::policy::Policy;
+use crate::domain::{AgentId, CaId, Fingerprint, PresentedFingerprint, Sha1Fingerprint};
+
+pub const AGENT_COLUMNS: &str = "id, hostname, description, tags, ca_id, fingerprint, \
+     fingerprint_sha1, subject, serial, not_before, not_after, enabled, allowed_ips, \
+     created_at, updated_at, revoked_at, ca_removed_at, last_seen_at, last_seen_ip, version";
+
+pub const CA_COLUMNS: &str = "id, name, fingerprint, subject, not_before, not_after, \
+     certificate_pem, created_at, removed_at, \
+     (SELECT COUNT(*) FROM agents a WHERE a.ca_id = cas.id AND a.revoked_at IS NULL) AS agent_count";
+
+#[derive(sqlx::FromRow)]
+pub struct AgentRow {
+    id: String,
+    hostname: String,
+    description: Option<String>,
+    tags: String,
+    ca_id: String,
+    fingerprint: String,
+    fingerprint_sha1: String,
+    subject: String,
+    serial: String,
+    not_before: i64,
+    not_after: i64,
+    enabled: bool,
+    allowed_ips: String,
+    created_at: i64,
+    updated_at: i64,
+    revoked_at: Option<i64>,
+    ca_removed_at: Option<i64>,
+    last_seen_at: Option<i64>,
+    last_seen_ip: Option<String>,
+    version: i64,
+}
+
+#[derive(sqlx::FromRow)]
+pub struct CaRow {
+    id: String,
+    name: String,
+    fingerprint: String,
+    subject: String,
+    not_before: i64,
+    not_after: i64,
+    certificate_pem: String,
+    created_at: i64,
+    removed_at: Option<i64>,
+    agent_count: i64,
+}
+
+#[derive(sqlx::FromRow)]
+pub struct PolicyRow {
+    enforcement_enabled: bool,
+    reject_unknown_certs: bool,
+    auto_enroll: bool,
+    updated_at: i64,
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+pub fn micros(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+}
+
+pub fn from_micros(value: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(value) * 1000)
+        .map_err(|_| corrupt("timestamp"))
+}
+
+fn from_seconds(value: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp(value).map_err(|_| corrupt("validity"))
+}
+
+pub fn hex_of(fp: &Fingerprint) -> String {
+    hex::encode(fp.as_bytes())
+}
+
+fn sha256(text: &str) -> Result<Fingerprint, StoreError> {
+    match PresentedFingerprint::parse(text) {
+        Some(PresentedFingerprint::Sha256(fp)) => Ok(fp),
+        _ => Err(corrupt("fingerprint")),
+    }
+}
+
+fn sha1(text: &str) -> Result<Sha1Fingerprint, StoreError> {
+    match PresentedFingerprint::parse(text) {
+        Some(PresentedFingerprint::Sha1(fp)) => Ok(fp),
+        _ => Err(corrupt("fingerprint_sha1")),
+    }
+}
+
+pub fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn parse_list(text: &str, what: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|_| corrupt(what))
+}
+
+impl TryFrom<AgentRow> for Agent {
+    type Error = StoreError;
+
+    fn try_from(row: AgentRow) -> Result<Self, StoreError> {
+        Ok(Agent {
+            id: AgentId::from_str(&row.id).map_err(|_| corrupt("agent id"))?,
+            hostname: Hostname::parse(&row.hostname).map_err(corrupt)?,
+            description: row.description,
+            tags: Tags::parse(&parse_list(&row.tags, "tags")?).map_err(|_| corrupt("tags"))?,
+            ca_id: CaId::from_str(&row.ca_id).map_err(|_| corrupt("ca id"))?,
+            fingerprint: sha256(&row.fingerprint)?,
+            fingerprint_sha1: sha1(&row.fingerprint_sha1)?,
+            subject: row.subject,
+            serial: row.serial,
+            not_before: from_seconds(row.not_before)?,
+            not_after: from_seconds(row.not_after)?,
+            enabled: row.enabled,
+            allowed_ips: AllowedIps::parse(&parse_list(&row.allowed_ips, "allowed_ips")?)
+                .map_err(|_| corrupt("allowed_ips"))?,
+            created_at: from_micros(row.created_at)?,
+            updated_at: from_micros(row.updated_at)?,
+            revoked_at: row.revoked_at.map(from_micros).transpose()?,
+            ca_removed_at: row.ca_removed_at.map(from_micros).transpose()?,
+            last_seen_at: row.last_seen_at.map(from_micros).transpose()?,
+            last_seen_ip: row.last_seen_ip,
+            version: row.version,
+        })
+    }
+}
+
+impl TryFrom<CaRow> for Ca {
+    type Error = StoreError;
+
+    fn try_from(row: CaRow) -> Result<Self, StoreError> {
+        Ok(Ca {
+            id: CaId::from_str(&row.id).map_err(|_| corrupt("ca id"))?,
+            name: row.name,
+            fingerprint: sha256(&row.fingerprint)?,
+            subject: row.subject,
+            not_before: from_seconds(row.not_before)?,
+            not_after: from_seconds(row.not_after)?,
+            certificate_pem: row.certificate_pem,
+            created_at: from_micros(row.created_at)?,
+            removed_at: row.removed_at.map(from_micros).transpose()?,
+            agent_count: row.agent_count,
+        })
+    }
+}
+
+impl TryFrom<PolicyRow> for Policy {
+    type Error = StoreError;
+
+    fn try_from(row: PolicyRow) -> Result<Self, StoreError> {
+        Ok(Policy {
+            enforcement_enabled: row.enforcement_enabled,
+            reject_unknown_certs: row.reject_unknown_certs,
+            auto_enroll: row.auto_enroll,
+            updated_at: from_micros(row.updated_at)?,
+        })
+    }
+}
+
+/// `tags` holds a JSON array; a tag matches when `"tag"` appears in it. Tags cannot hold
+/// quotes or `%`, but `_` is a LIKE wildcard and must be escaped.
+pub fn tag_pattern(tag: &str) -> String {
+    format!("%\"{}\"%", escape_like(tag))
+}
+
+pub fn contains_pattern(text: &str) -> String {
+    format!("%{}%", escape_like(&text.to_lowercase()))
+}
+
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

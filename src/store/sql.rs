@@ -1,0 +1,352 @@
+//! The SQL both backends run. `impl_store!` expands to `impl Store for <Backend>`; the
+//! backend provides `pool` and `write_tx()` (a transaction that serialises writers, so change
+//! sequence numbers commit in order).
+
+macro_rules! impl_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn insert_ca(&self, ca: &Ca) -> Result<(), StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "INSERT INTO cas (id, name, fingerprint, subject, not_before, not_after, \
+                     certificate_pem, created_at, removed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+                )
+                .bind(ca.id.to_string())
+                .bind(&ca.name)
+                .bind(hex_of(&ca.fingerprint))
+                .bind(&ca.subject)
+                .bind(ca.not_before.unix_timestamp())
+                .bind(ca.not_after.unix_timestamp())
+                .bind(&ca.certificate_pem)
+                .bind(micros(ca.created_at))
+                .execute(&mut *tx)
+                .await?;
+                record_change(&mut tx, "ca", &ca.id.to_string()).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn ca(&self, id: CaId) -> Result<Ca, StoreError> {
+                let sql = format!("SELECT {CA_COLUMNS} FROM cas WHERE id = $1 AND removed_at IS NULL");
+                sqlx::query_as::<_, CaRow>(&sql)
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?
+                    .try_into()
+            }
+
+            async fn list_cas(&self, page: Page) -> Result<(Vec<Ca>, i64), StoreError> {
+                let sql = format!(
+                    "SELECT {CA_COLUMNS} FROM cas WHERE removed_at IS NULL \
+                     ORDER BY created_at DESC, id LIMIT $1 OFFSET $2"
+                );
+                let rows = sqlx::query_as::<_, CaRow>(&sql)
+                    .bind(page.limit)
+                    .bind(page.offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let (total,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM cas WHERE removed_at IS NULL")
+                        .fetch_one(&self.pool)
+                        .await?;
+                let items = rows.into_iter().map(Ca::try_from).collect::<Result<_, _>>()?;
+                Ok((items, total))
+            }
+
+            async fn live_cas(&self) -> Result<Vec<Ca>, StoreError> {
+                let sql = format!("SELECT {CA_COLUMNS} FROM cas WHERE removed_at IS NULL");
+                sqlx::query_as::<_, CaRow>(&sql)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(Ca::try_from)
+                    .collect()
+            }
+
+            async fn remove_ca(&self, id: CaId, now: OffsetDateTime) -> Result<(), StoreError> {
+                let mut tx = self.write_tx().await?;
+                let removed = sqlx::query(
+                    "UPDATE cas SET removed_at = $2 WHERE id = $1 AND removed_at IS NULL",
+                )
+                .bind(id.to_string())
+                .bind(micros(now))
+                .execute(&mut *tx)
+                .await?;
+                if removed.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                sqlx::query(
+                    "UPDATE agents SET ca_removed_at = $2, updated_at = $2, version = version + 1 \
+                     WHERE ca_id = $1 AND ca_removed_at IS NULL",
+                )
+                .bind(id.to_string())
+                .bind(micros(now))
+                .execute(&mut *tx)
+                .await?;
+                record_change(&mut tx, "ca", &id.to_string()).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_agent(&self, agent: &Agent, certificate_pem: &str) -> Result<(), StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "INSERT INTO agents (id, hostname, description, tags, ca_id, fingerprint, \
+                     fingerprint_sha1, subject, serial, not_before, not_after, certificate_pem, \
+                     enabled, allowed_ips, created_at, updated_at, revoked_at, ca_removed_at, \
+                     last_seen_at, last_seen_ip, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                     $16, NULL, NULL, NULL, NULL, $17)",
+                )
+                .bind(agent.id.to_string())
+                .bind(agent.hostname.as_str())
+                .bind(agent.description.as_deref())
+                .bind(json_list(agent.tags.as_slice()))
+                .bind(agent.ca_id.to_string())
+                .bind(hex_of(&agent.fingerprint))
+                .bind(agent.fingerprint_sha1.to_string())
+                .bind(&agent.subject)
+                .bind(&agent.serial)
+                .bind(agent.not_before.unix_timestamp())
+                .bind(agent.not_after.unix_timestamp())
+                .bind(certificate_pem)
+                .bind(agent.enabled)
+                .bind(json_list(&agent.allowed_ips.to_strings()))
+                .bind(micros(agent.created_at))
+                .bind(micros(agent.updated_at))
+                .bind(agent.version)
+                .execute(&mut *tx)
+                .await?;
+                record_change(&mut tx, "agent", &agent.id.to_string()).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn agent(&self, id: AgentId) -> Result<Agent, StoreError> {
+                let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1");
+                sqlx::query_as::<_, AgentRow>(&sql)
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?
+                    .try_into()
+            }
+
+            async fn agents_by_fingerprint(&self, fp: &Fingerprint) -> Result<Vec<Agent>, StoreError> {
+                let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE fingerprint = $1");
+                sqlx::query_as::<_, AgentRow>(&sql)
+                    .bind(hex_of(fp))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(Agent::try_from)
+                    .collect()
+            }
+
+            async fn list_agents(
+                &self,
+                filter: &AgentFilter,
+                page: Page,
+                now: OffsetDateTime,
+            ) -> Result<(Vec<Agent>, i64), StoreError> {
+                // One WHERE for both queries; NULL parameters switch a condition off.
+                const WHERE: &str = "WHERE ($1 IS NULL OR enabled = $1) \
+                    AND ($2 IS NULL OR tags LIKE $2 ESCAPE '\\') \
+                    AND ($3 IS NULL OR ca_id = $3) \
+                    AND ($4 IS NULL OR LOWER(hostname) LIKE $4 ESCAPE '\\') \
+                    AND ($5 IS NULL OR $5 = CASE WHEN revoked_at IS NOT NULL THEN 'revoked' \
+                        WHEN ca_removed_at IS NOT NULL THEN 'ca_removed' \
+                        WHEN not_after < $6 THEN 'expired' \
+                        WHEN enabled THEN 'active' ELSE 'disabled' END) \
+                    AND ($7 OR revoked_at IS NULL)";
+                let include_revoked = filter.include_revoked || filter.status.is_some();
+                macro_rules! bind_filter {
+                    ($query:expr) => {
+                        $query
+                            .bind(filter.enabled)
+                            .bind(filter.tag.as_deref().map(tag_pattern))
+                            .bind(filter.ca_id.map(|id| id.to_string()))
+                            .bind(filter.hostname_contains.as_deref().map(contains_pattern))
+                            .bind(filter.status.map(|s| s.as_str()))
+                            .bind(now.unix_timestamp())
+                            .bind(include_revoked)
+                    };
+                }
+                let sql = format!(
+                    "SELECT {AGENT_COLUMNS} FROM agents {WHERE} \
+                     ORDER BY created_at DESC, id LIMIT $8 OFFSET $9"
+                );
+                let rows = bind_filter!(sqlx::query_as::<_, AgentRow>(&sql))
+                    .bind(page.limit)
+                    .bind(page.offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let count_sql = format!("SELECT COUNT(*) FROM agents {WHERE}");
+                let (total,): (i64,) = bind_filter!(sqlx::query_as(&count_sql))
+                    .fetch_one(&self.pool)
+                    .await?;
+                let items = rows.into_iter().map(Agent::try_from).collect::<Result<_, _>>()?;
+                Ok((items, total))
+            }
+
+            async fn agents_after(
+                &self,
+                after: Option<AgentId>,
+                limit: i64,
+            ) -> Result<Vec<Agent>, StoreError> {
+                let sql = format!(
+                    "SELECT {AGENT_COLUMNS} FROM agents WHERE ($1 IS NULL OR id > $1) \
+                     ORDER BY id LIMIT $2"
+                );
+                sqlx::query_as::<_, AgentRow>(&sql)
+                    .bind(after.map(|id| id.to_string()))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(Agent::try_from)
+                    .collect()
+            }
+
+            async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError> {
+                let mut tx = self.write_tx().await?;
+                let updated = sqlx::query(
+                    "UPDATE agents SET hostname = $2, description = $3, tags = $4, enabled = $5, \
+                     allowed_ips = $6, updated_at = $7, revoked_at = $8, version = version + 1 \
+                     WHERE id = $1 AND version = $9",
+                )
+                .bind(agent.id.to_string())
+                .bind(agent.hostname.as_str())
+                .bind(agent.description.as_deref())
+                .bind(json_list(agent.tags.as_slice()))
+                .bind(agent.enabled)
+                .bind(json_list(&agent.allowed_ips.to_strings()))
+                .bind(micros(agent.updated_at))
+                .bind(agent.revoked_at.map(micros))
+                .bind(agent.version)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::Concurrent);
+                }
+                record_change(&mut tx, "agent", &agent.id.to_string()).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn record_sightings(&self, sightings: &[Sighting]) -> Result<(), StoreError> {
+                let mut tx = self.write_tx().await?;
+                for sighting in sightings {
+                    sqlx::query(
+                        "UPDATE agents SET last_seen_at = $2, last_seen_ip = $3 \
+                         WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)",
+                    )
+                    .bind(sighting.agent_id.to_string())
+                    .bind(micros(sighting.at))
+                    .bind(sighting.ip.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn policy(&self) -> Result<Policy, StoreError> {
+                sqlx::query_as::<_, PolicyRow>(
+                    "SELECT enforcement_enabled, reject_unknown_certs, auto_enroll, updated_at \
+                     FROM policy WHERE id = 1",
+                )
+                .fetch_one(&self.pool)
+                .await?
+                .try_into()
+            }
+
+            async fn update_policy(&self, policy: &Policy) -> Result<(), StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "UPDATE policy SET enforcement_enabled = $1, reject_unknown_certs = $2, \
+                     auto_enroll = $3, updated_at = $4 WHERE id = 1",
+                )
+                .bind(policy.enforcement_enabled)
+                .bind(policy.reject_unknown_certs)
+                .bind(policy.auto_enroll)
+                .bind(micros(policy.updated_at))
+                .execute(&mut *tx)
+                .await?;
+                record_change(&mut tx, "policy", "1").await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn changes_after(&self, seq: i64, limit: i64) -> Result<Vec<(i64, Change)>, StoreError> {
+                let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                    "SELECT seq, entity, entity_id FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(seq, entity, id)| parse_change(&entity, &id).map(|c| (seq, c)))
+                    .collect()
+            }
+
+            async fn last_change(&self) -> Result<i64, StoreError> {
+                let (seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM changes")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(seq)
+            }
+
+            async fn prune_changes(&self, before: OffsetDateTime) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM changes WHERE at < $1 AND seq < (SELECT MAX(seq) FROM changes)")
+                    .bind(micros(before))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        async fn record_change<'c>(
+            tx: &mut sqlx::Transaction<'c, Db>,
+            entity: &str,
+            id: &str,
+        ) -> Result<(), StoreError> {
+            sqlx::query("INSERT INTO changes (entity, entity_id, at) VALUES ($1, $2, $3)")
+                .bind(entity)
+                .bind(id)
+                .bind(micros(OffsetDateTime::now_utc()))
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use impl_store;
+
+use std::str::FromStr;
+
+use super::{Change, StoreError};
+use crate::domain::{AgentId, CaId};
+
+/// Reads one change-feed row.
+pub fn parse_change(entity: &str, id: &str) -> Result<Change, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("change {entity}/{id}"));
+    match entity {
+        "agent" => AgentId::from_str(id)
+            .map(Change::Agent)
+            .map_err(|_| corrupt()),
+        "ca" => CaId::from_str(id).map(Change::Ca).map_err(|_| corrupt()),
+        "policy" => Ok(Change::Policy),
+        _ => Err(corrupt()),
+    }
+}

@@ -1,0 +1,103 @@
+//! Follows the store's change feed so that changes made through another replica reach this
+//! replica's trust index (within one `sync_interval_ms`).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::domain::AgentId;
+use crate::metrics::Metrics;
+use crate::store::{Change, Store, StoreError};
+use crate::trust::TrustIndex;
+
+const BATCH: i64 = 1000;
+/// Change-feed rows older than this are pruned (every replica has long applied them).
+const RETENTION: time::Duration = time::Duration::hours(24);
+
+pub struct Follower {
+    store: Arc<dyn Store>,
+    trust: Arc<TrustIndex>,
+    metrics: Arc<Metrics>,
+    applied: i64,
+}
+
+impl Follower {
+    /// `applied` is the feed position read *before* the index was loaded, so nothing that
+    /// happened during the load is missed (applying a change twice is harmless).
+    pub fn new(
+        store: Arc<dyn Store>,
+        trust: Arc<TrustIndex>,
+        metrics: Arc<Metrics>,
+        applied: i64,
+    ) -> Self {
+        Self {
+            store,
+            trust,
+            metrics,
+            applied,
+        }
+    }
+
+    /// Applies every change after the last applied one.
+    pub async fn catch_up(&mut self) -> Result<(), StoreError> {
+        loop {
+            let changes = self.store.changes_after(self.applied, BATCH).await?;
+            let Some((last, _)) = changes.last() else {
+                return Ok(());
+            };
+            let last = *last;
+            let mut agents = BTreeSet::<AgentId>::new();
+            let (mut cas, mut policy) = (false, false);
+            for (_, change) in &changes {
+                match change {
+                    Change::Agent(id) => {
+                        agents.insert(*id);
+                    }
+                    Change::Ca(_) => cas = true,
+                    Change::Policy => policy = true,
+                }
+            }
+            if cas {
+                self.trust.set_cas(&self.store.live_cas().await?);
+            }
+            if policy {
+                self.trust.set_policy(self.store.policy().await?);
+            }
+            for id in agents {
+                match self.store.agent(id).await {
+                    Ok(agent) => self.trust.upsert(&agent),
+                    Err(StoreError::NotFound) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            self.applied = last;
+            if (changes.len() as i64) < BATCH {
+                return Ok(());
+            }
+        }
+    }
+
+    pub fn spawn(mut self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_prune = OffsetDateTime::now_utc();
+            loop {
+                ticker.tick().await;
+                if let Err(error) = self.catch_up().await {
+                    self.metrics.sync_errors.inc();
+                    tracing::warn!(%error, "could not follow the change feed; retrying");
+                }
+                let now = OffsetDateTime::now_utc();
+                if now - last_prune > time::Duration::hours(1) {
+                    last_prune = now;
+                    if let Err(error) = self.store.prune_changes(now - RETENTION).await {
+                        tracing::warn!(%error, "could not prune the change feed");
+                    }
+                }
+            }
+        })
+    }
+}
