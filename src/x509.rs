@@ -188,7 +188,7 @@ struct PartialInfo {
 
 fn parse_borrowed(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok(_) => Err(CertError::Malformed(
             "trailing bytes after the certificate".into(),
         )),
