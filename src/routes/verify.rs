@@ -74,18 +74,18 @@ async fn answer(req: &HttpRequest, payload: web::Payload, state: &AppState) -> H
     if !state.trusted_proxies.is_empty()
         && !peer.is_some_and(|ip| state.trusted_proxies.iter().any(|net| net.contains(&ip)))
     {
-        return refuse(req, state, Rejection::UntrustedSource, None, peer);
+        return refuse(req, state, Rejection::UntrustedSource, peer);
     }
     if !secret_matches(req, state) {
         let reason = match peer.map(|ip| state.verify_failures.record_failure(ip)) {
             Some(Err(_)) => Rejection::RateLimited,
             _ => Rejection::InvalidVerifySecret,
         };
-        return refuse(req, state, reason, None, peer);
+        return refuse(req, state, reason, peer);
     }
     let (presented, body_ip) = match read_identity(req, payload, state).await {
         Ok(found) => found,
-        Err(reason) => return deny(req, state, reason, None, None),
+        Err(reason) => return deny_unreadable(req, state, reason),
     };
     let client_ip = client_ip(req, body_ip.as_deref(), peer);
     let now = OffsetDateTime::now_utc();
@@ -159,28 +159,22 @@ fn refuse(
     req: &HttpRequest,
     state: &AppState,
     reason: Rejection,
-    identity: Option<Identity<'_>>,
     peer: Option<IpAddr>,
 ) -> HttpResponse {
     tracing::warn!(reason = reason.as_str(), peer = ?peer, request_id = %request_id_of(req),
         "verify refused");
     state.metrics.denied(reason, true);
-    answer_with(reason.http_status(), false, identity, Some(reason), true)
+    answer_with(reason.http_status(), false, None, Some(reason), true)
 }
 
-/// A certificate decision made before the trust index was consulted (unreadable headers).
-fn deny(
-    req: &HttpRequest,
-    state: &AppState,
-    reason: Rejection,
-    identity: Option<Identity<'_>>,
-    client_ip: Option<IpAddr>,
-) -> HttpResponse {
+/// A certificate decision made before the trust index was consulted (unreadable headers):
+/// audit mode applies as to any other certificate decision.
+fn deny_unreadable(req: &HttpRequest, state: &AppState, reason: Rejection) -> HttpResponse {
     let enforced = state.trust.policy().enforcement_enabled;
-    log_denial(req, reason, &Presented::default(), client_ip, enforced);
+    log_denial(req, reason, &Presented::default(), None, enforced);
     state.metrics.denied(reason, enforced);
     let status = if enforced { reason.http_status() } else { 200 };
-    answer_with(status, false, identity, Some(reason), enforced)
+    answer_with(status, false, None, Some(reason), enforced)
 }
 
 fn log_denial(
