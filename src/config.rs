@@ -429,6 +429,18 @@ mod tests {
     }
 
     #[test]
+    fn shipped_default_toml_documents_every_key_and_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        for key in DEFAULTS.iter().map(|(k, _)| *k).chain(OPTIONAL_KEYS.iter().copied()) {
+            assert!(text.contains(&format!("{key} =")), "{key} is not documented");
+        }
+        let from_file = Settings::from_sources(Some(&path), &env(&[])).unwrap();
+        let defaults = Settings::from_sources(None, &env(&[])).unwrap();
+        assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
     fn postgres_url_is_redacted_in_debug() {
         let settings = Settings::from_sources(
             None,
