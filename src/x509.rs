@@ -149,7 +149,7 @@ pub fn parse(der: Vec<u8>) -> Result<CertificateInfo, CertError> {
         PartialInfo {
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
-            serial: hex::encode_upper(cert.raw_serial()),
+            serial: serial_hex(cert.raw_serial()),
             not_before: cert.validity().not_before.to_datetime(),
             not_after: cert.validity().not_after.to_datetime(),
             is_ca: basic_ca || self_signed_v1,
@@ -172,6 +172,16 @@ pub fn parse(der: Vec<u8>) -> Result<CertificateInfo, CertError> {
         dns_names: info.dns_names,
         common_name: info.common_name,
     })
+}
+
+/// Uppercase hex of the serial's magnitude, as OpenSSL (and so nginx) prints it: DER puts a
+/// 0x00 sign byte before a serial whose high bit is set, and that byte is not part of it.
+fn serial_hex(raw: &[u8]) -> String {
+    let first = raw
+        .iter()
+        .position(|byte| *byte != 0)
+        .unwrap_or(raw.len().saturating_sub(1));
+    hex::encode_upper(&raw[first..])
 }
 
 struct PartialInfo {
