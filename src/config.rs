@@ -432,8 +432,15 @@ mod tests {
     fn shipped_default_toml_documents_every_key_and_loads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
         let text = std::fs::read_to_string(&path).unwrap();
-        for key in DEFAULTS.iter().map(|(k, _)| *k).chain(OPTIONAL_KEYS.iter().copied()) {
-            assert!(text.contains(&format!("{key} =")), "{key} is not documented");
+        for key in DEFAULTS
+            .iter()
+            .map(|(k, _)| *k)
+            .chain(OPTIONAL_KEYS.iter().copied())
+        {
+            assert!(
+                text.contains(&format!("{key} =")),
+                "{key} is not documented"
+            );
         }
         let from_file = Settings::from_sources(Some(&path), &env(&[])).unwrap();
         let defaults = Settings::from_sources(None, &env(&[])).unwrap();
