@@ -32,33 +32,46 @@ pub fn scope() -> Scope<
     web::scope("")
         .wrap(from_fn(require_admin))
         .service(
-            web::resource("/ca")
+            resource("/ca")
                 .route(web::get().to(cas::list))
                 .route(web::post().to(cas::create)),
         )
         .service(
-            web::resource("/ca/{id}")
+            resource("/ca/{id}")
                 .route(web::get().to(cas::get))
                 .route(web::delete().to(cas::delete)),
         )
         .service(
-            web::resource("/agents")
+            resource("/agents")
                 .route(web::get().to(agents::list))
                 .route(web::post().to(agents::create)),
         )
         .service(
-            web::resource("/agents/{id}")
+            resource("/agents/{id}")
                 .route(web::get().to(agents::get))
                 .route(web::put().to(agents::update))
                 .route(web::delete().to(agents::revoke)),
         )
-        .service(web::resource("/agents/{id}/toggle").route(web::put().to(agents::toggle)))
+        .service(resource("/agents/{id}/toggle").route(web::put().to(agents::toggle)))
         .service(
-            web::resource("/config")
+            resource("/config")
                 .route(web::get().to(config::get))
                 .route(web::put().to(config::update)),
         )
         .default_service(web::to(super::not_found))
+}
+
+/// A resource whose unsupported methods get a JSON 405 like every other admin error.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this method is not supported on this path",
+    ))
 }
 
 /// Every admin route needs one of the configured bearer tokens; none configured refuses
