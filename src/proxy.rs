@@ -63,12 +63,14 @@ impl IdentityHeader {
 pub struct IdentityHeaders(u8);
 
 impl IdentityHeaders {
-    /// Comma-separated names, case-insensitive; `*` enables all. Unknown names are an error.
+    /// Comma-separated names, case-insensitive; `*` enables all. Unknown names are an error,
+    /// also next to `*`: a typo must stop start-up, not hide behind the wildcard.
     pub fn parse(list: &str) -> Result<Self, String> {
         let mut bits = 0u8;
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             if name == "*" {
-                return Ok(Self::all());
+                bits |= Self::all().0;
+                continue;
             }
             let header = IdentityHeader::ALL
                 .into_iter()
@@ -136,10 +138,13 @@ pub fn read_headers<'a>(
                     collector.chain.extend(decode_sf_binary_list(text)?)
                 }
                 IdentityHeader::ClientCertFingerprint => {
-                    collector.fingerprint(decode_fingerprint(text)?)
+                    collector.fingerprint(decode_fingerprint(text)?)?
                 }
                 IdentityHeader::ClientVerify => {
-                    collector.proxy_verified = Some(text.eq_ignore_ascii_case("SUCCESS"))
+                    // Several values: any one that is not SUCCESS wins (fail closed).
+                    let success = text.eq_ignore_ascii_case("SUCCESS");
+                    collector.proxy_verified =
+                        Some(collector.proxy_verified.unwrap_or(true) && success);
                 }
             }
         }
@@ -166,7 +171,7 @@ pub fn read_body(
         .map(str::trim)
         .filter(|t| !means_no_certificate(t))
     {
-        collector.fingerprint(decode_fingerprint(text)?);
+        collector.fingerprint(decode_fingerprint(text)?)?;
     }
     collector.finish()
 }
@@ -204,12 +209,22 @@ impl Collector {
         Ok(())
     }
 
-    fn fingerprint(&mut self, fingerprint: Option<PresentedFingerprint>) {
-        if let Some(fp) = fingerprint
-            && !self.fingerprints.contains(&fp)
-        {
-            self.fingerprints.push(fp);
+    /// Two different fingerprints of one algorithm name two certificates: a mismatch.
+    fn fingerprint(&mut self, fingerprint: Option<PresentedFingerprint>) -> Result<(), Rejection> {
+        let Some(fp) = fingerprint else {
+            return Ok(());
+        };
+        if self.fingerprints.contains(&fp) {
+            return Ok(());
         }
+        let same_algorithm = |other: &PresentedFingerprint| {
+            std::mem::discriminant(other) == std::mem::discriminant(&fp)
+        };
+        if self.fingerprints.iter().any(same_algorithm) {
+            return Err(Rejection::FingerprintMismatch);
+        }
+        self.fingerprints.push(fp);
+        Ok(())
     }
 
     fn finish(mut self) -> Result<Presented, Rejection> {
@@ -296,9 +311,9 @@ fn decode_xfcc(text: &str, collector: &mut Collector) -> Result<(), Rejection> {
         collector.certificate(ders)?;
     }
     if let Some(hash) = hash {
-        match PresentedFingerprint::parse(&hash) {
-            Some(fp @ PresentedFingerprint::Sha256(_)) => collector.fingerprint(Some(fp)),
-            _ => return Err(Rejection::MalformedRequest),
+        match decode_fingerprint(&hash)? {
+            Some(PresentedFingerprint::Sha1(_)) => return Err(Rejection::MalformedRequest),
+            sha256_or_nothing => collector.fingerprint(sha256_or_nothing)?,
         }
     }
     Ok(())
