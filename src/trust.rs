@@ -48,9 +48,9 @@ type DigestMap<K, V> = DashMap<K, V, BuildHasherDefault<DigestHasher>>;
 #[derive(Debug)]
 pub struct AgentEntry {
     pub id: AgentId,
-    pub hostname: String,
+    pub hostname: Box<str>,
     /// Tags joined by `,`, ready for `X-Agent-Tags`.
-    pub tags: String,
+    pub tags: Box<str>,
     pub facts: AgentFacts,
     created_at: i64,
     version: i64,
@@ -62,8 +62,8 @@ impl AgentEntry {
     fn from_agent(agent: &Agent) -> Self {
         Self {
             id: agent.id,
-            hostname: agent.hostname.as_str().to_owned(),
-            tags: agent.tags.joined(),
+            hostname: agent.hostname.as_str().into(),
+            tags: agent.tags.joined().into_boxed_str(),
             facts: AgentFacts {
                 fingerprint: agent.fingerprint,
                 fingerprint_sha1: agent.fingerprint_sha1,

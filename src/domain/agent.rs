@@ -71,16 +71,17 @@ impl AgentStatus {
 }
 
 impl Agent {
-    /// The most severe condition wins: a revoked agent reads `revoked` even if also disabled.
+    /// The first condition verify would refuse the agent for, in verify's order: a revoked
+    /// agent reads `revoked` even if also disabled, a disabled one `disabled` even if expired.
     pub fn status(&self, now: OffsetDateTime) -> AgentStatus {
         if self.revoked_at.is_some() {
             AgentStatus::Revoked
         } else if self.ca_removed_at.is_some() {
             AgentStatus::CaRemoved
-        } else if now > self.not_after {
-            AgentStatus::Expired
         } else if !self.enabled {
             AgentStatus::Disabled
+        } else if now > self.not_after {
+            AgentStatus::Expired
         } else {
             AgentStatus::Active
         }

@@ -164,8 +164,8 @@ macro_rules! impl_store {
                     AND ($4 IS NULL OR LOWER(hostname) LIKE $4 ESCAPE '\\') \
                     AND ($5 IS NULL OR $5 = CASE WHEN revoked_at IS NOT NULL THEN 'revoked' \
                         WHEN ca_removed_at IS NOT NULL THEN 'ca_removed' \
-                        WHEN not_after < $6 THEN 'expired' \
-                        WHEN enabled THEN 'active' ELSE 'disabled' END) \
+                        WHEN NOT enabled THEN 'disabled' \
+                        WHEN not_after < $6 THEN 'expired' ELSE 'active' END) \
                     AND ($7 OR revoked_at IS NULL)";
                 let include_revoked = filter.include_revoked || filter.status.is_some();
                 macro_rules! bind_filter {
