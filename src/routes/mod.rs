@@ -110,12 +110,15 @@ pub async fn limit_header_size(
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
     if total > MAX_HEADER_BYTES {
-        let response = HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).json(
-            serde_json::json!({"error": {
-                "code": "headers_too_large",
-                "message": format!("request headers are limited to {MAX_HEADER_BYTES} bytes"),
-            }}),
-        );
+        // This runs outside `request_id`, so the refusal carries its own id.
+        let mut response = HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        if let Ok(id) = HeaderValue::from_str(&incoming_or_new_id(&req)) {
+            response.insert_header((REQUEST_ID.clone(), id));
+        }
+        let response = response.json(serde_json::json!({"error": {
+            "code": "headers_too_large",
+            "message": format!("request headers are limited to {MAX_HEADER_BYTES} bytes"),
+        }}));
         return Ok(req.into_response(response));
     }
     next.call(req)
@@ -128,12 +131,7 @@ pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let id = incoming_or_new_id(&req);
     let value = HeaderValue::from_str(&id).ok();
     req.extensions_mut().insert(RequestId(id));
     let mut response = next.call(req).await?;
@@ -141,6 +139,14 @@ pub async fn request_id(
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     Ok(response)
+}
+
+fn incoming_or_new_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
 
 pub fn request_id_of(req: &HttpRequest) -> String {

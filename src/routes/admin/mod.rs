@@ -7,11 +7,11 @@ mod config;
 
 use std::str::FromStr;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{Scope, web};
+use actix_web::{ResponseError, Scope, web};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
@@ -78,10 +78,14 @@ async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
 /// everything. Failed attempts are rate limited per TCP peer.
 async fn require_admin(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // Refusals are answered here (not returned as errors), so that the outer middleware
+    // still sees a response and adds the request id to it.
+    let refuse =
+        |req: ServiceRequest, error: ApiError| Ok(req.into_response(error.error_response()));
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return Err(ApiError::internal(&"application state missing").into());
+        return refuse(req, ApiError::internal(&"application state missing"));
     };
     let presented = req
         .headers()
@@ -102,12 +106,14 @@ async fn require_admin(
         if let Some(peer) = req.peer_addr()
             && let Err(wait) = state.admin_failures.record_failure(peer.ip())
         {
-            return Err(ApiError::rate_limited(wait).into());
+            return refuse(req, ApiError::rate_limited(wait));
         }
         tracing::warn!(peer = ?req.peer_addr(), path = req.path(), "admin authentication failed");
-        return Err(ApiError::unauthorized().into());
+        return refuse(req, ApiError::unauthorized());
     }
-    next.call(req).await
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
 }
 
 /// `{"items": [...], "total": N, "limit": L, "offset": O}`.
