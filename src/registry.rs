@@ -65,6 +65,7 @@ impl Registry {
         certificate_pem: &str,
         now: OffsetDateTime,
     ) -> Result<Ca, ApiError> {
+        let now = stored_precision(now);
         let info = x509::single_pem_certificate(certificate_pem)?;
         if !info.is_ca {
             return Err(ApiError::bad_request(
@@ -103,6 +104,7 @@ impl Registry {
     }
 
     pub async fn enrol(&self, request: Enrolment, now: OffsetDateTime) -> Result<Agent, ApiError> {
+        let now = stored_precision(now);
         let ca = match self.store.ca(request.ca_id).await {
             Err(StoreError::NotFound) => {
                 return Err(ApiError::bad_request(
@@ -166,6 +168,7 @@ impl Registry {
         chain: ChainInfo,
         now: OffsetDateTime,
     ) -> Result<Agent, ApiError> {
+        let now = stored_precision(now);
         let info = x509::parse(certificate.der.clone())?;
         let hostname = info
             .preferred_hostname()
@@ -208,6 +211,7 @@ impl Registry {
         now: OffsetDateTime,
         change: impl Fn(&mut Agent) -> Result<(), ApiError>,
     ) -> Result<Agent, ApiError> {
+        let now = stored_precision(now);
         for _ in 0..UPDATE_ATTEMPTS {
             let mut agent = self.store.agent(id).await?;
             change(&mut agent)?;
@@ -265,6 +269,7 @@ impl Registry {
 
     /// Revoking twice is not an error: the first revocation time is kept.
     pub async fn revoke(&self, id: AgentId, now: OffsetDateTime) -> Result<Agent, ApiError> {
+        let now = stored_precision(now);
         self.modify(id, now, |agent| {
             agent.revoked_at.get_or_insert(now);
             Ok(())
@@ -277,11 +282,19 @@ impl Registry {
         change: PolicyChange,
         now: OffsetDateTime,
     ) -> Result<Policy, ApiError> {
+        let now = stored_precision(now);
         let policy = change.apply(self.store.policy().await?, now);
         self.store.update_policy(&policy).await?;
         self.trust.set_policy(policy);
         Ok(policy)
     }
+}
+
+/// Timestamps are stored in microseconds; answering with the same precision keeps a write's
+/// answer equal to what a later read of the same resource returns.
+fn stored_precision(now: OffsetDateTime) -> OffsetDateTime {
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
 }
 
 fn already_enrolled() -> ApiError {
