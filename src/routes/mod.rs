@@ -6,11 +6,13 @@ pub mod verify;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
 use crate::error::ApiError;
 
@@ -58,11 +60,7 @@ fn json_config() -> web::JsonConfig {
 fn json_error(error: &JsonPayloadError) -> ApiError {
     match error {
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("request bodies are limited to {MAX_JSON_BYTES} bytes"),
-            )
+            payload_too_large()
         }
         JsonPayloadError::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -71,6 +69,35 @@ fn json_error(error: &JsonPayloadError) -> ApiError {
         ),
         JsonPayloadError::Deserialize(serde) => body_error(serde),
         _ => ApiError::bad_request("invalid_body", "the request body could not be read"),
+    }
+}
+
+fn payload_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("request bodies are limited to {MAX_JSON_BYTES} bytes"),
+    )
+}
+
+/// A raw body that could not be read (handlers taking `web::Bytes`), in the admin error shape.
+pub fn payload_error(error: &actix_web::Error) -> ApiError {
+    match error.as_error::<PayloadError>() {
+        Some(PayloadError::Overflow) => payload_too_large(),
+        _ => ApiError::bad_request("invalid_body", "the request body could not be read"),
+    }
+}
+
+/// A request body that must be a JSON object. serde's derived structs also accept an array
+/// of field values, so `["x"]` would quietly pass for `{"hostname": "x"}`: a wrong type.
+pub struct JsonObject<T>(pub T);
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let object = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        T::deserialize(serde_json::Value::Object(object))
+            .map(Self)
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::domain::agent::{Agent, AgentStatus, AllowedIps, Hostname, Tags, parse
 use crate::domain::{AgentId, CaId};
 use crate::error::ApiError;
 use crate::registry::{AgentUpdate, Enrolment};
-use crate::routes::body_error;
+use crate::routes::{JsonObject, body_error, payload_error};
 use crate::startup::AppState;
 use crate::store::AgentFilter;
 
@@ -209,9 +209,9 @@ impl TryFrom<CreateAgent> for Enrolment {
 
 pub async fn create(
     state: web::Data<AppState>,
-    body: web::Json<CreateAgent>,
+    body: web::Json<JsonObject<CreateAgent>>,
 ) -> Result<HttpResponse, ApiError> {
-    let enrolment = Enrolment::try_from(body.into_inner())?;
+    let enrolment = Enrolment::try_from(body.into_inner().0)?;
     let now = OffsetDateTime::now_utc();
     let agent = state.registry.enrol(enrolment, now).await?;
     tracing::info!(agent_id = %agent.id, fingerprint = %agent.fingerprint, "agent enrolled");
@@ -252,10 +252,10 @@ impl TryFrom<UpdateAgent> for AgentUpdate {
 pub async fn update(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<UpdateAgent>,
+    body: web::Json<JsonObject<UpdateAgent>>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let update = AgentUpdate::try_from(body.into_inner())?;
+    let update = AgentUpdate::try_from(body.into_inner().0)?;
     let now = OffsetDateTime::now_utc();
     let agent = state.registry.update(id, update, now).await?;
     Ok(HttpResponse::Ok().json(AgentItem::new(agent, now)))
@@ -277,14 +277,16 @@ pub async fn revoke(
 pub async fn toggle(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
+    let body = body.map_err(|e| payload_error(&e))?;
     let enabled = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        let parsed: ToggleBody = serde_json::from_slice(&body).map_err(|e| body_error(&e))?;
-        Some(parsed.enabled)
+        let parsed: JsonObject<ToggleBody> =
+            serde_json::from_slice(&body).map_err(|e| body_error(&e))?;
+        Some(parsed.0.enabled)
     };
     let now = OffsetDateTime::now_utc();
     let agent = state.registry.toggle(id, enabled, now).await?;

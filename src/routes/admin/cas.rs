@@ -8,6 +8,7 @@ use super::{ListResponse, page, parse_id};
 use crate::domain::CaId;
 use crate::domain::ca::{Ca, parse_name};
 use crate::error::ApiError;
+use crate::routes::JsonObject;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -77,9 +78,9 @@ pub async fn get(
 
 pub async fn create(
     state: web::Data<AppState>,
-    body: web::Json<CreateCa>,
+    body: web::Json<JsonObject<CreateCa>>,
 ) -> Result<HttpResponse, ApiError> {
-    let CreateCa { name, certificate } = body.into_inner();
+    let CreateCa { name, certificate } = body.into_inner().0;
     let name = parse_name(&name).map_err(|m| ApiError::bad_request("invalid_field", m))?;
     let ca = state
         .registry

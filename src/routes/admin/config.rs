@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use crate::domain::policy::{Policy, PolicyChange};
 use crate::error::ApiError;
+use crate::routes::JsonObject;
 use crate::startup::AppState;
 
 #[derive(Serialize)]
@@ -43,8 +44,9 @@ pub async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 
 pub async fn update(
     state: web::Data<AppState>,
-    body: web::Json<UpdatePolicy>,
+    body: web::Json<JsonObject<UpdatePolicy>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner().0;
     let change = PolicyChange {
         enforcement_enabled: body.enforcement_enabled,
         reject_unknown_certs: body.reject_unknown_certs,
