@@ -1,0 +1,302 @@
+//! Admin tokens, verify secrets, failure rate limits and trusted proxies: all fail closed.
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{ApiResponse, TestApp, UNSET, VerifyAnswer, spawn_app, spawn_app_with};
+use crate::pki::pki;
+
+/// One request per admin route (method and path), for tables over every route.
+fn every_admin_route(app: &TestApp) -> Vec<(Method, String)> {
+    let id = uuid::Uuid::new_v4();
+    vec![
+        (Method::GET, "/ca".into()),
+        (Method::POST, "/ca".into()),
+        (Method::GET, format!("/ca/{id}")),
+        (Method::DELETE, format!("/ca/{id}")),
+        (Method::GET, "/agents".into()),
+        (Method::POST, "/agents".into()),
+        (Method::GET, format!("/agents/{id}")),
+        (Method::PUT, format!("/agents/{id}")),
+        (Method::DELETE, format!("/agents/{id}")),
+        (Method::PUT, format!("/agents/{id}/toggle")),
+        (Method::GET, "/config".into()),
+        (Method::PUT, "/config".into()),
+    ]
+    .into_iter()
+    .map(|(method, path)| (method, app.url(&path)))
+    .collect()
+}
+
+fn with_body(method: &Method, request: RequestBuilder) -> RequestBuilder {
+    if *method == Method::POST || *method == Method::PUT {
+        request.json(&json!({"enforcement_enabled": false}))
+    } else {
+        request
+    }
+}
+
+#[tokio::test]
+async fn without_a_configured_token_every_admin_call_is_refused() {
+    let app = spawn_app_with(&[
+        ("CERTGATE_ADMIN_TOKEN", UNSET),
+        ("CERTGATE_ADMIN_AUTH_FAILURES_PER_MINUTE", "1000"),
+    ])
+    .await;
+    for (method, url) in every_admin_route(&app) {
+        for authorization in [None, Some("Bearer "), Some("Bearer anything")] {
+            let mut request = with_body(&method, app.client.request(method.clone(), &url));
+            if let Some(value) = authorization {
+                request = request.header("Authorization", value);
+            }
+            let response = ApiResponse::from(request).await;
+            assert_eq!(
+                (response.status, response.code()),
+                (StatusCode::UNAUTHORIZED, Some("unauthorized")),
+                "{method} {url} with {authorization:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_token_is_refused_on_every_route() {
+    let app = spawn_app_with(&[("CERTGATE_ADMIN_AUTH_FAILURES_PER_MINUTE", "1000")]).await;
+    let token = app.admin_token.clone();
+    let refused = [
+        ("no Authorization header", None),
+        ("another token", Some("Bearer not-the-token".to_owned())),
+        ("empty bearer", Some("Bearer ".to_owned())),
+        (
+            "the token in another case",
+            Some(format!("Bearer {}", token.to_uppercase())),
+        ),
+        (
+            "a prefix of the token",
+            Some(format!("Bearer {}", &token[..token.len() - 1])),
+        ),
+        ("the token plus more", Some(format!("Bearer {token}x"))),
+        ("not a bearer scheme", Some(format!("Basic {token}"))),
+        ("the bare token", Some(token.clone())),
+    ];
+    for (method, url) in every_admin_route(&app) {
+        for (why, authorization) in &refused {
+            let mut request = with_body(&method, app.client.request(method.clone(), &url));
+            if let Some(value) = authorization {
+                request = request.header("Authorization", value);
+            }
+            let response = ApiResponse::from(request).await;
+            assert_eq!(
+                (response.status, response.code()),
+                (StatusCode::UNAUTHORIZED, Some("unauthorized")),
+                "{method} {url}: {why}"
+            );
+        }
+    }
+    assert_eq!(
+        app.config().await["enforcement_enabled"],
+        true,
+        "nothing changed"
+    );
+}
+
+#[tokio::test]
+async fn every_configured_token_works() {
+    let app = spawn_app_with(&[("CERTGATE_ADMIN_TOKEN", "old-token, new-token,third")]).await;
+    for token in ["old-token", "new-token", "third"] {
+        let response =
+            ApiResponse::from(app.client.get(app.url("/config")).bearer_auth(token)).await;
+        assert_eq!(response.status, StatusCode::OK, "{token}");
+    }
+}
+
+#[tokio::test]
+async fn failed_admin_authentications_are_rate_limited_per_peer() {
+    let app = spawn_app_with(&[("CERTGATE_ADMIN_AUTH_FAILURES_PER_MINUTE", "3")]).await;
+    let wrong = || ApiResponse::from(app.client.get(app.url("/config")).bearer_auth("wrong"));
+    for attempt in 1..=3 {
+        let response = wrong().await;
+        assert_eq!(
+            response.status,
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}"
+        );
+    }
+    for _ in 0..2 {
+        let limited = wrong().await;
+        limited.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        let retry_after: u64 = limited.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (1..=60).contains(&retry_after),
+            "Retry-After: {retry_after}"
+        );
+    }
+    let unauthenticated = ApiResponse::from(app.client.get(app.url("/config"))).await;
+    unauthenticated.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+
+    // Correct calls are never limited.
+    for _ in 0..5 {
+        app.get("/config").await.assert_status(StatusCode::OK);
+    }
+    // Verify has its own limiter.
+    app.verify(&[])
+        .await
+        .assert_denied(401, "missing_certificate");
+}
+
+async fn verify_with_secret(app: &TestApp, secret: &str) -> VerifyAnswer {
+    VerifyAnswer::from(
+        app.verify_request(Method::GET)
+            .header("X-Verify-Secret", secret)
+            .header("X-Client-Cert-Fingerprint", pki().leaf("x").sha1_hex()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn wrong_verify_secrets_are_rate_limited_with_403() {
+    let app = spawn_app_with(&[("CERTGATE_VERIFY_SECRET_FAILURES_PER_MINUTE", "3")]).await;
+    let ca_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("limited.example");
+    let agent = app.enrol(&cert, &ca_id).await;
+    for attempt in 1..=3 {
+        let answer = verify_with_secret(&app, "wrong").await;
+        assert_eq!(
+            (answer.status, answer.reason()),
+            (401, Some("invalid_verify_secret")),
+            "attempt {attempt}"
+        );
+    }
+    for _ in 0..2 {
+        // Verify answers only 200, 401, 403 or 5xx: a limited caller gets 403.
+        verify_with_secret(&app, "wrong")
+            .await
+            .assert_denied(403, "rate_limited");
+    }
+    let no_secret = VerifyAnswer::from(app.verify_request(Method::GET)).await;
+    no_secret.assert_denied(403, "rate_limited");
+    for _ in 0..5 {
+        app.verify_nginx_fingerprint(&cert)
+            .await
+            .assert_allowed(&agent);
+    }
+    // Admin has its own limiter.
+    app.get("/config").await.assert_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_configured_verify_secret_works_and_the_alias_is_read() {
+    let app = spawn_app_with(&[("MTLS_VERIFY_SECRET", "one,two")]).await;
+    for secret in ["one", "two"] {
+        verify_with_secret(&app, secret)
+            .await
+            .assert_denied(403, "unknown_certificate");
+    }
+    verify_with_secret(&app, "one,two")
+        .await
+        .assert_denied(401, "invalid_verify_secret");
+
+    let alias = spawn_app_with(&[
+        ("MTLS_VERIFY_SECRET", UNSET),
+        ("CERTGATE_VERIFY_SECRET", "alias-secret"),
+    ])
+    .await;
+    verify_with_secret(&alias, "alias-secret")
+        .await
+        .assert_denied(403, "unknown_certificate");
+
+    let both = spawn_app_with(&[
+        ("MTLS_VERIFY_SECRET", "seed-secret"),
+        ("CERTGATE_VERIFY_SECRET", "alias-secret"),
+    ])
+    .await;
+    verify_with_secret(&both, "seed-secret")
+        .await
+        .assert_denied(403, "unknown_certificate");
+    verify_with_secret(&both, "alias-secret")
+        .await
+        .assert_denied(401, "invalid_verify_secret");
+}
+
+#[tokio::test]
+async fn without_a_configured_secret_every_verify_call_is_refused() {
+    let app = spawn_app_with(&[
+        ("MTLS_VERIFY_SECRET", UNSET),
+        ("CERTGATE_VERIFY_SECRET_FAILURES_PER_MINUTE", "1000"),
+    ])
+    .await;
+    let ca_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("no-secret.example");
+    app.enrol(&cert, &ca_id).await;
+    app.put_config(json!({"enforcement_enabled": false})).await;
+    for secret in [
+        None,
+        Some(""),
+        Some("anything"),
+        Some(crate::helpers::VERIFY_SECRET),
+    ] {
+        let mut request = app
+            .verify_request(Method::GET)
+            .header("X-Client-Cert", cert.nginx_escaped());
+        if let Some(secret) = secret {
+            request = request.header("X-Verify-Secret", secret);
+        }
+        VerifyAnswer::from(request)
+            .await
+            .assert_denied(401, "invalid_verify_secret");
+    }
+}
+
+#[tokio::test]
+async fn trusted_proxies_refuse_other_peers_before_anything_else() {
+    let app = spawn_app_with(&[("CERTGATE_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1")]).await;
+    let ca_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("behind-proxy.example");
+    app.enrol(&cert, &ca_id).await;
+    let header = ("X-Client-Cert-Fingerprint", cert.sha1_hex());
+    let forged = [("X-Real-IP", "10.0.0.1"), ("X-Forwarded-For", "10.0.0.1")];
+    let cases = [
+        ("right secret", Some(app.verify_secret.as_str())),
+        ("wrong secret", Some("wrong")),
+        ("no secret", None),
+    ];
+    // Audit mode never relaxes untrusted_source.
+    app.put_config(json!({"enforcement_enabled": false})).await;
+    for (why, secret) in cases {
+        let mut request = app.verify_request(Method::GET).header(header.0, &header.1);
+        for (name, value) in forged {
+            request = request.header(name, value);
+        }
+        if let Some(secret) = secret {
+            request = request.header("X-Verify-Secret", secret);
+        }
+        let answer = VerifyAnswer::from(request).await;
+        assert_eq!(
+            answer.reason(),
+            Some("untrusted_source"),
+            "{why}: {}",
+            answer.body
+        );
+        answer.assert_denied(403, "untrusted_source");
+    }
+    // The admin API is not a verify caller.
+    app.get("/config").await.assert_status(StatusCode::OK);
+
+    let local = spawn_app_with(&[("CERTGATE_TRUSTED_PROXIES", "127.0.0.0/8")]).await;
+    local
+        .verify_nginx_fingerprint(&cert)
+        .await
+        .assert_denied(403, "unknown_certificate");
+}
+
+#[tokio::test]
+async fn spawn_app_defaults_are_what_these_tests_assume() {
+    let app = spawn_app().await;
+    assert!(!app.admin_token.is_empty());
+    assert!(!app.verify_secret.is_empty());
+    assert_eq!(app.base_path, crate::helpers::BASE_PATH);
+}

@@ -1,0 +1,16 @@
+//! HTTP integration tests: one binary, one certgate per test.
+
+// Test code: a failed unwrap is a failed test, with the value in the message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod agents;
+mod auth_and_limits;
+mod bad_input;
+mod cas;
+mod config;
+mod health;
+mod helpers;
+mod persistence;
+mod pki;
+mod verify_decisions;
+mod verify_formats;

@@ -1,0 +1,273 @@
+//! What survives a restart, `last_seen` bookkeeping, and replicas sharing one database.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, eventually, spawn_app, spawn_app_with};
+use crate::pki::pki;
+
+fn at(value: &Value) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(
+        value.as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn everything_survives_a_restart() {
+    let mut app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    let sub_id = app.add_ca(&pki().intermediate).await;
+    let active = pki().leaf("active.example");
+    let active_id = app
+        .enrol_with(
+            &active,
+            &root_id,
+            json!({"description": "kept", "tags": ["a", "b"], "allowed_ips": ["10.0.0.0/8"]}),
+        )
+        .await["id"]
+        .clone();
+    let disabled = pki().leaf("disabled.example");
+    let disabled_id = app.enrol(&disabled, &root_id).await["id"].clone();
+    app.toggle_agent(disabled_id.as_str().unwrap(), Some(false))
+        .await;
+    let revoked = pki().leaf("revoked.example");
+    let revoked_id = app.enrol(&revoked, &root_id).await["id"].clone();
+    app.revoke_agent(revoked_id.as_str().unwrap()).await;
+    let orphan = pki().intermediate.leaf("orphan.example").issue();
+    let orphan_id = app.enrol(&orphan, &sub_id).await["id"].clone();
+    app.delete_ca(&sub_id)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    app.put_config(json!({"auto_enroll": true})).await;
+
+    let ids = [&active_id, &disabled_id, &revoked_id, &orphan_id];
+    let mut before = Vec::new();
+    for id in ids {
+        before.push(app.agent(id.as_str().unwrap()).await);
+    }
+    let cas_before = app.get("/ca").await.body;
+    let config_before = app.config().await;
+
+    app.restart().await;
+
+    let mut after = Vec::new();
+    for id in ids {
+        after.push(app.agent(id.as_str().unwrap()).await);
+    }
+    assert_eq!(after, before, "agents are read back unchanged");
+    assert_eq!(app.get("/ca").await.body, cas_before);
+    assert_eq!(app.config().await, config_before);
+    assert_eq!(
+        after
+            .iter()
+            .map(|a| a["status"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["active", "disabled", "revoked", "ca_removed"]
+    );
+
+    // The trust index is rebuilt from the database.
+    app.verify(&[
+        ("X-Client-Cert", &active.nginx_escaped()),
+        ("X-Real-IP", "10.0.0.7"),
+    ])
+    .await
+    .assert_allowed(&after[0]);
+    app.verify_nginx_fingerprint(&active)
+        .await
+        .assert_denied(403, "ip_not_allowed");
+    app.verify_nginx_fingerprint(&disabled)
+        .await
+        .assert_denied(403, "agent_disabled");
+    app.verify_nginx_fingerprint(&revoked)
+        .await
+        .assert_denied(403, "agent_revoked");
+    app.verify_escaped_pem(&orphan)
+        .await
+        .assert_denied(403, "ca_removed");
+    let newcomer = app
+        .verify_escaped_pem(&pki().leaf("newcomer.example"))
+        .await;
+    assert_eq!(
+        newcomer.body["hostname"], "newcomer.example",
+        "auto_enroll kept"
+    );
+    let again = json!({"hostname": "x", "certificate": revoked.pem(), "ca_id": root_id});
+    app.enrol_agent(&again)
+        .await
+        .assert_error(StatusCode::CONFLICT, "certificate_revoked");
+}
+
+async fn last_seen(app: &TestApp, id: &str) -> Option<Value> {
+    let agent = app.agent(id).await;
+    (!agent["last_seen_at"].is_null()).then_some(agent)
+}
+
+#[tokio::test]
+async fn last_seen_is_recorded_within_five_seconds() {
+    let app = spawn_app().await;
+    let ca_id = app.add_ca(&pki().root).await;
+    let forwarded = pki().leaf("forwarded.example");
+    let forwarded_id = app.enrol(&forwarded, &ca_id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let direct = pki().leaf("direct.example");
+    let direct_id = app.enrol(&direct, &ca_id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let unseen_id = app.enrol(&pki().leaf("unseen.example"), &ca_id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let started = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    app.verify(&[
+        ("X-Client-Cert", &forwarded.nginx_escaped()),
+        ("X-Real-IP", "203.0.113.9"),
+    ])
+    .await
+    .assert_status(200);
+    app.verify_nginx_fingerprint(&direct)
+        .await
+        .assert_status(200);
+
+    let seen = eventually(Duration::from_secs(6), || last_seen(&app, &forwarded_id))
+        .await
+        .expect("last_seen_at within 5 s");
+    assert_eq!(seen["last_seen_ip"], "203.0.113.9");
+    let when = at(&seen["last_seen_at"]);
+    assert!(
+        when >= started && when <= time::OffsetDateTime::now_utc(),
+        "{when}"
+    );
+    let seen = eventually(Duration::from_secs(6), || last_seen(&app, &direct_id))
+        .await
+        .expect("last_seen_at within 5 s");
+    assert_eq!(
+        seen["last_seen_ip"], "127.0.0.1",
+        "the peer when nothing is forwarded"
+    );
+    assert_eq!(app.agent(&unseen_id).await["last_seen_at"], Value::Null);
+}
+
+#[tokio::test]
+async fn pending_last_seen_is_written_on_graceful_shutdown() {
+    let spawned = Instant::now();
+    let mut app = spawn_app_with(&[("CERTGATE_LAST_SEEN_FLUSH_MS", "5000")]).await;
+    let ca_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("shutdown.example");
+    let id = app.enrol(&cert, &ca_id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.verify(&[
+        ("X-Client-Cert", &cert.nginx_escaped()),
+        ("X-Real-IP", "198.51.100.4"),
+    ])
+    .await
+    .assert_status(200);
+    if spawned.elapsed() < Duration::from_secs(4) {
+        assert_eq!(
+            app.agent(&id).await["last_seen_at"],
+            Value::Null,
+            "not flushed yet: the periodic flush is 5 s away"
+        );
+    }
+
+    app.restart().await;
+
+    let agent = app.agent(&id).await;
+    assert!(!agent["last_seen_at"].is_null(), "flushed on stop: {agent}");
+    assert_eq!(agent["last_seen_ip"], "198.51.100.4");
+}
+
+#[tokio::test]
+async fn changes_through_one_replica_reach_the_others_within_a_second() {
+    let first = spawn_app().await;
+    let second = first.replica().await;
+    let ca_id = first.add_ca(&pki().root).await;
+    let cert = pki().leaf("replicated.example");
+    let agent = first.enrol(&cert, &ca_id).await;
+    let id = agent["id"].as_str().unwrap();
+    assert_eq!(
+        second.agent(id).await["hostname"],
+        "replicated.example",
+        "one database"
+    );
+
+    let reached = |expect: Option<&'static str>| {
+        let second = &second;
+        let cert = &cert;
+        async move {
+            eventually(Duration::from_secs(3), || async {
+                let answer = second.verify_nginx_fingerprint(cert).await;
+                (answer.reason() == expect).then_some(answer)
+            })
+            .await
+        }
+    };
+    let allowed = reached(None)
+        .await
+        .expect("the enrolment reaches the replica");
+    allowed.assert_allowed(&agent);
+
+    first
+        .toggle_agent(id, Some(false))
+        .await
+        .assert_status(StatusCode::OK);
+    reached(Some("agent_disabled"))
+        .await
+        .expect("disabling reaches the replica");
+
+    first
+        .put_config(json!({"enforcement_enabled": false}))
+        .await;
+    let audited = eventually(Duration::from_secs(3), || async {
+        let answer = second.verify_nginx_fingerprint(&cert).await;
+        (answer.status == 200).then_some(answer)
+    })
+    .await
+    .expect("audit mode reaches the replica");
+    assert_eq!(audited.body["enforced"], false);
+    first.put_config(json!({"enforcement_enabled": true})).await;
+
+    first
+        .revoke_agent(id)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    reached(Some("agent_revoked"))
+        .await
+        .expect("revocation reaches the replica");
+
+    let started = Instant::now();
+    let other = pki().leaf("timed.example");
+    let other_agent = second.enrol(&other, &ca_id).await;
+    eventually(Duration::from_secs(3), || async {
+        let answer = first.verify_nginx_fingerprint(&other).await;
+        (answer.status == 200).then_some(answer)
+    })
+    .await
+    .expect("an enrolment through the second reaches the first")
+    .assert_allowed(&other_agent);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "target: within one second, took {:?}",
+        started.elapsed()
+    );
+
+    second
+        .delete_ca(&ca_id)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    eventually(Duration::from_secs(3), || async {
+        let answer = first.verify_nginx_fingerprint(&other).await;
+        (answer.reason() == Some("ca_removed")).then_some(())
+    })
+    .await
+    .expect("removing the CA reaches the replica");
+}

@@ -1,0 +1,308 @@
+//! A test PKI generated with rcgen when the test binary starts: no key is checked in.
+//!
+//! Validity periods are relative to the wall clock, because the server judges certificates
+//! against its own clock.
+
+use std::sync::LazyLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType, SerialNumber, SignatureAlgorithm,
+};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+/// The shared PKI. Certificates are public and tests never change them, so one set serves
+/// every test; each test still gets its own database.
+pub fn pki() -> &'static TestPki {
+    static PKI: LazyLock<TestPki> = LazyLock::new(TestPki::generate);
+    &PKI
+}
+
+pub struct TestPki {
+    /// ECDSA P-256 root: the CA most tests trust.
+    pub root: TestCa,
+    /// An unrelated root that certgate never trusts unless a test uploads it.
+    pub other_root: TestCa,
+    /// ECDSA P-384 intermediate signed by `root` (its leaves carry P-384 signatures).
+    pub intermediate: TestCa,
+    /// RSA 2048 root (RSA PKCS#1 SHA-256 signatures).
+    pub rsa_root: TestCa,
+    /// Ed25519 root.
+    pub ed25519_root: TestCa,
+}
+
+impl TestPki {
+    fn generate() -> Self {
+        let root = TestCa::root("certgate test root CA", KeyPair::generate().unwrap());
+        let intermediate = root.intermediate(
+            "certgate test intermediate CA",
+            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap(),
+        );
+        Self {
+            other_root: TestCa::root("unrelated root CA", KeyPair::generate().unwrap()),
+            rsa_root: TestCa::root("certgate test RSA root CA", rsa_key_pair()),
+            ed25519_root: TestCa::root(
+                "certgate test Ed25519 root CA",
+                KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(),
+            ),
+            intermediate,
+            root,
+        }
+    }
+
+    /// A valid clientAuth leaf signed by `root`, named `cn` (also its DNS SAN).
+    pub fn leaf(&self, cn: &str) -> TestCert {
+        self.root.leaf(cn).issue()
+    }
+}
+
+/// ring cannot generate RSA keys, so the `rsa` crate makes one and rcgen signs with it.
+fn rsa_key_pair() -> KeyPair {
+    use rsa::pkcs8::EncodePrivateKey;
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    KeyPair::try_from(key.to_pkcs8_der().unwrap().as_bytes()).unwrap()
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+}
+
+fn name(cn: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "certgate tests");
+    dn.push(DnType::CommonName, cn);
+    dn
+}
+
+/// A CA: its certificate (to upload) and its key (to issue leaves).
+pub struct TestCa {
+    pub cert: TestCert,
+    issuer: rcgen::Certificate,
+    key: KeyPair,
+}
+
+fn ca_params(cn: &str) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = name(cn);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = now() - Duration::days(1);
+    params.not_after = now() + Duration::days(365);
+    params
+}
+
+impl TestCa {
+    fn root(cn: &str, key: KeyPair) -> Self {
+        let issuer = ca_params(cn).self_signed(&key).unwrap();
+        Self {
+            cert: TestCert::from_der(issuer.der().to_vec(), cn),
+            issuer,
+            key,
+        }
+    }
+
+    fn intermediate(&self, cn: &str, key: KeyPair) -> TestCa {
+        let mut params = ca_params(cn);
+        params.use_authority_key_identifier_extension = true;
+        let issuer = params.signed_by(&key, &self.issuer, &self.key).unwrap();
+        TestCa {
+            cert: TestCert::from_der(issuer.der().to_vec(), cn),
+            issuer,
+            key,
+        }
+    }
+
+    /// A leaf to be shaped with the builder; by default valid now, clientAuth, P-256.
+    pub fn leaf(&self, cn: &str) -> LeafBuilder<'_> {
+        LeafBuilder {
+            ca: self,
+            cn: cn.to_owned(),
+            dns_names: vec![cn.to_owned()],
+            eku: vec![ExtendedKeyUsagePurpose::ClientAuth],
+            not_before: now() - Duration::hours(1),
+            not_after: now() + Duration::days(30),
+            key_algorithm: &rcgen::PKCS_ECDSA_P256_SHA256,
+            serial: None,
+        }
+    }
+}
+
+pub struct LeafBuilder<'a> {
+    ca: &'a TestCa,
+    cn: String,
+    dns_names: Vec<String>,
+    eku: Vec<ExtendedKeyUsagePurpose>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    key_algorithm: &'static SignatureAlgorithm,
+    serial: Option<Vec<u8>>,
+}
+
+impl LeafBuilder<'_> {
+    pub fn dns_names(mut self, names: &[&str]) -> Self {
+        self.dns_names = names.iter().map(|n| (*n).to_owned()).collect();
+        self
+    }
+
+    /// A TLS server certificate: EKU serverAuth only.
+    pub fn server_auth_only(mut self) -> Self {
+        self.eku = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self
+    }
+
+    /// No EKU extension at all (allowed for clients).
+    pub fn without_eku(mut self) -> Self {
+        self.eku = Vec::new();
+        self
+    }
+
+    pub fn expired(mut self) -> Self {
+        self.not_before = now() - Duration::days(30);
+        self.not_after = now() - Duration::days(1);
+        self
+    }
+
+    pub fn not_yet_valid(mut self) -> Self {
+        self.not_before = now() + Duration::days(1);
+        self.not_after = now() + Duration::days(30);
+        self
+    }
+
+    /// Valid from an hour ago until `seconds` from now.
+    pub fn expiring_in(mut self, seconds: i64) -> Self {
+        self.not_after = now() + Duration::seconds(seconds);
+        self
+    }
+
+    pub fn key(mut self, algorithm: &'static SignatureAlgorithm) -> Self {
+        self.key_algorithm = algorithm;
+        self
+    }
+
+    pub fn serial(mut self, bytes: &[u8]) -> Self {
+        self.serial = Some(bytes.to_vec());
+        self
+    }
+
+    pub fn issue(self) -> TestCert {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name(&self.cn);
+        params.subject_alt_names = self
+            .dns_names
+            .iter()
+            .map(|n| SanType::DnsName(n.clone().try_into().unwrap()))
+            .collect();
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = self.eku;
+        params.not_before = self.not_before;
+        params.not_after = self.not_after;
+        params.use_authority_key_identifier_extension = true;
+        params.serial_number = self.serial.as_deref().map(SerialNumber::from_slice);
+        let key = KeyPair::generate_for(self.key_algorithm).unwrap();
+        let cert = params
+            .signed_by(&key, &self.ca.issuer, &self.ca.key)
+            .unwrap();
+        TestCert::from_der(cert.der().to_vec(), &self.cn)
+    }
+}
+
+/// Characters nginx's `$ssl_client_escaped_cert` leaves alone: letters, digits and `-`.
+const NGINX_KEEP: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-');
+/// What Traefik before 2.9.2 escaped in base64 (`url.QueryEscape`).
+const QUERY_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// One certificate and every way a proxy may spell it.
+#[derive(Clone, Debug)]
+pub struct TestCert {
+    pub der: Vec<u8>,
+    pub cn: String,
+}
+
+impl TestCert {
+    fn from_der(der: Vec<u8>, cn: &str) -> Self {
+        Self {
+            der,
+            cn: cn.to_owned(),
+        }
+    }
+
+    /// PEM with 64-character lines, LF line ends and a trailing LF (what nginx encodes).
+    pub fn pem(&self) -> String {
+        let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+        pem::encode_config(&pem::Pem::new("CERTIFICATE", self.der.clone()), config)
+    }
+
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(Sha256::digest(&self.der))
+    }
+
+    pub fn sha1_hex(&self) -> String {
+        hex::encode(Sha1::digest(&self.der))
+    }
+
+    /// The canonical spelling: `sha256:` + 64 lowercase hex digits.
+    pub fn fingerprint(&self) -> String {
+        format!("sha256:{}", self.sha256_hex())
+    }
+
+    /// openssl's `-fingerprint` output: uppercase pairs joined by `:`.
+    pub fn openssl_sha256(&self) -> String {
+        colon_pairs(&self.sha256_hex().to_uppercase())
+    }
+
+    pub fn openssl_sha1(&self) -> String {
+        colon_pairs(&self.sha1_hex().to_uppercase())
+    }
+
+    /// nginx `$ssl_client_escaped_cert` (= Envoy XFCC `Cert` content).
+    pub fn nginx_escaped(&self) -> String {
+        utf8_percent_encode(&self.pem(), NGINX_KEEP).to_string()
+    }
+
+    /// PEM whose line breaks a proxy replaced by spaces.
+    pub fn pem_with_spaces(&self) -> String {
+        self.pem().trim_end().replace('\n', " ")
+    }
+
+    /// PEM whose line breaks a proxy removed.
+    pub fn pem_one_line(&self) -> String {
+        self.pem().replace('\n', "")
+    }
+
+    /// Standard base64 of the DER (Caddy, HAProxy, Traefik ≥ 2.9.2).
+    pub fn der_base64(&self) -> String {
+        STANDARD.encode(&self.der)
+    }
+
+    /// Traefik before 2.9.2: base64 DER, query-escaped.
+    pub fn traefik_escaped(&self) -> String {
+        utf8_percent_encode(&self.der_base64(), QUERY_ESCAPE).to_string()
+    }
+
+    /// RFC 9440 / RFC 8941 byte sequence.
+    pub fn sf_binary(&self) -> String {
+        format!(":{}:", self.der_base64())
+    }
+}
+
+fn colon_pairs(hex: &str) -> String {
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| std::str::from_utf8(pair).unwrap())
+        .collect::<Vec<_>>()
+        .join(":")
+}

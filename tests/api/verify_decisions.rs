@@ -1,0 +1,772 @@
+//! `B/verify`: the decision table, the policy switches, and what every answer carries.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Headers, TestApp, VerifyAnswer, spawn_app, spawn_app_with};
+use crate::pki::{TestCert, pki};
+
+enum Expect<'a> {
+    /// 200 naming this agent.
+    Allow(&'a Value),
+    /// 200 for a certificate that is not enrolled.
+    AllowUnknown,
+    Deny(u16, &'a str),
+}
+
+#[track_caller]
+fn check(answer: &VerifyAnswer, expect: &Expect, why: &str) {
+    match expect {
+        Expect::Allow(agent) => {
+            assert_eq!(answer.status, 200, "{why}: {}", answer.body);
+            answer.assert_allowed(agent);
+        }
+        Expect::AllowUnknown => {
+            assert_eq!(answer.status, 200, "{why}: {}", answer.body);
+            answer.assert_allowed_unknown();
+        }
+        Expect::Deny(status, reason) => {
+            assert_eq!(
+                (answer.status, answer.reason()),
+                (*status, Some(*reason)),
+                "{why}: {}",
+                answer.body
+            );
+            answer.assert_denied(*status, reason);
+        }
+    }
+}
+
+/// Verify with an explicit secret (`None`: no `X-Verify-Secret` header at all).
+async fn verify_with_secret(
+    app: &TestApp,
+    secret: Option<&str>,
+    headers: &[(&str, String)],
+) -> VerifyAnswer {
+    let mut request = app.verify_request(Method::GET);
+    if let Some(secret) = secret {
+        request = request.header("X-Verify-Secret", secret);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    VerifyAnswer::from(request).await
+}
+
+fn escaped(cert: &TestCert) -> (&'static str, String) {
+    ("X-Client-Cert", cert.nginx_escaped())
+}
+
+fn sha1(cert: &TestCert) -> (&'static str, String) {
+    ("X-Client-Cert-Fingerprint", cert.sha1_hex())
+}
+
+#[tokio::test]
+async fn every_row_of_the_decision_table() {
+    let app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    let sub_id = app.add_ca(&pki().intermediate).await;
+
+    let active = pki().leaf("active.example");
+    let active_agent = app
+        .enrol_with(&active, &root_id, json!({"tags": ["prod", "web"]}))
+        .await;
+    let disabled = pki().leaf("disabled.example");
+    let disabled_id = app.enrol(&disabled, &root_id).await["id"].clone();
+    app.toggle_agent(disabled_id.as_str().unwrap(), Some(false))
+        .await
+        .assert_status(StatusCode::OK);
+    let revoked = pki().leaf("revoked.example");
+    let revoked_id = app.enrol(&revoked, &root_id).await["id"].clone();
+    app.revoke_agent(revoked_id.as_str().unwrap())
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    let restricted = pki().leaf("restricted.example");
+    let restricted_agent = app
+        .enrol_with(
+            &restricted,
+            &root_id,
+            json!({"allowed_ips": ["10.1.0.0/16", "2001:db8::/32"]}),
+        )
+        .await;
+    let orphan = pki().intermediate.leaf("orphan.example").issue();
+    app.enrol(&orphan, &sub_id).await;
+    app.delete_ca(&sub_id)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+
+    let unknown = pki().leaf("unknown.example");
+    let stranger = pki().other_root.leaf("stranger.example").issue();
+    let expired = pki().root.leaf("expired.example").expired().issue();
+    let early = pki().root.leaf("early.example").not_yet_valid().issue();
+    let server = pki().root.leaf("server.example").server_auth_only().issue();
+    let secret = Some(app.verify_secret.as_str());
+    let wrong_case = app.verify_secret.to_uppercase();
+    let ip = |value: &str| ("X-Real-IP", value.to_owned());
+    let xff = |value: &str| ("X-Forwarded-For", value.to_owned());
+
+    let rows: Vec<(&str, Option<&str>, Headers, Expect)> = vec![
+        (
+            "enrolled, whole certificate",
+            secret,
+            vec![escaped(&active)],
+            Expect::Allow(&active_agent),
+        ),
+        (
+            "enrolled, nginx SHA-1 fingerprint",
+            secret,
+            vec![sha1(&active)],
+            Expect::Allow(&active_agent),
+        ),
+        (
+            "no secret",
+            None,
+            vec![escaped(&active)],
+            Expect::Deny(401, "invalid_verify_secret"),
+        ),
+        (
+            "wrong secret",
+            Some("guess"),
+            vec![escaped(&active)],
+            Expect::Deny(401, "invalid_verify_secret"),
+        ),
+        (
+            "secret in the wrong case",
+            Some(wrong_case.as_str()),
+            vec![escaped(&active)],
+            Expect::Deny(401, "invalid_verify_secret"),
+        ),
+        (
+            "empty secret",
+            Some(""),
+            vec![escaped(&active)],
+            Expect::Deny(401, "invalid_verify_secret"),
+        ),
+        (
+            "no certificate information",
+            secret,
+            vec![],
+            Expect::Deny(401, "missing_certificate"),
+        ),
+        (
+            "disabled",
+            secret,
+            vec![escaped(&disabled)],
+            Expect::Deny(403, "agent_disabled"),
+        ),
+        (
+            "disabled, by fingerprint",
+            secret,
+            vec![sha1(&disabled)],
+            Expect::Deny(403, "agent_disabled"),
+        ),
+        (
+            "revoked",
+            secret,
+            vec![escaped(&revoked)],
+            Expect::Deny(403, "agent_revoked"),
+        ),
+        (
+            "revoked, by fingerprint",
+            secret,
+            vec![sha1(&revoked)],
+            Expect::Deny(403, "agent_revoked"),
+        ),
+        (
+            "its CA was deleted",
+            secret,
+            vec![escaped(&orphan)],
+            Expect::Deny(403, "ca_removed"),
+        ),
+        (
+            "allow list, peer 127.0.0.1",
+            secret,
+            vec![escaped(&restricted)],
+            Expect::Deny(403, "ip_not_allowed"),
+        ),
+        (
+            "allow list, X-Real-IP outside",
+            secret,
+            vec![escaped(&restricted), ip("10.2.3.4")],
+            Expect::Deny(403, "ip_not_allowed"),
+        ),
+        (
+            "allow list, X-Real-IP inside",
+            secret,
+            vec![escaped(&restricted), ip("10.1.2.3")],
+            Expect::Allow(&restricted_agent),
+        ),
+        (
+            "allow list, IPv6 inside",
+            secret,
+            vec![escaped(&restricted), ip("2001:db8::5")],
+            Expect::Allow(&restricted_agent),
+        ),
+        (
+            "allow list, first X-Forwarded-For inside",
+            secret,
+            vec![escaped(&restricted), xff("10.1.2.3, 192.0.2.7")],
+            Expect::Allow(&restricted_agent),
+        ),
+        (
+            "allow list, first X-Forwarded-For outside",
+            secret,
+            vec![escaped(&restricted), xff("192.0.2.7, 10.1.2.3")],
+            Expect::Deny(403, "ip_not_allowed"),
+        ),
+        (
+            "X-Real-IP wins over X-Forwarded-For",
+            secret,
+            vec![escaped(&restricted), ip("192.0.2.7"), xff("10.1.2.3")],
+            Expect::Deny(403, "ip_not_allowed"),
+        ),
+        (
+            "unreadable X-Real-IP",
+            secret,
+            vec![escaped(&restricted), ip("somewhere")],
+            Expect::Deny(403, "ip_not_allowed"),
+        ),
+        (
+            "unknown, whole certificate",
+            secret,
+            vec![escaped(&unknown)],
+            Expect::Deny(403, "unknown_certificate"),
+        ),
+        (
+            "unknown, fingerprint only",
+            secret,
+            vec![sha1(&unknown)],
+            Expect::Deny(403, "unknown_certificate"),
+        ),
+        (
+            "issued by an untrusted CA",
+            secret,
+            vec![escaped(&stranger)],
+            Expect::Deny(403, "untrusted_issuer"),
+        ),
+        (
+            "certificate and fingerprint disagree",
+            secret,
+            vec![
+                escaped(&active),
+                ("X-Client-Cert-Fingerprint", unknown.fingerprint()),
+            ],
+            Expect::Deny(403, "fingerprint_mismatch"),
+        ),
+        (
+            "certificate and fingerprint agree",
+            secret,
+            vec![
+                escaped(&active),
+                ("X-Client-Cert-Fingerprint", active.fingerprint()),
+            ],
+            Expect::Allow(&active_agent),
+        ),
+        (
+            "serverAuth-only certificate",
+            secret,
+            vec![escaped(&server)],
+            Expect::Deny(403, "wrong_key_usage"),
+        ),
+        (
+            "expired certificate",
+            secret,
+            vec![escaped(&expired)],
+            Expect::Deny(403, "certificate_expired"),
+        ),
+        (
+            "not yet valid certificate",
+            secret,
+            vec![escaped(&early)],
+            Expect::Deny(403, "certificate_not_yet_valid"),
+        ),
+        (
+            "bytes that are not X.509",
+            secret,
+            vec![("X-Client-Cert", "aGVsbG8gd29ybGQ=".into())],
+            Expect::Deny(403, "malformed_certificate"),
+        ),
+        (
+            "fingerprint that is not one",
+            secret,
+            vec![("X-Client-Cert-Fingerprint", "not-a-fingerprint".into())],
+            Expect::Deny(403, "malformed_request"),
+        ),
+    ];
+    for (why, secret, headers, expect) in &rows {
+        let answer = verify_with_secret(&app, *secret, headers).await;
+        check(&answer, expect, why);
+    }
+    assert_eq!(
+        active_agent["tags"],
+        json!(["prod", "web"]),
+        "X-Agent-Tags was checked as `prod,web`"
+    );
+}
+
+#[tokio::test]
+async fn denials_of_enrolled_agents_name_the_agent_in_the_body() {
+    let app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("named.example");
+    let agent = app.enrol(&cert, &root_id).await;
+    app.toggle_agent(agent["id"].as_str().unwrap(), Some(false))
+        .await
+        .assert_status(StatusCode::OK);
+    let answer = app.verify_escaped_pem(&cert).await;
+    answer.assert_denied(403, "agent_disabled");
+    assert_eq!(
+        answer.body,
+        json!({"verified": false, "agent_id": agent["id"], "hostname": "named.example",
+               "reason": "agent_disabled", "enforced": true})
+    );
+}
+
+#[tokio::test]
+async fn an_enrolled_certificate_that_expires_is_denied_and_listed_expired() {
+    let app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    let cert = pki().root.leaf("short-lived").expiring_in(2).issue();
+    let agent = app.enrol(&cert, &root_id).await;
+    let id = agent["id"].as_str().unwrap();
+    app.verify_escaped_pem(&cert).await.assert_allowed(&agent);
+
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    app.verify_escaped_pem(&cert)
+        .await
+        .assert_denied(403, "certificate_expired");
+    app.verify_nginx_fingerprint(&cert)
+        .await
+        .assert_denied(403, "certificate_expired");
+    assert_eq!(app.agent(id).await["status"], "expired");
+    assert_eq!(app.agent_total("status=expired").await, 1);
+    assert_eq!(app.agent_total("status=active").await, 0);
+}
+
+#[tokio::test]
+async fn revocation_disabling_and_ca_removal_apply_to_the_very_next_call() {
+    let app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    for round in 0..3 {
+        let cert = pki().leaf(&format!("round-{round}"));
+        let agent = app.enrol(&cert, &root_id).await;
+        let id = agent["id"].as_str().unwrap();
+        app.verify_nginx_fingerprint(&cert)
+            .await
+            .assert_allowed(&agent);
+        app.toggle_agent(id, None)
+            .await
+            .assert_status(StatusCode::OK);
+        app.verify_nginx_fingerprint(&cert)
+            .await
+            .assert_denied(403, "agent_disabled");
+        let enabled = app.toggle_agent(id, None).await;
+        app.verify_nginx_fingerprint(&cert)
+            .await
+            .assert_allowed(&enabled.body);
+        app.revoke_agent(id)
+            .await
+            .assert_status(StatusCode::NO_CONTENT);
+        app.verify_nginx_fingerprint(&cert)
+            .await
+            .assert_denied(403, "agent_revoked");
+    }
+    let cert = pki().leaf("last");
+    let agent = app.enrol(&cert, &root_id).await;
+    app.verify_escaped_pem(&cert).await.assert_allowed(&agent);
+    app.delete_ca(&root_id)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    app.verify_escaped_pem(&cert)
+        .await
+        .assert_denied(403, "ca_removed");
+}
+
+#[tokio::test]
+async fn proxy_verification_failure_denies_a_bare_fingerprint() {
+    let app = spawn_app_with(&[(
+        "CERTGATE_IDENTITY_HEADERS",
+        "X-Client-Cert,X-Client-Cert-Fingerprint,X-Client-Verify",
+    )])
+    .await;
+    let root_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("nginx-client");
+    let agent = app.enrol(&cert, &root_id).await;
+    let unknown = pki().leaf("unknown");
+    let failed = "FAILED:unable to verify the first certificate";
+    let verify = |v: &str| ("X-Client-Verify", v.to_owned());
+    let rows: Vec<(&str, Headers, Expect)> = vec![
+        (
+            "fingerprint, FAILED",
+            vec![sha1(&cert), verify(failed)],
+            Expect::Deny(403, "proxy_verification_failed"),
+        ),
+        (
+            "fingerprint, NONE",
+            vec![sha1(&cert), verify("NONE")],
+            Expect::Deny(403, "proxy_verification_failed"),
+        ),
+        (
+            "unknown fingerprint, FAILED",
+            vec![sha1(&unknown), verify(failed)],
+            Expect::Deny(403, "proxy_verification_failed"),
+        ),
+        (
+            "fingerprint, SUCCESS",
+            vec![sha1(&cert), verify("SUCCESS")],
+            Expect::Allow(&agent),
+        ),
+        (
+            "fingerprint, no verify header",
+            vec![sha1(&cert)],
+            Expect::Allow(&agent),
+        ),
+        (
+            "whole certificate, FAILED: certgate checks it",
+            vec![escaped(&cert), verify(failed)],
+            Expect::Allow(&agent),
+        ),
+        (
+            "whole certificate and fingerprint, FAILED",
+            vec![escaped(&cert), sha1(&cert), verify(failed)],
+            Expect::Allow(&agent),
+        ),
+        (
+            "FAILED and nothing else",
+            vec![verify(failed)],
+            Expect::Deny(401, "missing_certificate"),
+        ),
+    ];
+    for (why, headers, expect) in &rows {
+        let answer = verify_with_secret(&app, Some(app.verify_secret.as_str()), headers).await;
+        check(&answer, expect, why);
+    }
+}
+
+#[tokio::test]
+async fn unknown_certificates_pass_when_reject_unknown_certs_is_off() {
+    let app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    app.put_config(json!({"reject_unknown_certs": false})).await;
+    let revoked = pki().leaf("revoked");
+    let revoked_id = app.enrol(&revoked, &root_id).await["id"].clone();
+    app.revoke_agent(revoked_id.as_str().unwrap()).await;
+
+    let unknown = pki().leaf("unknown");
+    let stranger = pki().other_root.leaf("stranger").issue();
+    let behind = pki().intermediate.leaf("behind-intermediate").issue();
+    let with_chain = format!("{}{}", behind.pem(), pki().intermediate.cert.pem());
+    let forged_chain = format!("{}{}", stranger.pem(), pki().other_root.cert.pem());
+    let header = |value: String| vec![("X-Client-Cert", value)];
+    let fp = |value: String| vec![("X-Client-Cert-Fingerprint", value)];
+    let rows: Vec<(&str, Headers, Expect)> = vec![
+        (
+            "fingerprint only, SHA-256: the proxy checked the chain",
+            fp(unknown.sha256_hex()),
+            Expect::AllowUnknown,
+        ),
+        (
+            "fingerprint only, SHA-1",
+            fp(unknown.sha1_hex()),
+            Expect::AllowUnknown,
+        ),
+        (
+            "fingerprint only, even of a foreign certificate",
+            fp(stranger.sha256_hex()),
+            Expect::AllowUnknown,
+        ),
+        (
+            "whole certificate chaining to a trusted CA",
+            header(unknown.nginx_escaped()),
+            Expect::AllowUnknown,
+        ),
+        (
+            "leaf plus intermediate chaining to the root",
+            header(with_chain.replace('\n', " ")),
+            Expect::AllowUnknown,
+        ),
+        (
+            "leaf of an intermediate, without it",
+            header(behind.nginx_escaped()),
+            Expect::Deny(403, "untrusted_issuer"),
+        ),
+        (
+            "whole certificate of another CA",
+            header(stranger.nginx_escaped()),
+            Expect::Deny(403, "untrusted_issuer"),
+        ),
+        (
+            "a presented CA is never trusted on its own",
+            header(forged_chain.replace('\n', " ")),
+            Expect::Deny(403, "untrusted_issuer"),
+        ),
+        (
+            "expired",
+            header(pki().root.leaf("x").expired().issue().nginx_escaped()),
+            Expect::Deny(403, "certificate_expired"),
+        ),
+        (
+            "not yet valid",
+            header(pki().root.leaf("x").not_yet_valid().issue().nginx_escaped()),
+            Expect::Deny(403, "certificate_not_yet_valid"),
+        ),
+        (
+            "serverAuth only",
+            header(
+                pki()
+                    .root
+                    .leaf("x")
+                    .server_auth_only()
+                    .issue()
+                    .nginx_escaped(),
+            ),
+            Expect::Deny(403, "wrong_key_usage"),
+        ),
+        (
+            "enrolled agents are still judged",
+            header(revoked.nginx_escaped()),
+            Expect::Deny(403, "agent_revoked"),
+        ),
+        (
+            "no certificate is still missing",
+            vec![],
+            Expect::Deny(401, "missing_certificate"),
+        ),
+    ];
+    for (why, headers, expect) in &rows {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        check(&app.verify(&headers).await, expect, why);
+    }
+    assert_eq!(
+        app.agent_total("include_revoked=true").await,
+        1,
+        "nothing enrolled"
+    );
+}
+
+#[tokio::test]
+async fn auto_enroll_enrols_certificates_that_chain_to_a_trusted_ca() {
+    let app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    app.put_config(json!({"auto_enroll": true})).await;
+
+    let with_san = pki()
+        .root
+        .leaf("auto-cn")
+        .dns_names(&["auto-1.example.test", "alt.example.test"])
+        .issue();
+    let first = app.verify_escaped_pem(&with_san).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["verified"], true);
+    assert_eq!(first.body["hostname"], "auto-1.example.test");
+    assert_eq!(first.header("x-agent-tags"), Some("auto-enrolled"));
+    let listed = app.list_agents("").await;
+    assert_eq!(listed.body["total"], 1);
+    let agent = &listed.body["items"][0];
+    assert_eq!(agent["id"], first.body["agent_id"]);
+    assert_eq!(agent["hostname"], "auto-1.example.test");
+    assert_eq!(agent["tags"], json!(["auto-enrolled"]));
+    assert_eq!(agent["ca_id"], root_id);
+    assert_eq!(agent["fingerprint"], with_san.fingerprint());
+    assert_eq!(agent["status"], "active");
+    first.assert_allowed(agent);
+    app.verify_escaped_pem(&with_san)
+        .await
+        .assert_allowed(agent);
+    app.verify_nginx_fingerprint(&with_san)
+        .await
+        .assert_allowed(agent);
+    assert_eq!(app.agent_total("").await, 1, "enrolled once");
+
+    let cn_only = pki().root.leaf("cn-only-host").dns_names(&[]).issue();
+    let answer = app.verify_escaped_pem(&cn_only).await;
+    assert_eq!(answer.body["hostname"], "cn-only-host", "{}", answer.body);
+
+    let behind = pki().intermediate.leaf("chained.example").issue();
+    let chain = format!("{}{}", behind.pem(), pki().intermediate.cert.pem());
+    let answer = app
+        .verify(&[("X-Client-Cert", &chain.replace('\n', " "))])
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let chained = app.agent(answer.body["agent_id"].as_str().unwrap()).await;
+    assert_eq!(chained["ca_id"], root_id, "enrolled under the stored CA");
+    assert_eq!(app.agent_total("").await, 3);
+
+    let refusals: Vec<(&str, VerifyAnswer, &str)> = vec![
+        (
+            "fingerprint only",
+            app.verify_fingerprint(&pki().leaf("fp")).await,
+            "unknown_certificate",
+        ),
+        (
+            "another CA",
+            app.verify_escaped_pem(&pki().other_root.leaf("x").issue())
+                .await,
+            "untrusted_issuer",
+        ),
+        (
+            "serverAuth only",
+            app.verify_escaped_pem(&pki().root.leaf("x").server_auth_only().issue())
+                .await,
+            "wrong_key_usage",
+        ),
+        (
+            "expired",
+            app.verify_escaped_pem(&pki().root.leaf("x").expired().issue())
+                .await,
+            "certificate_expired",
+        ),
+    ];
+    for (why, answer, reason) in &refusals {
+        assert_eq!(
+            (answer.status, answer.reason()),
+            (403, Some(*reason)),
+            "{why}: {}",
+            answer.body
+        );
+    }
+    assert_eq!(
+        app.agent_total("").await,
+        3,
+        "refused certificates are not enrolled"
+    );
+
+    app.put_config(json!({"reject_unknown_certs": false})).await;
+    let answer = app.verify_escaped_pem(&pki().leaf("still-enrols")).await;
+    assert_eq!(answer.body["hostname"], "still-enrols", "{}", answer.body);
+    assert_eq!(app.agent_total("").await, 4);
+}
+
+#[tokio::test]
+async fn audit_mode_answers_200_but_tells_the_truth() {
+    let app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    let active = pki().leaf("active");
+    let active_agent = app.enrol(&active, &root_id).await;
+    let revoked = pki().leaf("revoked");
+    let revoked_agent = app.enrol(&revoked, &root_id).await;
+    app.revoke_agent(revoked_agent["id"].as_str().unwrap())
+        .await;
+    let config = app.put_config(json!({"enforcement_enabled": false})).await;
+    assert_eq!(config["enforcement_enabled"], false);
+
+    let audited = |answer: &VerifyAnswer, reason: &str, why: &str| {
+        assert_eq!(answer.status, 200, "{why}: {}", answer.body);
+        assert_eq!(answer.body["verified"], false, "{why}");
+        assert_eq!(answer.body["reason"], reason, "{why}");
+        assert_eq!(answer.body["enforced"], false, "{why}");
+        assert_eq!(answer.header("x-agent-id"), None, "{why}: no identity");
+    };
+    audited(
+        &app.verify(&[]).await,
+        "missing_certificate",
+        "no certificate",
+    );
+    audited(
+        &app.verify_escaped_pem(&pki().leaf("unknown")).await,
+        "unknown_certificate",
+        "unknown",
+    );
+    let answer = app.verify_escaped_pem(&revoked).await;
+    audited(&answer, "agent_revoked", "revoked");
+    audited(
+        &app.verify(&[("X-Client-Cert-Fingerprint", "zzz")]).await,
+        "malformed_request",
+        "unreadable header",
+    );
+
+    let allowed = app.verify_escaped_pem(&active).await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(
+        allowed.body,
+        json!({"verified": true, "agent_id": active_agent["id"], "hostname": "active",
+               "reason": null, "enforced": false})
+    );
+    assert_eq!(allowed.header("x-agent-id"), active_agent["id"].as_str());
+
+    for secret in [None, Some("wrong")] {
+        let answer =
+            verify_with_secret(&app, secret, &[("X-Client-Cert", active.nginx_escaped())]).await;
+        answer.assert_denied(401, "invalid_verify_secret");
+    }
+}
+
+#[tokio::test]
+async fn any_method_is_answered_and_allow_is_always_200() {
+    let app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("any-method");
+    let agent = app.enrol(&cert, &root_id).await;
+    let unknown = pki().leaf("unknown");
+    for method in [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+    ] {
+        app.verify_as(method.clone(), &[("X-Client-Cert", &cert.nginx_escaped())])
+            .await
+            .assert_allowed(&agent);
+        app.verify_as(
+            method.clone(),
+            &[("X-Client-Cert", &unknown.nginx_escaped())],
+        )
+        .await
+        .assert_denied(403, "unknown_certificate");
+        app.verify_as(method.clone(), &[])
+            .await
+            .assert_denied(401, "missing_certificate");
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = spawn_app().await;
+    let cases = [
+        ("verify", app.verify_request(Method::GET)),
+        (
+            "verify with the secret",
+            app.verify_request(Method::GET)
+                .header("X-Verify-Secret", &app.verify_secret),
+        ),
+        ("admin", app.admin(Method::GET, "/config")),
+        ("admin without a token", app.client.get(app.url("/config"))),
+        (
+            "admin, unknown route",
+            app.admin(Method::GET, "/nothing-here"),
+        ),
+        ("health", app.client.get(format!("{}/healthz", app.address))),
+    ];
+    for (why, request) in cases {
+        let kept = request
+            .try_clone()
+            .unwrap()
+            .header("X-Request-Id", "proxy-req-42")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            kept.headers().get("x-request-id").map(|v| v.as_bytes()),
+            Some(&b"proxy-req-42"[..]),
+            "{why}"
+        );
+        let mut fresh = Vec::new();
+        for _ in 0..2 {
+            let response = request.try_clone().unwrap().send().await.unwrap();
+            let id = response
+                .headers()
+                .get("x-request-id")
+                .unwrap_or_else(|| panic!("{why}: no X-Request-Id"))
+                .to_str()
+                .unwrap()
+                .to_owned();
+            uuid::Uuid::parse_str(&id).unwrap_or_else(|_| panic!("{why}: `{id}`"));
+            fresh.push(id);
+        }
+        assert_ne!(fresh[0], fresh[1], "{why}: a new id per request");
+    }
+}
