@@ -388,6 +388,26 @@ async fn list_filters_combine() {
             format!("ca_id={}", uuid::Uuid::new_v4()),
             vec![],
         ),
+        (
+            "q in upper case",
+            "q=WEB-0".into(),
+            vec!["WEB-03.staging", "web-01.prod", "web-02.prod"],
+        ),
+        (
+            "q: % is a character, not a wildcard",
+            "q=%25".into(),
+            vec![],
+        ),
+        (
+            "q: _ is a character, not a wildcard",
+            "q=web_01".into(),
+            vec![],
+        ),
+        (
+            "tag: % is a character, not a wildcard",
+            "tag=%25".into(),
+            vec![],
+        ),
     ];
     for (why, query, expected) in cases {
         let response = app.list_agents(&query).await;

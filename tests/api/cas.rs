@@ -168,7 +168,12 @@ async fn upload_refusals_have_their_own_codes_and_store_nothing() {
         );
         response.assert_error(*status, code);
     }
-    let bad_names = [("", "empty name"), (&*"n".repeat(257), "257 characters")];
+    let bad_names = [
+        ("", "empty name"),
+        ("   ", "blank name"),
+        (&*"n".repeat(257), "257 characters"),
+        ("tab\there", "control character"),
+    ];
     for (name, why) in bad_names {
         let response = app.upload_ca(name, &root).await;
         assert_eq!(
@@ -179,6 +184,10 @@ async fn upload_refusals_have_their_own_codes_and_store_nothing() {
         );
     }
     assert_eq!(app.ca_total().await, 0, "no refused upload is stored");
+    let long_name = "é".repeat(256);
+    let created = app.upload_ca(&long_name, &root).await;
+    created.assert_status(StatusCode::CREATED);
+    assert_eq!(created.body["name"], long_name, "256 characters, not bytes");
 }
 
 #[tokio::test]
@@ -239,6 +248,13 @@ async fn delete_removes_trust_in_every_agent_of_the_ca() {
     let agent = app.enrol(&cert, &ca_id).await;
     let agent_id = agent["id"].as_str().unwrap();
     app.verify_escaped_pem(&cert).await.assert_allowed(&agent);
+    let revoked = app.enrol(&pki().leaf("revoked"), &ca_id).await;
+    app.revoke_agent(revoked["id"].as_str().unwrap()).await;
+    let listed = app.get("/ca").await;
+    assert_eq!(
+        listed.body["items"][0]["agent_count"], 1,
+        "revoked agents do not count"
+    );
 
     app.delete_ca(&ca_id)
         .await
@@ -259,6 +275,11 @@ async fn delete_removes_trust_in_every_agent_of_the_ca() {
     app.verify_nginx_fingerprint(&cert)
         .await
         .assert_denied(403, "ca_removed");
+    let enrol_again =
+        json!({"hostname": "h", "certificate": pki().leaf("late").pem(), "ca_id": ca_id});
+    app.enrol_agent(&enrol_again)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "unknown_ca");
 }
 
 #[tokio::test]
