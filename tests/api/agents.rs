@@ -760,3 +760,61 @@ async fn toggle_flips_without_a_body_and_sets_with_one() {
     }
     assert_eq!(app.agent(id).await["enabled"], true);
 }
+
+#[tokio::test]
+async fn concurrent_writes_never_fail_with_500() {
+    let (app, ca_id) = app_with_root().await;
+    let cert = pki().leaf("raced.example");
+    let body = json!({"hostname": "raced", "certificate": cert.pem(), "ca_id": ca_id});
+    let enrolments = futures_util::future::join_all((0..8).map(|_| app.enrol_agent(&body))).await;
+    let mut statuses: Vec<u16> = enrolments.iter().map(|r| r.status.as_u16()).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+    for conflict in enrolments
+        .iter()
+        .filter(|r| r.status == StatusCode::CONFLICT)
+    {
+        conflict.assert_error(StatusCode::CONFLICT, "already_enrolled");
+    }
+    assert_eq!(app.agent_total("").await, 1);
+
+    let rsa_pem = pki().rsa_root.cert.pem();
+    let uploads =
+        futures_util::future::join_all((0..4).map(|_| app.upload_ca("raced CA", &rsa_pem))).await;
+    let created = uploads
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "one upload wins");
+    for other in uploads.iter().filter(|r| r.status != StatusCode::CREATED) {
+        other.assert_error(StatusCode::CONFLICT, "ca_exists");
+    }
+
+    let id = enrolments
+        .iter()
+        .find(|r| r.status == StatusCode::CREATED)
+        .unwrap()
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let toggles = futures_util::future::join_all((0..8).map(|_| app.toggle_agent(&id, None))).await;
+    for toggle in &toggles {
+        assert!(
+            toggle.status == StatusCode::OK || toggle.code() == Some("concurrent_update"),
+            "{} {}",
+            toggle.status,
+            toggle.body
+        );
+    }
+    let flips = toggles
+        .iter()
+        .filter(|t| t.status == StatusCode::OK)
+        .count();
+    let enabled = app.agent(&id).await["enabled"].as_bool().unwrap();
+    assert_eq!(
+        enabled,
+        flips % 2 == 0,
+        "every answered flip happened exactly once"
+    );
+}

@@ -770,3 +770,19 @@ async fn every_response_carries_a_request_id() {
         assert_ne!(fresh[0], fresh[1], "{why}: a new id per request");
     }
 }
+
+#[tokio::test]
+async fn concurrent_first_sightings_auto_enrol_once() {
+    let app = spawn_app().await;
+    app.add_ca(&pki().root).await;
+    app.put_config(json!({"auto_enroll": true})).await;
+    let cert = pki().leaf("stampede.example");
+    let escaped = cert.nginx_escaped();
+    let headers = [("X-Client-Cert", escaped.as_str())];
+    let answers = futures_util::future::join_all((0..8).map(|_| app.verify(&headers))).await;
+    let listed = app.list_agents("").await;
+    assert_eq!(listed.body["total"], 1, "enrolled once: {}", listed.body);
+    for answer in &answers {
+        answer.assert_allowed(&listed.body["items"][0]);
+    }
+}
