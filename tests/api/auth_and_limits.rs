@@ -3,7 +3,9 @@
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{ApiResponse, TestApp, UNSET, VerifyAnswer, spawn_app, spawn_app_with};
+use crate::helpers::{
+    ApiResponse, ServerProcess, TestApp, UNSET, VerifyAnswer, spawn_app, spawn_app_with,
+};
 use crate::pki::pki;
 
 /// One request per admin route (method and path), for tables over every route.
@@ -299,4 +301,117 @@ async fn spawn_app_defaults_are_what_these_tests_assume() {
     assert!(!app.admin_token.is_empty());
     assert!(!app.verify_secret.is_empty());
     assert_eq!(app.base_path, crate::helpers::BASE_PATH);
+}
+
+/// The real binary, its log captured: a secret, a token, a private key or a whole
+/// certificate never appears at info level.
+#[tokio::test]
+async fn the_log_never_shows_secrets_tokens_or_certificates() {
+    let token = "token-that-must-not-leak-4711";
+    let secret = "secret-that-must-not-leak-0815";
+    let mut server = ServerProcess::start(&[
+        ("CERTGATE_ADMIN_TOKEN", token),
+        ("MTLS_VERIFY_SECRET", secret),
+        ("CERTGATE_LOG_FORMAT", "json"),
+        ("CERTGATE_LOG_LEVEL", "info"),
+    ])
+    .await;
+    let port = loop {
+        let event: serde_json::Value =
+            serde_json::from_str(&server.next_line()).unwrap_or_default();
+        if event["message"] == "certgate listening" {
+            break event["port"].as_u64().unwrap();
+        }
+    };
+
+    let base = format!("http://127.0.0.1:{port}{}", crate::helpers::BASE_PATH);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let root = &pki().root.cert;
+    let leaf = pki().leaf("log-check.example");
+    let unknown = pki().leaf("unknown.example");
+    let private_key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let ca: serde_json::Value = client
+        .post(format!("{base}/ca"))
+        .bearer_auth(token)
+        .json(&json!({"name": "root", "certificate": root.pem()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin_calls = [
+        (
+            token,
+            "agents",
+            json!({"hostname": "h", "certificate": leaf.pem(), "ca_id": ca["id"]}),
+        ),
+        (
+            token,
+            "ca",
+            json!({"name": "key", "certificate": private_key}),
+        ),
+        ("wrong-token-that-must-not-leak", "ca", json!({})),
+    ];
+    for (bearer, path, body) in admin_calls {
+        let request = client.post(format!("{base}/{path}")).bearer_auth(bearer);
+        request.json(&body).send().await.unwrap();
+    }
+    let verify_calls = [
+        (secret, &leaf),
+        (secret, &unknown),
+        ("wrong-secret-that-must-not-leak", &leaf),
+    ];
+    for (secret, cert) in verify_calls {
+        client
+            .get(format!("{base}/verify"))
+            .header("X-Verify-Secret", secret)
+            .header("X-Client-Cert", cert.nginx_escaped())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let log = server.stop();
+    assert!(
+        log.contains("agent enrolled"),
+        "the log was captured:\n{log}"
+    );
+    let key_line = private_key.lines().nth(1).unwrap().to_owned();
+    for (what, needle) in [
+        ("the admin token", token.to_owned()),
+        (
+            "a wrong admin token",
+            "wrong-token-that-must-not-leak".to_owned(),
+        ),
+        ("the verify secret", secret.to_owned()),
+        (
+            "a wrong verify secret",
+            "wrong-secret-that-must-not-leak".to_owned(),
+        ),
+        ("a private key", key_line),
+        ("a certificate (base64)", leaf.der_base64()[..48].to_owned()),
+        (
+            "a certificate (escaped)",
+            unknown.nginx_escaped()[..80].to_owned(),
+        ),
+        ("the CA certificate", root.der_base64()[..48].to_owned()),
+    ] {
+        assert!(!log.contains(&needle), "{what} appears in the log:\n{log}");
+    }
+}
+
+#[tokio::test]
+async fn start_up_explains_a_missing_token_and_secret() {
+    let mut server = ServerProcess::start(&[]).await;
+    while !server.next_line().contains("certgate listening") {}
+    let log = server.stop();
+    assert!(
+        log.contains("CERTGATE_ADMIN_TOKEN"),
+        "how to set the token:\n{log}"
+    );
+    assert!(
+        log.contains("MTLS_VERIFY_SECRET"),
+        "how to set the secret:\n{log}"
+    );
 }
