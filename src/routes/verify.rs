@@ -122,6 +122,10 @@ async fn answer(req: &HttpRequest, payload: web::Payload, state: &AppState) -> H
                     tracing::info!(agent_id = %agent.id, hostname = agent.hostname.as_str(),
                         fingerprint = %agent.fingerprint, "auto-enrolled");
                     state.metrics.allowed(Allowed::AutoEnrolled);
+                    // The verify that enrolled the agent is its first sighting.
+                    if let Some(entry) = state.trust.lookup(&agent.fingerprint) {
+                        state.last_seen.record(&entry.0, now, client_ip);
+                    }
                     let tags = agent.tags.joined();
                     allow(
                         policy.enforcement_enabled,
