@@ -271,3 +271,49 @@ async fn changes_through_one_replica_reach_the_others_within_a_second() {
     .await
     .expect("removing the CA reaches the replica");
 }
+
+#[tokio::test]
+async fn an_auto_enrolling_verify_records_last_seen_too() {
+    let app = spawn_app().await;
+    app.add_ca(&pki().root).await;
+    app.put_config(json!({"auto_enroll": true})).await;
+    let cert = pki().leaf("first-sight.example");
+    let answer = app
+        .verify(&[
+            ("X-Client-Cert", &cert.nginx_escaped()),
+            ("X-Real-IP", "192.0.2.44"),
+        ])
+        .await;
+    answer.assert_status(200);
+    let id = answer.body["agent_id"].as_str().unwrap().to_owned();
+    let seen = eventually(Duration::from_secs(6), || last_seen(&app, &id))
+        .await
+        .expect("the verify that enrolled the agent saw it");
+    assert_eq!(seen["last_seen_ip"], "192.0.2.44");
+}
+
+#[tokio::test]
+async fn a_re_enrolment_after_a_ca_removal_survives_a_restart() {
+    let mut app = spawn_app().await;
+    let old_ca = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("phoenix.example");
+    let old_agent = app.enrol(&cert, &old_ca).await;
+    app.delete_ca(&old_ca)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    let new_ca = app.add_ca(&pki().root).await;
+    let new_agent = app.enrol(&cert, &new_ca).await;
+
+    app.restart().await;
+
+    app.verify_escaped_pem(&cert)
+        .await
+        .assert_allowed(&new_agent);
+    app.verify_nginx_fingerprint(&cert)
+        .await
+        .assert_allowed(&new_agent);
+    assert_eq!(
+        app.agent(old_agent["id"].as_str().unwrap()).await["status"],
+        "ca_removed"
+    );
+}
