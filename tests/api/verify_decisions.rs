@@ -786,3 +786,27 @@ async fn concurrent_first_sightings_auto_enrol_once() {
         answer.assert_allowed(&listed.body["items"][0]);
     }
 }
+
+#[tokio::test]
+async fn ca_changes_apply_to_the_next_call_for_unknown_certificates_too() {
+    let app = spawn_app().await;
+    app.put_config(json!({"reject_unknown_certs": false})).await;
+    let cert = pki().leaf("unknown.example");
+    app.verify_escaped_pem(&cert)
+        .await
+        .assert_denied(403, "untrusted_issuer");
+    let ca_id = app.add_ca(&pki().root).await;
+    app.verify_escaped_pem(&cert).await.assert_allowed_unknown();
+    app.delete_ca(&ca_id)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    app.verify_escaped_pem(&cert)
+        .await
+        .assert_denied(403, "untrusted_issuer");
+    app.add_ca(&pki().root).await;
+    app.verify_escaped_pem(&cert).await.assert_allowed_unknown();
+    app.put_config(json!({"reject_unknown_certs": true})).await;
+    app.verify_escaped_pem(&cert)
+        .await
+        .assert_denied(403, "unknown_certificate");
+}

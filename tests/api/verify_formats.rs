@@ -634,29 +634,46 @@ async fn a_header_block_over_64_kib_gets_431_on_every_route() {
 #[tokio::test]
 async fn an_announced_body_that_never_comes_does_not_hang_verify() {
     let (app, cert, _) = app_with_agent("X-Client-Cert,X-Client-Cert-Fingerprint").await;
-    // What nginx sends without `proxy_pass_request_body off`: the client's Content-Length,
-    // no body, HTTP/1.0.
-    let request = |extra: &str| {
+    let request = |method: &str, framing: &str, extra: &str| {
         format!(
-            "GET {}/verify HTTP/1.0\r\nHost: 127.0.0.1\r\nX-Verify-Secret: {}\r\n\
-             Content-Type: application/json\r\nContent-Length: 15\r\n{extra}\r\n",
+            "{method} {}/verify HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Verify-Secret: {}\r\n\
+             Content-Type: application/json\r\n{framing}\r\n{extra}\r\n",
             app.base_path, app.verify_secret
         )
     };
+    let fingerprint = format!("X-Client-Cert-Fingerprint: {}\r\n", cert.sha1_hex());
     let cases = [
+        // nginx without `proxy_pass_request_body off`: the client's length, no body.
         (
-            "no identity header: the body is awaited at most briefly",
-            String::new(),
+            "nginx, no identity header",
+            request("GET", "Content-Length: 15", ""),
             401,
         ),
         (
-            "identity header present: the body is not read",
-            format!("X-Client-Cert-Fingerprint: {}\r\n", cert.sha1_hex()),
+            "nginx, identity header",
+            request("GET", "Content-Length: 15", &fingerprint),
             200,
         ),
+        // Envoy: the client's method, Content-Length: 0.
+        (
+            "Envoy, no identity header",
+            request("POST", "Content-Length: 0", ""),
+            401,
+        ),
+        (
+            "Envoy, identity header",
+            request("PUT", "Content-Length: 0", &fingerprint),
+            200,
+        ),
+        // A chunked body that never arrives.
+        (
+            "chunked, no identity header",
+            request("POST", "Transfer-Encoding: chunked", ""),
+            401,
+        ),
     ];
-    for (why, extra, status) in &cases {
-        let (answered, took) = app.raw_request(&request(extra)).await;
+    for (why, raw, status) in &cases {
+        let (answered, took) = app.raw_request(raw).await;
         assert_eq!(answered, *status, "{why}");
         assert!(took < Duration::from_secs(3), "{why}: took {took:?}");
     }
