@@ -1,0 +1,119 @@
+//! Clients that send identity headers of their own: certgate believes every identity header
+//! name it knows in these tests, so only the recipe stands between a forged header and
+//! certgate, and between a forged `X-Agent-*` header and the application.
+
+use crate::harness::Stack;
+use crate::harness::client::Client;
+use crate::harness::pki::Leaf;
+use crate::harness::sidecar::Agent;
+use crate::scenarios::{assert_passes_as, assert_refused, enrol_agents};
+
+/// One way of claiming to be someone else.
+struct Forgery {
+    what: &'static str,
+    headers: Vec<(&'static str, String)>,
+}
+
+/// Every spelling of `victim`'s identity a proxy could send certgate, and the identity
+/// headers certgate sends the application.
+fn forgeries(leaf: &Leaf, victim: &Agent) -> Vec<Forgery> {
+    let forgery = |what, headers: &[(&'static str, String)]| Forgery {
+        what,
+        headers: headers.to_vec(),
+    };
+    let sha1 = leaf.sha1_hex();
+    let sha256 = leaf.sha256_hex();
+    let b64 = leaf.der_base64();
+    let escaped = leaf.escaped_pem();
+    let mut list = vec![
+        forgery(
+            "X-Client-Cert-Fingerprint: SHA-1",
+            &[("X-Client-Cert-Fingerprint", sha1.clone())],
+        ),
+        forgery(
+            "X-Client-Cert-Fingerprint: sha256:",
+            &[("X-Client-Cert-Fingerprint", format!("sha256:{sha256}"))],
+        ),
+        forgery(
+            "X-Client-Cert: escaped PEM",
+            &[("X-Client-Cert", escaped.clone())],
+        ),
+        forgery(
+            "X-Client-Cert: base64 DER",
+            &[("X-Client-Cert", b64.clone())],
+        ),
+        forgery(
+            "X-Forwarded-Tls-Client-Cert",
+            &[("X-Forwarded-Tls-Client-Cert", b64.clone())],
+        ),
+        forgery(
+            "X-Forwarded-Client-Cert",
+            &[(
+                "X-Forwarded-Client-Cert",
+                format!("By=spiffe://e2e.test/proxy;Hash={sha256};Cert=\"{escaped}\""),
+            )],
+        ),
+        forgery("Client-Cert", &[("Client-Cert", format!(":{b64}:"))]),
+        forgery(
+            "Client-Cert-Chain",
+            &[("Client-Cert-Chain", format!(":{b64}:"))],
+        ),
+        forgery(
+            "X-Client-Verify: SUCCESS with a SHA-1 fingerprint",
+            &[
+                ("X-Client-Verify", "SUCCESS".to_owned()),
+                ("X-Client-Cert-Fingerprint", sha1.clone()),
+            ],
+        ),
+        forgery(
+            "X-Agent-Id, X-Agent-Hostname, X-Agent-Tags",
+            &[
+                ("X-Agent-Id", victim.id.clone()),
+                ("X-Agent-Hostname", victim.hostname.clone()),
+                ("X-Agent-Tags", victim.tags.join(",")),
+            ],
+        ),
+    ];
+    let everything = list.iter().flat_map(|f| f.headers.clone()).collect();
+    list.push(Forgery {
+        what: "all of them at once",
+        headers: everything,
+    });
+    list
+}
+
+/// Without a certificate, with an unenrolled one, and with an enrolled one of its own, a
+/// client that forges another agent's identity never gets it.
+pub async fn forged_identity_headers_are_ignored(stack: &Stack, port: u16) {
+    let pki = &stack.pki;
+    let agents = enrol_agents(stack).await;
+    let forgeries = forgeries(&pki.victim, &agents.victim);
+
+    let anonymous = Client::new(pki, port, None);
+    let unenrolled = Client::new(pki, port, Some(&pki.unenrolled));
+    let own = Client::new(pki, port, Some(&pki.enrolled));
+    for forgery in &forgeries {
+        let what = forgery.what;
+        assert_refused(
+            stack,
+            &anonymous,
+            &forgery.headers,
+            &format!("no certificate, forged {what}"),
+        )
+        .await;
+        assert_refused(
+            stack,
+            &unenrolled,
+            &forgery.headers,
+            &format!("unenrolled certificate, forged {what}"),
+        )
+        .await;
+        assert_passes_as(
+            &own,
+            &forgery.headers,
+            &agents.enrolled,
+            &format!("own enrolled certificate, forged {what}"),
+        )
+        .await;
+    }
+}

@@ -1,0 +1,195 @@
+//! certgate itself, in-process, on a SQLite file in the test's directory.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use actix_web::dev::ServerHandle;
+use certgate::config::Settings;
+use certgate::startup::Application;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use super::pki::Leaf;
+
+const BASE: &str = "/api/ext/cockpit-enterprise/mtls";
+
+/// Which identity headers certgate believes: the recipes' documented pairing, or every name
+/// it knows (then only the proxy stands between a client's forged header and certgate).
+#[derive(Clone, Copy)]
+pub enum Believes {
+    Default,
+    Everything,
+}
+
+/// An enrolled agent as the admin API answered.
+#[derive(Clone, Debug)]
+pub struct Agent {
+    pub id: String,
+    pub hostname: String,
+    pub tags: Vec<String>,
+}
+
+pub struct Certgate {
+    env: HashMap<String, String>,
+    port: u16,
+    running: Option<Running>,
+    admin: reqwest::Client,
+    admin_token: String,
+    pub verify_secret: String,
+}
+
+struct Running {
+    handle: ServerHandle,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Certgate {
+    pub async fn start(dir: &Path, believes: Believes) -> Self {
+        let admin_token = random_secret();
+        let verify_secret = random_secret();
+        let identity_headers = match believes {
+            Believes::Default => "X-Client-Cert,X-Client-Cert-Fingerprint",
+            Believes::Everything => "*",
+        };
+        let env: HashMap<String, String> = [
+            ("CERTGATE_LISTEN", "127.0.0.1:0".to_owned()),
+            (
+                "CERTGATE_DATABASE_URL",
+                format!("sqlite://{}", dir.join("certgate.db").display()),
+            ),
+            ("CERTGATE_ADMIN_TOKEN", admin_token.clone()),
+            ("MTLS_VERIFY_SECRET", verify_secret.clone()),
+            ("CERTGATE_IDENTITY_HEADERS", identity_headers.to_owned()),
+            ("CERTGATE_WORKERS", "2".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let mut certgate = Self {
+            env,
+            port: 0,
+            running: None,
+            admin: reqwest::Client::new(),
+            admin_token,
+            verify_secret,
+        };
+        certgate.run().await;
+        certgate
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Builds and spawns the application; the first run picks a port, later ones reuse it.
+    async fn run(&mut self) {
+        assert!(self.running.is_none(), "certgate is already running");
+        let settings = Settings::from_sources(None, &self.env).unwrap();
+        let app = Application::build(settings).await.unwrap();
+        self.port = app.port();
+        self.env.insert(
+            "CERTGATE_LISTEN".to_owned(),
+            format!("127.0.0.1:{}", self.port),
+        );
+        let handle = app.handle();
+        let task = tokio::spawn(app.run_until_stopped());
+        self.running = Some(Running { handle, task });
+    }
+
+    /// Graceful stop, as on SIGTERM.
+    pub async fn stop(&mut self) {
+        let running = self.running.take().expect("certgate is not running");
+        running.handle.stop(true).await;
+        running.task.await.unwrap().unwrap();
+    }
+
+    /// A new application on the same port and the same database.
+    pub async fn restart(&mut self) {
+        self.run().await;
+    }
+
+    pub async fn add_ca(&self, name: &str, pem: &str) -> String {
+        let ca = self
+            .admin_call(
+                reqwest::Method::POST,
+                "/ca",
+                Some(json!({ "name": name, "certificate": pem })),
+            )
+            .await;
+        ca["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn enrol(&self, leaf: &Leaf, ca_id: &str, tags: &[&str]) -> Agent {
+        let agent = self
+            .admin_call(
+                reqwest::Method::POST,
+                "/agents",
+                Some(json!({
+                    "hostname": leaf.name,
+                    "certificate": leaf.cert_pem,
+                    "ca_id": ca_id,
+                    "tags": tags,
+                })),
+            )
+            .await;
+        Agent {
+            id: agent["id"].as_str().unwrap().to_owned(),
+            hostname: agent["hostname"].as_str().unwrap().to_owned(),
+            tags: serde_json::from_value(agent["tags"].clone()).unwrap(),
+        }
+    }
+
+    pub async fn disable(&self, agent: &Agent) {
+        let answer = self
+            .admin_call(
+                reqwest::Method::PUT,
+                &format!("/agents/{}/toggle", agent.id),
+                Some(json!({ "enabled": false })),
+            )
+            .await;
+        assert_eq!(answer["enabled"], json!(false), "toggle answer: {answer}");
+    }
+
+    pub async fn revoke(&self, agent: &Agent) {
+        self.admin_call(
+            reqwest::Method::DELETE,
+            &format!("/agents/{}", agent.id),
+            None,
+        )
+        .await;
+    }
+
+    async fn admin_call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("http://127.0.0.1:{}{BASE}{path}", self.port);
+        let mut request = self
+            .admin
+            .request(method.clone(), &url)
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {text}");
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        }
+    }
+}
+
+impl Drop for Certgate {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            // Sends the stop command now; dropping the server future stops it too.
+            drop(running.handle.stop(false));
+            running.task.abort();
+        }
+    }
+}
+
+fn random_secret() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

@@ -1,0 +1,150 @@
+//! The nginx recipes (`nginx/*.conf`), run by the real nginx.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use crate::forgery;
+use crate::harness::process::{Process, binary_or_skip};
+use crate::harness::sidecar::Believes;
+use crate::harness::{Stack, recipe, substitute};
+use crate::scenarios::{self, ChainCheck};
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Fingerprint,
+    FullCertificate,
+}
+
+impl Mode {
+    fn recipe(self) -> &'static str {
+        match self {
+            Mode::Fingerprint => "nginx/certgate-fingerprint.conf",
+            Mode::FullCertificate => "nginx/certgate-full-certificate.conf",
+        }
+    }
+}
+
+/// nginx with the recipe for `mode`, its example values replaced, wrapped in a minimal main
+/// configuration that keeps everything (pid, logs, temp files) in the test's directory.
+async fn start(nginx: &Path, stack: &Stack, mode: Mode) -> Process {
+    let dir = stack.proxy_dir("nginx");
+    let pki = &stack.pki;
+    for (file, contents) in [
+        ("server.pem", pki.server.cert_pem.clone()),
+        ("server.key", pki.server.key_pem.clone()),
+        ("client-ca.pem", pki.root.pem()),
+    ] {
+        std::fs::write(dir.join(file), contents).unwrap();
+    }
+    let error_log = dir.join("error.log");
+    let snippet_path = dir.join("certgate.conf");
+    let main_path = dir.join("nginx.conf");
+    std::fs::write(&main_path, main_config(&dir, &snippet_path)).unwrap();
+    let text = recipe(mode.recipe());
+    Process::start("nginx", &dir, std::slice::from_ref(&error_log), |port| {
+        let snippet = substitute(
+            mode.recipe(),
+            &text,
+            &[
+                (
+                    "127.0.0.1:3000",
+                    format!("127.0.0.1:{}", stack.certgate.port()),
+                ),
+                (
+                    "127.0.0.1:8080",
+                    format!("127.0.0.1:{}", stack.upstream.port()),
+                ),
+                ("127.0.0.1:8443", format!("127.0.0.1:{port}")),
+                ("/etc/nginx/certgate/", format!("{}/", dir.display())),
+                ("change-me", stack.certgate.verify_secret.clone()),
+            ],
+        );
+        std::fs::write(&snippet_path, snippet).unwrap();
+        let mut command = Command::new(nginx);
+        command
+            .arg("-p")
+            .arg(&dir)
+            .arg("-e")
+            .arg(&error_log)
+            .arg("-c")
+            .arg(&main_path);
+        command
+    })
+    .await
+}
+
+/// One foreground process (no master, no workers): it runs as the test's user, so it reads
+/// the private temp directory even as root, and killing it leaves nothing behind.
+fn main_config(dir: &Path, snippet: &Path) -> String {
+    let dir = dir.display();
+    let mut config = format!(
+        "daemon off;\nmaster_process off;\npid \"{dir}/nginx.pid\";\n\
+         error_log \"{dir}/error.log\" info;\nevents {{ worker_connections 256; }}\nhttp {{\n\
+         \x20   access_log \"{dir}/access.log\";\n"
+    );
+    for temp in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+        writeln!(config, "    {temp}_temp_path \"{dir}/{temp}_temp\";").unwrap();
+    }
+    writeln!(config, "    include \"{}\";\n}}", snippet.display()).unwrap();
+    config
+}
+
+macro_rules! nginx_or_skip {
+    () => {
+        match binary_or_skip("nginx") {
+            Some(nginx) => nginx,
+            None => return,
+        }
+    };
+}
+
+#[tokio::test]
+async fn fingerprint_mode_admits_enrolled_agents_and_refuses_the_rest() {
+    let nginx = nginx_or_skip!();
+    let stack = Stack::start(Believes::Default).await;
+    let proxy = start(&nginx, &stack, Mode::Fingerprint).await;
+    scenarios::admits_enrolled_agents_and_refuses_the_rest(&stack, proxy.port()).await;
+    scenarios::ca_uploaded_at_runtime(&stack, proxy.port(), ChainCheck::Proxy).await;
+}
+
+#[tokio::test]
+async fn fingerprint_mode_never_passes_forged_identity_headers() {
+    let nginx = nginx_or_skip!();
+    let stack = Stack::start(Believes::Everything).await;
+    let proxy = start(&nginx, &stack, Mode::Fingerprint).await;
+    forgery::forged_identity_headers_are_ignored(&stack, proxy.port()).await;
+}
+
+#[tokio::test]
+async fn fingerprint_mode_fails_closed_while_certgate_is_down() {
+    let nginx = nginx_or_skip!();
+    let mut stack = Stack::start(Believes::Default).await;
+    let proxy = start(&nginx, &stack, Mode::Fingerprint).await;
+    scenarios::fails_closed_while_certgate_is_down(&mut stack, proxy.port(), 503).await;
+}
+
+#[tokio::test]
+async fn full_certificate_mode_admits_enrolled_agents_and_refuses_the_rest() {
+    let nginx = nginx_or_skip!();
+    let stack = Stack::start(Believes::Default).await;
+    let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
+    scenarios::admits_enrolled_agents_and_refuses_the_rest(&stack, proxy.port()).await;
+    scenarios::ca_uploaded_at_runtime(&stack, proxy.port(), ChainCheck::Certgate).await;
+}
+
+#[tokio::test]
+async fn full_certificate_mode_never_passes_forged_identity_headers() {
+    let nginx = nginx_or_skip!();
+    let stack = Stack::start(Believes::Everything).await;
+    let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
+    forgery::forged_identity_headers_are_ignored(&stack, proxy.port()).await;
+}
+
+#[tokio::test]
+async fn full_certificate_mode_fails_closed_while_certgate_is_down() {
+    let nginx = nginx_or_skip!();
+    let mut stack = Stack::start(Believes::Default).await;
+    let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
+    scenarios::fails_closed_while_certgate_is_down(&mut stack, proxy.port(), 503).await;
+}

@@ -1,0 +1,217 @@
+//! What every recipe must do, written once and run through each proxy.
+
+use crate::harness::Stack;
+use crate::harness::client::{Client, Outcome};
+use crate::harness::pki::Leaf;
+use crate::harness::sidecar::Agent;
+use crate::harness::upstream::Echo;
+
+/// The agents every scenario starts from, all issued by the test root.
+pub struct Agents {
+    pub enrolled: Agent,
+    pub victim: Agent,
+    pub to_disable: Agent,
+    pub to_revoke: Agent,
+}
+
+pub async fn enrol_agents(stack: &Stack) -> Agents {
+    let (certgate, pki) = (&stack.certgate, &stack.pki);
+    let root = certgate.add_ca("e2e root", &pki.root.pem()).await;
+    Agents {
+        enrolled: certgate
+            .enrol(&pki.enrolled, &root, &["e2e", "role:enrolled"])
+            .await,
+        victim: certgate
+            .enrol(&pki.victim, &root, &["e2e", "role:admin"])
+            .await,
+        to_disable: certgate.enrol(&pki.to_disable, &root, &["e2e"]).await,
+        to_revoke: certgate.enrol(&pki.to_revoke, &root, &["e2e"]).await,
+    }
+}
+
+/// What the application must see for `agent`: its identity, once.
+fn identity_of(agent: &Agent) -> Echo {
+    Echo {
+        agent_id: vec![agent.id.clone()],
+        agent_hostname: vec![agent.hostname.clone()],
+        agent_tags: vec![agent.tags.join(",")],
+    }
+}
+
+/// `client` reaches the application, which sees `agent`'s identity and nothing else.
+pub async fn assert_passes_as(
+    client: &Client,
+    headers: &[(&str, String)],
+    agent: &Agent,
+    what: &str,
+) {
+    let echo = client.get_with(headers).await.passed(what);
+    assert_eq!(echo, identity_of(agent), "{what}: the application saw");
+}
+
+/// `client` is refused and the application never sees the request.
+pub async fn assert_refused(
+    stack: &Stack,
+    client: &Client,
+    headers: &[(&str, String)],
+    what: &str,
+) -> Outcome {
+    let before = stack.upstream.hits();
+    let outcome = client.get_with(headers).await;
+    outcome.refused(what);
+    assert_eq!(
+        stack.upstream.hits(),
+        before,
+        "{what}: refused ({}) but the application was called",
+        outcome.describe()
+    );
+    outcome
+}
+
+/// Enrolled → in with its identity; no certificate, expired, unknown CA, not enrolled →
+/// out; disabling and revoking take effect on the very next request.
+pub async fn admits_enrolled_agents_and_refuses_the_rest(stack: &Stack, port: u16) {
+    let pki = &stack.pki;
+    let agents = enrol_agents(stack).await;
+    let client = |leaf: Option<&Leaf>| Client::new(pki, port, leaf);
+
+    assert_passes_as(
+        &client(Some(&pki.enrolled)),
+        &[],
+        &agents.enrolled,
+        "enrolled agent",
+    )
+    .await;
+    assert_refused(stack, &client(None), &[], "no client certificate").await;
+    assert_refused(
+        stack,
+        &client(Some(&pki.expired)),
+        &[],
+        "expired certificate",
+    )
+    .await;
+    assert_refused(
+        stack,
+        &client(Some(&pki.from_other_ca)),
+        &[],
+        "certificate from an unrelated CA",
+    )
+    .await;
+    assert_refused(
+        stack,
+        &client(Some(&pki.unenrolled)),
+        &[],
+        "trusted CA, never enrolled",
+    )
+    .await;
+
+    let disabled = client(Some(&pki.to_disable));
+    assert_passes_as(
+        &disabled,
+        &[],
+        &agents.to_disable,
+        "agent before it is disabled",
+    )
+    .await;
+    stack.certgate.disable(&agents.to_disable).await;
+    assert_refused(stack, &disabled, &[], "the request right after disabling").await;
+
+    let revoked = client(Some(&pki.to_revoke));
+    assert_passes_as(
+        &revoked,
+        &[],
+        &agents.to_revoke,
+        "agent before it is revoked",
+    )
+    .await;
+    stack.certgate.revoke(&agents.to_revoke).await;
+    assert_refused(stack, &revoked, &[], "the request right after revoking").await;
+
+    // The others are untouched.
+    assert_passes_as(
+        &client(Some(&pki.enrolled)),
+        &[],
+        &agents.enrolled,
+        "enrolled agent, at the end",
+    )
+    .await;
+}
+
+/// Who judges the client certificate's issuer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ChainCheck {
+    /// The proxy (nginx fingerprint mode): a new CA needs the proxy's configuration.
+    Proxy,
+    /// certgate (full-certificate recipes): a CA added through the API works at once.
+    Certgate,
+}
+
+/// A CA uploaded while the proxy runs: its agents pass without a proxy reload, unless the
+/// proxy itself checks the chain.
+pub async fn ca_uploaded_at_runtime(stack: &Stack, port: u16, chain_check: ChainCheck) {
+    let pki = &stack.pki;
+    let client = Client::new(pki, port, Some(&pki.from_runtime_ca));
+    assert_refused(
+        stack,
+        &client,
+        &[],
+        "agent of a CA certgate does not know yet",
+    )
+    .await;
+
+    let ca = stack
+        .certgate
+        .add_ca("uploaded at runtime", &pki.runtime.pem())
+        .await;
+    let agent = stack
+        .certgate
+        .enrol(&pki.from_runtime_ca, &ca, &["runtime"])
+        .await;
+    // A new client: a refused handshake may have left nothing to reuse anyway.
+    let client = Client::new(pki, port, Some(&pki.from_runtime_ca));
+    match chain_check {
+        ChainCheck::Certgate => {
+            assert_passes_as(&client, &[], &agent, "agent of a CA uploaded at runtime").await;
+        }
+        ChainCheck::Proxy => {
+            assert_refused(
+                stack,
+                &client,
+                &[],
+                "runtime CA unknown to the proxy until it is reconfigured",
+            )
+            .await;
+        }
+    }
+}
+
+/// certgate stopped → the proxy refuses with `down_status`; certgate back on the same port
+/// and database → the same agent passes again, without touching the proxy.
+pub async fn fails_closed_while_certgate_is_down(stack: &mut Stack, port: u16, down_status: u16) {
+    let agents = enrol_agents(stack).await;
+    let client = Client::new(&stack.pki, port, Some(&stack.pki.enrolled));
+    assert_passes_as(
+        &client,
+        &[],
+        &agents.enrolled,
+        "enrolled agent, certgate up",
+    )
+    .await;
+
+    stack.certgate.stop().await;
+    let outcome = assert_refused(stack, &client, &[], "certgate stopped").await;
+    assert_eq!(
+        outcome.status(),
+        Some(down_status),
+        "status while certgate is down"
+    );
+
+    stack.certgate.restart().await;
+    assert_passes_as(
+        &client,
+        &[],
+        &agents.enrolled,
+        "enrolled agent, certgate back",
+    )
+    .await;
+}
