@@ -127,6 +127,7 @@ async fn failed_admin_authentications_are_rate_limited_per_peer() {
     for _ in 0..2 {
         let limited = wrong().await;
         limited.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        assert!(limited.headers.contains_key("x-request-id"));
         let retry_after: u64 = limited.headers["retry-after"]
             .to_str()
             .unwrap()

@@ -739,7 +739,27 @@ async fn every_response_carries_a_request_id() {
             "admin, unknown route",
             app.admin(Method::GET, "/nothing-here"),
         ),
+        (
+            "admin, unsupported method",
+            app.admin(Method::PATCH, "/config"),
+        ),
+        (
+            "admin, body too large",
+            app.admin(Method::PUT, "/config")
+                .header("content-type", "application/json")
+                .body(format!("{{\"x\": \"{}\"}}", "x".repeat(300 * 1024))),
+        ),
+        (
+            "admin, malformed body",
+            app.admin(Method::PUT, "/config")
+                .header("content-type", "application/json")
+                .body("{"),
+        ),
         ("health", app.client.get(format!("{}/healthz", app.address))),
+        (
+            "outside every route",
+            app.client.get(format!("{}/nope", app.address)),
+        ),
     ];
     for (why, request) in cases {
         let kept = request
