@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Headers, TestApp, VerifyAnswer, spawn_app, spawn_app_with};
+use crate::helpers::{Headers, TestApp, VerifyAnswer, eventually, spawn_app, spawn_app_with};
 use crate::pki::{TestCert, pki};
 
 enum Expect<'a> {
@@ -328,15 +328,29 @@ async fn denials_of_enrolled_agents_name_the_agent_in_the_body() {
 async fn an_enrolled_certificate_that_expires_is_denied_and_listed_expired() {
     let app = spawn_app().await;
     let root_id = app.add_ca(&pki().root).await;
-    let cert = pki().root.leaf("short-lived").expiring_in(2).issue();
+    let cert = pki().root.leaf("short-lived").expiring_in(3).issue();
     let agent = app.enrol(&cert, &root_id).await;
     let id = agent["id"].as_str().unwrap();
     app.verify_escaped_pem(&cert).await.assert_allowed(&agent);
 
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    app.verify_escaped_pem(&cert)
-        .await
-        .assert_denied(403, "certificate_expired");
+    // Allowed until notAfter, denied from then on (bounded wait).
+    let (asked, expired) = eventually(Duration::from_secs(10), || async {
+        let asked = time::OffsetDateTime::now_utc();
+        let answer = app.verify_escaped_pem(&cert).await;
+        (answer.status != 200).then_some((asked, answer))
+    })
+    .await
+    .expect("denied within 10 s");
+    expired.assert_denied(403, "certificate_expired");
+    let not_after = time::OffsetDateTime::parse(
+        agent["not_after"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        asked >= not_after,
+        "denied at {asked}, before notAfter {not_after}"
+    );
     app.verify_nginx_fingerprint(&cert)
         .await
         .assert_denied(403, "certificate_expired");
