@@ -69,11 +69,13 @@ async fn admits_enrolled_agents_and_refuses_the_rest() {
 }
 
 #[tokio::test]
-async fn never_passes_forged_identity_headers() {
+async fn never_passes_a_forged_identity_or_client_address() {
     let caddy = caddy_or_skip!();
     let stack = Stack::start(Believes::Everything).await;
     let proxy = start(&caddy, &stack).await;
-    forgery::forged_identity_headers_are_ignored(&stack, proxy.port()).await;
+    let agents = scenarios::enrol_agents(&stack).await;
+    forgery::forged_identity_headers_are_ignored(&stack, proxy.port(), &agents).await;
+    forgery::forged_client_address_is_ignored(&stack, proxy.port(), &agents).await;
 }
 
 #[tokio::test]

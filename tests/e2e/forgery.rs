@@ -1,12 +1,13 @@
 //! Clients that send identity headers of their own: certgate believes every identity header
 //! name it knows in these tests, so only the recipe stands between a forged header and
-//! certgate, and between a forged `X-Agent-*` header and the application.
+//! certgate, and between a forged `X-Agent-*` header and the application. The client's
+//! address is forged too, against agents restricted by `allowed_ips`.
 
 use crate::harness::Stack;
 use crate::harness::client::Client;
 use crate::harness::pki::Leaf;
 use crate::harness::sidecar::Agent;
-use crate::scenarios::{assert_passes_as, assert_refused, enrol_agents};
+use crate::scenarios::{Agents, assert_passes_as, assert_refused};
 
 /// One way of claiming to be someone else.
 struct Forgery {
@@ -84,9 +85,8 @@ fn forgeries(leaf: &Leaf, victim: &Agent) -> Vec<Forgery> {
 
 /// Without a certificate, with an unenrolled one, and with an enrolled one of its own, a
 /// client that forges another agent's identity never gets it.
-pub async fn forged_identity_headers_are_ignored(stack: &Stack, port: u16) {
+pub async fn forged_identity_headers_are_ignored(stack: &Stack, port: u16, agents: &Agents) {
     let pki = &stack.pki;
-    let agents = enrol_agents(stack).await;
     let forgeries = forgeries(&pki.victim, &agents.victim);
 
     let anonymous = Client::new(pki, port, None);
@@ -116,4 +116,43 @@ pub async fn forged_identity_headers_are_ignored(stack: &Stack, port: u16) {
         )
         .await;
     }
+}
+
+/// certgate reads the client IP from `X-Real-IP`, then `X-Forwarded-For`: the recipe must
+/// set them from the connection, so a client can neither borrow an allowed address nor
+/// lose its own.
+pub async fn forged_client_address_is_ignored(stack: &Stack, port: u16, agents: &Agents) {
+    const ELSEWHERE: &str = "192.0.2.7";
+    let (pki, certgate) = (&stack.pki, &stack.certgate);
+    let root = &agents.root_ca;
+    let loopback = certgate
+        .enrol_from(&pki.loopback_only, root, &["e2e"], Some(&["127.0.0.1/32"]))
+        .await;
+    certgate
+        .enrol_from(&pki.elsewhere_only, root, &["e2e"], Some(&[ELSEWHERE]))
+        .await;
+    let forged = [
+        ("X-Real-IP", ELSEWHERE.to_owned()),
+        ("X-Forwarded-For", ELSEWHERE.to_owned()),
+    ];
+
+    let client = Client::new(pki, port, Some(&pki.loopback_only));
+    assert_passes_as(&client, &[], &loopback, "agent allowed from 127.0.0.1").await;
+    assert_passes_as(
+        &client,
+        &forged,
+        &loopback,
+        "agent allowed from 127.0.0.1, forged address",
+    )
+    .await;
+
+    let client = Client::new(pki, port, Some(&pki.elsewhere_only));
+    assert_refused(stack, &client, &[], "agent allowed from elsewhere only").await;
+    assert_refused(
+        stack,
+        &client,
+        &forged,
+        "agent allowed from elsewhere only, forging that address",
+    )
+    .await;
 }

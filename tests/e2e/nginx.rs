@@ -109,11 +109,13 @@ async fn fingerprint_mode_admits_enrolled_agents_and_refuses_the_rest() {
 }
 
 #[tokio::test]
-async fn fingerprint_mode_never_passes_forged_identity_headers() {
+async fn fingerprint_mode_never_passes_a_forged_identity_or_client_address() {
     let nginx = nginx_or_skip!();
     let stack = Stack::start(Believes::Everything).await;
     let proxy = start(&nginx, &stack, Mode::Fingerprint).await;
-    forgery::forged_identity_headers_are_ignored(&stack, proxy.port()).await;
+    let agents = scenarios::enrol_agents(&stack).await;
+    forgery::forged_identity_headers_are_ignored(&stack, proxy.port(), &agents).await;
+    forgery::forged_client_address_is_ignored(&stack, proxy.port(), &agents).await;
 }
 
 #[tokio::test]
@@ -134,11 +136,13 @@ async fn full_certificate_mode_admits_enrolled_agents_and_refuses_the_rest() {
 }
 
 #[tokio::test]
-async fn full_certificate_mode_never_passes_forged_identity_headers() {
+async fn full_certificate_mode_never_passes_a_forged_identity_or_client_address() {
     let nginx = nginx_or_skip!();
     let stack = Stack::start(Believes::Everything).await;
     let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
-    forgery::forged_identity_headers_are_ignored(&stack, proxy.port()).await;
+    let agents = scenarios::enrol_agents(&stack).await;
+    forgery::forged_identity_headers_are_ignored(&stack, proxy.port(), &agents).await;
+    forgery::forged_client_address_is_ignored(&stack, proxy.port(), &agents).await;
 }
 
 #[tokio::test]

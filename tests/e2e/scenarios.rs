@@ -8,6 +8,7 @@ use crate::harness::upstream::Echo;
 
 /// The agents every scenario starts from, all issued by the test root.
 pub struct Agents {
+    pub root_ca: String,
     pub enrolled: Agent,
     pub victim: Agent,
     pub to_disable: Agent,
@@ -18,6 +19,7 @@ pub async fn enrol_agents(stack: &Stack) -> Agents {
     let (certgate, pki) = (&stack.certgate, &stack.pki);
     let root = certgate.add_ca("e2e root", &pki.root.pem()).await;
     Agents {
+        root_ca: root.clone(),
         enrolled: certgate
             .enrol(&pki.enrolled, &root, &["e2e", "role:enrolled"])
             .await,

@@ -110,6 +110,10 @@ pub struct Pki {
     pub victim: Leaf,
     pub to_disable: Leaf,
     pub to_revoke: Leaf,
+    /// Enrolled to connect from 127.0.0.1 only.
+    pub loopback_only: Leaf,
+    /// Enrolled to connect from 192.0.2.7 only (a documentation address).
+    pub elsewhere_only: Leaf,
     /// Issued by the trusted root, never enrolled.
     pub unenrolled: Leaf,
     pub expired: Leaf,
@@ -143,6 +147,8 @@ impl Pki {
             victim: root.client("victim.e2e.test", |_| {}),
             to_disable: root.client("to-disable.e2e.test", |_| {}),
             to_revoke: root.client("to-revoke.e2e.test", |_| {}),
+            loopback_only: root.client("loopback-only.e2e.test", |_| {}),
+            elsewhere_only: root.client("elsewhere-only.e2e.test", |_| {}),
             unenrolled: root.client("unenrolled.e2e.test", |_| {}),
             expired,
             from_other_ca: other.client("other-ca.e2e.test", |_| {}),

@@ -120,6 +120,17 @@ impl Certgate {
     }
 
     pub async fn enrol(&self, leaf: &Leaf, ca_id: &str, tags: &[&str]) -> Agent {
+        self.enrol_from(leaf, ca_id, tags, None).await
+    }
+
+    /// Enrols an agent that may only connect from `allowed_ips`.
+    pub async fn enrol_from(
+        &self,
+        leaf: &Leaf,
+        ca_id: &str,
+        tags: &[&str],
+        allowed_ips: Option<&[&str]>,
+    ) -> Agent {
         let agent = self
             .admin_call(
                 reqwest::Method::POST,
@@ -129,6 +140,7 @@ impl Certgate {
                     "certificate": leaf.cert_pem,
                     "ca_id": ca_id,
                     "tags": tags,
+                    "allowed_ips": allowed_ips,
                 })),
             )
             .await;
