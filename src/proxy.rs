@@ -5,8 +5,10 @@
 //! Caddy `certificate_der_base64`, Traefik passTLSClientCert `pem: true`, Envoy XFCC,
 //! RFC 9440 `Client-Cert`, and fingerprints in every common spelling.
 
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use std::borrow::Cow;
+
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::{Engine, alphabet};
 use percent_encoding::percent_decode;
 
 use crate::domain::PresentedFingerprint;
@@ -234,10 +236,11 @@ impl Collector {
             PresentedCertificate::new(leaf, self.chain)
         });
         if let Some(cert) = &certificate {
-            if self
-                .fingerprints
-                .iter()
-                .any(|fp| !fp.matches(&cert.fingerprint, &cert.sha1))
+            if !self.fingerprints.is_empty()
+                && self
+                    .fingerprints
+                    .iter()
+                    .any(|fp| !fp.matches(&cert.fingerprint, &cert.sha1()))
             {
                 return Err(Rejection::FingerprintMismatch);
             }
@@ -339,13 +342,10 @@ fn decode_sf_binary_list(text: &str) -> Result<Vec<Vec<u8>>, Rejection> {
 }
 
 /// Plain percent-decoding: `+` stays `+`, because it is base64 data, not a space.
-fn percent_decoded(text: &str) -> Result<String, Rejection> {
-    if !text.contains('%') {
-        return Ok(text.to_owned());
-    }
+/// Borrows when there is nothing to decode (base64 DER, plain PEM).
+fn percent_decoded(text: &str) -> Result<Cow<'_, str>, Rejection> {
     percent_decode(text.as_bytes())
         .decode_utf8()
-        .map(|cow| cow.into_owned())
         .map_err(|_| Rejection::MalformedRequest)
 }
 
@@ -374,14 +374,26 @@ fn decode_loose_pem(text: &str) -> Result<Vec<Vec<u8>>, Rejection> {
     Ok(ders)
 }
 
+/// Standard base64 alphabet, padding optional.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
 /// Standard base64, padding optional, whitespace ignored.
 fn decode_base64(text: &str) -> Result<Vec<u8>, Rejection> {
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let trimmed = compact.trim_end_matches('=');
-    let der = STANDARD_NO_PAD
-        .decode(trimmed)
-        .or_else(|_| STANDARD.decode(&compact))
-        .map_err(|_| Rejection::MalformedCertificate)?;
+    let bytes = text.as_bytes();
+    let decoded = if bytes.iter().any(u8::is_ascii_whitespace) {
+        let compact: Vec<u8> = bytes
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        BASE64.decode(compact)
+    } else {
+        BASE64.decode(bytes)
+    };
+    let der = decoded.map_err(|_| Rejection::MalformedCertificate)?;
     if der.is_empty() {
         return Err(Rejection::MalformedCertificate);
     }

@@ -259,7 +259,7 @@ fn x_client_cert_every_format_decodes_to_the_same_der() {
             SHA256_HEX,
             "{name}"
         );
-        assert_eq!(hex::encode(cert.sha1.as_bytes()), SHA1_HEX, "{name}");
+        assert_eq!(hex::encode(cert.sha1().as_bytes()), SHA1_HEX, "{name}");
     }
 }
 

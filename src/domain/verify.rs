@@ -114,7 +114,6 @@ impl Rejection {
 pub struct PresentedCertificate {
     pub der: Vec<u8>,
     pub fingerprint: Fingerprint,
-    pub sha1: Sha1Fingerprint,
     /// Certificates after the leaf: help to build a path, never trusted on their own.
     pub chain: Vec<Vec<u8>>,
 }
@@ -123,10 +122,14 @@ impl PresentedCertificate {
     pub fn new(der: Vec<u8>, chain: Vec<Vec<u8>>) -> Self {
         Self {
             fingerprint: Fingerprint::of_der(&der),
-            sha1: Sha1Fingerprint::of_der(&der),
             der,
             chain,
         }
+    }
+
+    /// Computed on demand: only needed when a SHA-1 fingerprint was sent alongside.
+    pub fn sha1(&self) -> Sha1Fingerprint {
+        Sha1Fingerprint::of_der(&self.der)
     }
 }
 
