@@ -12,5 +12,6 @@ mod health;
 mod helpers;
 mod persistence;
 mod pki;
+mod proxy_replay;
 mod verify_decisions;
 mod verify_formats;
