@@ -44,6 +44,33 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// True if process `pid` holds a socket listening on 127.0.0.1:`port`: the inode of the
+/// listening socket in `/proc/net/tcp` is one of the process's open files.
+fn listens(pid: u32, port: u16) -> bool {
+    let local = format!("0100007F:{port:04X}");
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let sockets: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let listening = fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A");
+            let inode = fields.get(9).filter(|_| listening)?;
+            Some(format!("socket:[{inode}]"))
+        })
+        .collect();
+    if sockets.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
+    })
+}
+
 /// A running proxy. Killed (and its logs printed, if the test is failing) on drop.
 pub struct Process {
     name: String,
@@ -99,16 +126,16 @@ impl Process {
         self.port
     }
 
+    /// Waits until the child itself listens on the port. An open port is not enough:
+    /// between [`free_port`] and the child's bind, another test may have taken the port,
+    /// and the child then exits while the port still answers.
     async fn wait_until_listening(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + STARTUP;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return Err(format!("exited with {status}"));
             }
-            if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))
-                .await
-                .is_ok()
-            {
+            if listens(self.child.id(), self.port) {
                 return Ok(());
             }
             if Instant::now() > deadline {
