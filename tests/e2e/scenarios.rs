@@ -84,28 +84,15 @@ pub async fn admits_enrolled_agents_and_refuses_the_rest(stack: &Stack, port: u1
         "enrolled agent",
     )
     .await;
-    assert_refused(stack, &client(None), &[], "no client certificate").await;
-    assert_refused(
-        stack,
-        &client(Some(&pki.expired)),
-        &[],
-        "expired certificate",
-    )
-    .await;
-    assert_refused(
-        stack,
-        &client(Some(&pki.from_other_ca)),
-        &[],
-        "certificate from an unrelated CA",
-    )
-    .await;
-    assert_refused(
-        stack,
-        &client(Some(&pki.unenrolled)),
-        &[],
-        "trusted CA, never enrolled",
-    )
-    .await;
+    let refused: [(Option<&Leaf>, &str); 4] = [
+        (None, "no client certificate"),
+        (Some(&pki.expired), "expired certificate"),
+        (Some(&pki.from_other_ca), "certificate from an unrelated CA"),
+        (Some(&pki.unenrolled), "trusted CA, never enrolled"),
+    ];
+    for (leaf, what) in refused {
+        assert_refused(stack, &client(leaf), &[], what).await;
+    }
 
     let disabled = client(Some(&pki.to_disable));
     assert_passes_as(
