@@ -5,8 +5,6 @@
 //! Caddy `certificate_der_base64`, Traefik passTLSClientCert `pem: true`, Envoy XFCC,
 //! RFC 9440 `Client-Cert`, and fingerprints in every common spelling.
 
-use std::borrow::Cow;
-
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::{Engine, alphabet};
 use percent_encoding::percent_decode;
@@ -265,11 +263,12 @@ fn decode_fingerprint(text: &str) -> Result<Option<PresentedFingerprint>, Reject
 /// `X-Client-Cert`: percent-encoded PEM (nginx), plain PEM with line breaks replaced by
 /// spaces or removed, or standard base64 DER (Caddy). A PEM may carry a chain after the leaf.
 pub fn decode_client_cert(text: &str) -> Result<Vec<Vec<u8>>, Rejection> {
-    let decoded = percent_decoded(text)?;
-    if decoded.contains("-----BEGIN") {
-        return decode_loose_pem(&decoded);
+    let compact = unescaped_compact(text)?;
+    // Base64 has no `-`: any dash means PEM armour.
+    if compact.contains(&b'-') {
+        return decode_compact_pem(&compact);
     }
-    decode_base64(&decoded).map(|der| vec![der])
+    decode_base64(&compact).map(|der| vec![der])
 }
 
 /// Traefik passTLSClientCert `pem: true`: base64 DER per certificate, joined by `,`, leaf
@@ -279,7 +278,7 @@ pub fn decode_traefik(text: &str) -> Result<Vec<Vec<u8>>, Rejection> {
         .map(str::trim)
         .filter(|part| !part.is_empty())
         .take(MAX_CHAIN_CERTIFICATES + 1)
-        .map(|part| decode_base64(&percent_decoded(part)?))
+        .map(|part| decode_base64(&unescaped_compact(part)?))
         .collect()
 }
 
@@ -307,9 +306,9 @@ fn decode_xfcc(text: &str, collector: &mut Collector) -> Result<(), Rejection> {
         }
     }
     if let Some(cert) = cert {
-        let mut ders = decode_loose_pem(&percent_decoded(&cert)?)?;
+        let mut ders = decode_compact_pem(&unescaped_compact(&cert)?)?;
         if let Some(chain) = chain {
-            ders.extend(decode_loose_pem(&percent_decoded(&chain)?)?);
+            ders.extend(decode_compact_pem(&unescaped_compact(&chain)?)?);
         }
         collector.certificate(ders)?;
     }
@@ -329,7 +328,7 @@ fn decode_sf_binary(text: &str) -> Result<Vec<u8>, Rejection> {
         .strip_prefix(':')
         .and_then(|t| t.strip_suffix(':'))
         .ok_or(Rejection::MalformedRequest)?;
-    decode_base64(inner)
+    decode_base64(inner.as_bytes())
 }
 
 fn decode_sf_binary_list(text: &str) -> Result<Vec<Vec<u8>>, Rejection> {
@@ -341,27 +340,43 @@ fn decode_sf_binary_list(text: &str) -> Result<Vec<Vec<u8>>, Rejection> {
         .collect()
 }
 
-/// Plain percent-decoding: `+` stays `+`, because it is base64 data, not a space.
-/// Borrows when there is nothing to decode (base64 DER, plain PEM).
-fn percent_decoded(text: &str) -> Result<Cow<'_, str>, Rejection> {
-    percent_decode(text.as_bytes())
-        .decode_utf8()
-        .map_err(|_| Rejection::MalformedRequest)
+/// Percent-decodes and drops ASCII whitespace in one pass, leaving PEM armour and base64
+/// contiguous whatever the proxy did to line breaks. `+` stays `+`: it is base64 data, not a
+/// space. Percent-encoded bytes that are not UTF-8 are a malformed request.
+fn unescaped_compact(text: &str) -> Result<Vec<u8>, Rejection> {
+    let mut compact = Vec::with_capacity(text.len());
+    compact.extend(percent_decode(text.as_bytes()).filter(|b| !b.is_ascii_whitespace()));
+    if !compact.is_ascii() && std::str::from_utf8(&compact).is_err() {
+        return Err(Rejection::MalformedRequest);
+    }
+    Ok(compact)
 }
 
-/// PEM whose line breaks may have become spaces or disappeared: every
-/// `-----BEGIN CERTIFICATE-----` … `-----END CERTIFICATE-----` block, in order.
-fn decode_loose_pem(text: &str) -> Result<Vec<Vec<u8>>, Rejection> {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
+/// Every `-----BEGIN CERTIFICATE-----` … `-----END CERTIFICATE-----` block of a PEM without
+/// whitespace (see [`unescaped_compact`]), in order. Text before an armour line is ignored;
+/// armour of anything but a certificate is refused.
+fn decode_compact_pem(compact: &[u8]) -> Result<Vec<Vec<u8>>, Rejection> {
+    const BEGIN: &[u8] = b"-----BEGINCERTIFICATE-----";
+    const END: &[u8] = b"-----ENDCERTIFICATE-----";
     let mut ders = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN") {
-        let after = &rest[start..];
-        let body = after
+    let mut rest = compact;
+    while let Some(dash) = rest.iter().position(|&b| b == b'-') {
+        let armour = &rest[dash..];
+        if !armour.starts_with(b"-----BEGIN") {
+            rest = &armour[1..];
+            continue;
+        }
+        let body = armour
             .strip_prefix(BEGIN)
             .ok_or(Rejection::MalformedCertificate)?;
-        let end = body.find(END).ok_or(Rejection::MalformedCertificate)?;
+        // The base64 body runs to the next dash, which must open the END line.
+        let end = body
+            .iter()
+            .position(|&b| b == b'-')
+            .ok_or(Rejection::MalformedCertificate)?;
+        if !body[end..].starts_with(END) {
+            return Err(Rejection::MalformedCertificate);
+        }
         ders.push(decode_base64(&body[..end])?);
         rest = &body[end + END.len()..];
         if ders.len() > MAX_CHAIN_CERTIFICATES {
@@ -380,20 +395,11 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// Standard base64, padding optional, whitespace ignored.
-fn decode_base64(text: &str) -> Result<Vec<u8>, Rejection> {
-    let bytes = text.as_bytes();
-    let decoded = if bytes.iter().any(u8::is_ascii_whitespace) {
-        let compact: Vec<u8> = bytes
-            .iter()
-            .copied()
-            .filter(|b| !b.is_ascii_whitespace())
-            .collect();
-        BASE64.decode(compact)
-    } else {
-        BASE64.decode(bytes)
-    };
-    let der = decoded.map_err(|_| Rejection::MalformedCertificate)?;
+/// Standard base64 without whitespace, padding optional.
+fn decode_base64(compact: &[u8]) -> Result<Vec<u8>, Rejection> {
+    let der = BASE64
+        .decode(compact)
+        .map_err(|_| Rejection::MalformedCertificate)?;
     if der.is_empty() {
         return Err(Rejection::MalformedCertificate);
     }

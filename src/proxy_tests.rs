@@ -274,6 +274,23 @@ fn x_client_cert_pem_may_carry_a_chain() {
     assert_eq!(chain(&presented), [other]);
 }
 
+#[test]
+fn x_client_cert_pem_text_around_the_armour() {
+    // `openssl x509 -text` or `-subject` output before the block, dashes included.
+    let annotated = format!("subject=CN = agent-001, O = Sidecar-Test\n{}", pem());
+    let presented = read("X-Client-Cert", &[("X-Client-Cert", &nginx_escape(&annotated))])
+        .unwrap()
+        .unwrap();
+    assert_eq!(leaf(&presented), der());
+
+    let mismatched_end = pem().replace("END CERTIFICATE", "END PRIVATE KEY");
+    assert_eq!(
+        read("X-Client-Cert", &[("X-Client-Cert", &mismatched_end)]).unwrap_err(),
+        Rejection::MalformedCertificate,
+        "a certificate block closed by another label"
+    );
+}
+
 // ---------------------------------------------------------------- Traefik
 
 #[test]
