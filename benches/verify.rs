@@ -114,7 +114,7 @@ fn benches(c: &mut Criterion) {
     });
     c.bench_function("decode/X-Client-Cert escaped PEM", |b| {
         b.iter(|| {
-            read_headers(headers, |name| match name {
+            read_headers(headers, |header| match header.name() {
                 "x-client-cert" => vec![black_box(escaped.as_bytes())],
                 _ => Vec::new(),
             })
@@ -122,7 +122,7 @@ fn benches(c: &mut Criterion) {
     });
     c.bench_function("decode/X-Client-Cert-Fingerprint SHA-1", |b| {
         b.iter(|| {
-            read_headers(headers, |name| match name {
+            read_headers(headers, |header| match header.name() {
                 "x-client-cert-fingerprint" => vec![black_box(sha1.as_bytes())],
                 _ => Vec::new(),
             })
@@ -133,14 +133,14 @@ fn benches(c: &mut Criterion) {
     let policy = index.policy();
     let ip: Option<IpAddr> = "127.0.0.1".parse().ok();
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let by_sha1 = read_headers(headers, |name| match name {
+    let by_sha1 = read_headers(headers, |header| match header.name() {
         "x-client-cert-fingerprint" => vec![sha1.as_bytes()],
         _ => Vec::new(),
     })
     .ok()
     .flatten()
     .unwrap_or_default();
-    let by_cert = read_headers(headers, |name| match name {
+    let by_cert = read_headers(headers, |header| match header.name() {
         "x-client-cert" => vec![escaped.as_bytes()],
         _ => Vec::new(),
     })

@@ -56,6 +56,11 @@ impl IdentityHeader {
     fn bit(self) -> u8 {
         1 << (self as u8)
     }
+
+    /// Position in [`IdentityHeader::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// The set of header names certgate believes (`CERTGATE_IDENTITY_HEADERS`).
@@ -104,18 +109,18 @@ impl IdentityHeaders {
     }
 }
 
-/// Reads the enabled identity headers. `values(name)` returns every value of a header.
+/// Reads the enabled identity headers. `values(header)` returns every value of a header.
 ///
 /// `Ok(None)`: no enabled identity header is present at all (the JSON body may be read).
 /// `Ok(Some(_))`: headers were present; the result may still hold no certificate.
 pub fn read_headers<'a>(
     enabled: IdentityHeaders,
-    values: impl Fn(&'static str) -> Vec<&'a [u8]>,
+    values: impl Fn(IdentityHeader) -> Vec<&'a [u8]>,
 ) -> Result<Option<Presented>, Rejection> {
     let mut collector = Collector::default();
     let mut any_present = false;
     for header in enabled.enabled() {
-        for raw in values(header.name()) {
+        for raw in values(header) {
             any_present = true;
             if raw.len() > MAX_IDENTITY_HEADER_BYTES {
                 return Err(Rejection::MalformedRequest);

@@ -83,10 +83,10 @@ fn enabled(list: &str) -> IdentityHeaders {
 /// `read_headers` over a list of (name, value) pairs; names match case-insensitively, as in
 /// an HTTP header map, and a name may repeat.
 fn read_raw(list: &str, headers: &[(&str, &[u8])]) -> Result<Option<Presented>, Rejection> {
-    read_headers(enabled(list), |name| {
+    read_headers(enabled(list), |header| {
         headers
             .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .filter(|(n, _)| n.eq_ignore_ascii_case(header.name()))
             .map(|(_, v)| *v)
             .collect()
     })
@@ -278,9 +278,12 @@ fn x_client_cert_pem_may_carry_a_chain() {
 fn x_client_cert_pem_text_around_the_armour() {
     // `openssl x509 -text` or `-subject` output before the block, dashes included.
     let annotated = format!("subject=CN = agent-001, O = Sidecar-Test\n{}", pem());
-    let presented = read("X-Client-Cert", &[("X-Client-Cert", &nginx_escape(&annotated))])
-        .unwrap()
-        .unwrap();
+    let presented = read(
+        "X-Client-Cert",
+        &[("X-Client-Cert", &nginx_escape(&annotated))],
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(leaf(&presented), der());
 
     let mismatched_end = pem().replace("END CERTIFICATE", "END PRIVATE KEY");

@@ -98,8 +98,7 @@ impl Application {
             let base_path = base_path.clone();
             App::new()
                 .app_data(app_state.clone())
-                .wrap(from_fn(routes::request_id))
-                .wrap(from_fn(routes::limit_header_size))
+                .wrap(from_fn(routes::request_envelope))
                 .configure(move |cfg| routes::configure(cfg, &base_path))
         })
         .keep_alive(Duration::from_secs(settings.keep_alive_seconds))

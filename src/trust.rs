@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::domain::agent::Agent;
+use crate::domain::agent::{Agent, IndexedAgent};
 use crate::domain::ca::Ca;
 use crate::domain::policy::Policy;
 use crate::domain::verify::{AgentFacts, ChainInfo, PresentedCertificate, Rejection, TrustView};
@@ -44,13 +45,14 @@ impl Hasher for DigestHasher {
 
 type DigestMap<K, V> = DashMap<K, V, BuildHasherDefault<DigestHasher>>;
 
-/// One enrolled agent as verify sees it.
+/// One enrolled agent as verify sees it. Kept small: a million of them live in memory.
 #[derive(Debug)]
 pub struct AgentEntry {
     pub id: AgentId,
-    pub hostname: Box<str>,
-    /// Tags joined by `,`, ready for `X-Agent-Tags`.
-    pub tags: Box<str>,
+    /// The hostname followed by the tags joined by `,` (ready for `X-Agent-Tags`), in one
+    /// allocation; hostnames are at most 253 bytes.
+    names: Box<str>,
+    hostname_len: u8,
     pub facts: AgentFacts,
     created_at: i64,
     version: i64,
@@ -59,26 +61,32 @@ pub struct AgentEntry {
 }
 
 impl AgentEntry {
-    fn from_agent(agent: &Agent) -> Self {
+    fn new(agent: IndexedAgent) -> Self {
+        let hostname_len = u8::try_from(agent.hostname.len()).unwrap_or(u8::MAX);
+        let mut names = agent.hostname;
+        names.push_str(&agent.tags);
         Self {
             id: agent.id,
-            hostname: agent.hostname.as_str().into(),
-            tags: agent.tags.joined().into_boxed_str(),
-            facts: AgentFacts {
-                fingerprint: agent.fingerprint,
-                fingerprint_sha1: agent.fingerprint_sha1,
-                ca_id: agent.ca_id,
-                enabled: agent.enabled,
-                revoked: agent.revoked_at.is_some(),
-                ca_removed: agent.ca_removed_at.is_some(),
-                not_before: agent.not_before.unix_timestamp(),
-                not_after: agent.not_after.unix_timestamp(),
-                allowed_ips: agent.allowed_ips.clone(),
-            },
-            created_at: agent.created_at.unix_timestamp(),
+            names: names.into_boxed_str(),
+            hostname_len,
+            facts: agent.facts,
+            created_at: agent.created_at,
             version: agent.version,
             last_seen_second: AtomicI64::new(0),
         }
+    }
+
+    pub fn hostname(&self) -> &str {
+        self.names
+            .get(..usize::from(self.hostname_len))
+            .unwrap_or_default()
+    }
+
+    /// Tags joined by `,`.
+    pub fn tags(&self) -> &str {
+        self.names
+            .get(usize::from(self.hostname_len)..)
+            .unwrap_or_default()
     }
 
     /// True the first time it is called within a given second.
@@ -115,7 +123,9 @@ type ChainResult = Result<ChainInfo, Rejection>;
 
 pub struct TrustIndex {
     by_sha256: DigestMap<Fingerprint, AgentRef>,
-    sha1_to_sha256: DigestMap<Sha1Fingerprint, Fingerprint>,
+    /// The same entries by SHA-1 (nginx's `$ssl_client_fingerprint`); both maps always name
+    /// the same entry for a certificate.
+    by_sha1: DigestMap<Sha1Fingerprint, AgentRef>,
     cas: ArcSwap<CaSet>,
     policy: ArcSwap<Policy>,
     /// Chain results for certificates that are not enrolled, keyed by a digest of the leaf
@@ -128,7 +138,7 @@ impl TrustIndex {
     pub fn new(policy: Policy, chain_cache_capacity: usize) -> Self {
         Self {
             by_sha256: DigestMap::default(),
-            sha1_to_sha256: DigestMap::default(),
+            by_sha1: DigestMap::default(),
             cas: ArcSwap::from_pointee(CaSet::default()),
             policy: ArcSwap::from_pointee(policy),
             chain_cache: DigestMap::default(),
@@ -170,29 +180,37 @@ impl TrustIndex {
     /// Adds or replaces an agent. Several rows may share a certificate (a re-enrolment after
     /// its CA was removed); the index keeps the one verify should judge by.
     pub fn upsert(&self, agent: &Agent) {
-        let entry = AgentRef(Arc::new(AgentEntry::from_agent(agent)));
+        self.insert(IndexedAgent::from(agent));
+    }
+
+    fn insert(&self, agent: IndexedAgent) {
+        let (fingerprint, fingerprint_sha1) =
+            (agent.facts.fingerprint, agent.facts.fingerprint_sha1);
+        let entry = AgentRef(Arc::new(AgentEntry::new(agent)));
         let cas = self.cas.load();
         let is_live = |e: &AgentEntry| !e.facts.ca_removed && cas.contains(e.facts.ca_id);
-        match self.by_sha256.entry(agent.fingerprint) {
+        // The SHA-1 map is written under the SHA-256 entry's lock, so two concurrent
+        // upserts of one certificate cannot leave the maps naming different entries.
+        match self.by_sha256.entry(fingerprint) {
             Entry::Occupied(mut slot) => {
                 let current = &slot.get().0;
-                let replace = if current.id == agent.id {
-                    agent.version >= current.version
+                let replace = if current.id == entry.0.id {
+                    entry.0.version >= current.version
                 } else {
                     let (new_live, old_live) = (is_live(&entry.0), is_live(current));
                     (new_live && !old_live)
                         || (new_live == old_live && entry.0.created_at >= current.created_at)
                 };
                 if replace {
+                    self.by_sha1.insert(fingerprint_sha1, entry.clone());
                     slot.insert(entry);
                 }
             }
             Entry::Vacant(slot) => {
+                self.by_sha1.insert(fingerprint_sha1, entry.clone());
                 slot.insert(entry);
             }
         }
-        self.sha1_to_sha256
-            .insert(agent.fingerprint_sha1, agent.fingerprint);
     }
 
     pub fn lookup(&self, fingerprint: &Fingerprint) -> Option<AgentRef> {
@@ -220,8 +238,7 @@ impl TrustView for TrustIndex {
     }
 
     fn agent_by_sha1(&self, fingerprint: &Sha1Fingerprint) -> Option<AgentRef> {
-        let sha256 = *self.sha1_to_sha256.get(fingerprint)?;
-        self.lookup(&sha256)
+        self.by_sha1.get(fingerprint).map(|e| e.value().clone())
     }
 
     fn ca_trusted(&self, ca: CaId) -> bool {
@@ -263,26 +280,27 @@ impl TrustView for TrustIndex {
     }
 }
 
-/// How many agents a load reads per query.
-const LOAD_BATCH: i64 = 10_000;
+const LOAD_BATCH: usize = 1024;
+const LOAD_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// Builds the index from the store: policy, CAs, then every agent in id order.
+/// Builds the index from the store: policy, CAs, then every agent.
 pub async fn load(
     store: &dyn crate::store::Store,
     chain_cache_capacity: usize,
 ) -> Result<TrustIndex, crate::store::StoreError> {
     let index = TrustIndex::new(store.policy().await?, chain_cache_capacity);
     index.set_cas(&store.live_cas().await?);
-    let mut after = None;
-    loop {
-        let batch = store.agents_after(after, LOAD_BATCH).await?;
-        let Some(last) = batch.last() else { break };
-        after = Some(last.id);
-        for agent in &batch {
-            index.upsert(agent);
+    // The store produces rows on another thread faster than one at a time is worth a
+    // wake-up: take whatever is ready, and when that was only a trickle, give the producer
+    // a moment to fill its buffer instead of waking once per row.
+    let mut batches = store.index_agents().ready_chunks(LOAD_BATCH);
+    while let Some(batch) = batches.next().await {
+        let trickle = batch.len() < LOAD_BATCH / 4;
+        for agent in batch {
+            index.insert(agent?);
         }
-        if (batch.len() as i64) < LOAD_BATCH {
-            break;
+        if trickle {
+            tokio::time::sleep(LOAD_PAUSE).await;
         }
     }
     Ok(index)

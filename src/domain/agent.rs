@@ -6,6 +6,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::verify::AgentFacts;
 use super::{AgentId, CaId, Fingerprint, Sha1Fingerprint};
 
 pub const MAX_TAGS: usize = 32;
@@ -34,6 +35,42 @@ pub struct Agent {
     pub last_seen_ip: Option<String>,
     /// Bumped on every change, so replicas apply updates in order.
     pub version: i64,
+}
+
+/// What the trust index keeps of an agent: what verify decides by and answers with.
+#[derive(Debug)]
+pub struct IndexedAgent {
+    pub id: AgentId,
+    pub hostname: String,
+    /// Tags joined by `,`, as `X-Agent-Tags` carries them.
+    pub tags: String,
+    pub facts: AgentFacts,
+    /// Unix seconds; with `version`, decides which of two rows for one certificate counts.
+    pub created_at: i64,
+    pub version: i64,
+}
+
+impl From<&Agent> for IndexedAgent {
+    fn from(agent: &Agent) -> Self {
+        Self {
+            id: agent.id,
+            hostname: agent.hostname.as_str().to_owned(),
+            tags: agent.tags.joined(),
+            facts: AgentFacts {
+                fingerprint: agent.fingerprint,
+                fingerprint_sha1: agent.fingerprint_sha1,
+                ca_id: agent.ca_id,
+                enabled: agent.enabled,
+                revoked: agent.revoked_at.is_some(),
+                ca_removed: agent.ca_removed_at.is_some(),
+                not_before: agent.not_before.unix_timestamp(),
+                not_after: agent.not_after.unix_timestamp(),
+                allowed_ips: agent.allowed_ips.clone(),
+            },
+            created_at: agent.created_at.unix_timestamp(),
+            version: agent.version,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -101,17 +101,22 @@ impl PresentedFingerprint {
             Some((prefix, rest)) if prefix.eq_ignore_ascii_case("sha1") => (Some(20), rest),
             _ => (None, text),
         };
-        let digits = strip_colons(digits)?;
-        let bytes = hex::decode(digits).ok()?;
-        if declared.is_some_and(|len| len != bytes.len()) {
+        let mut buffer = [0u8; 64];
+        let digits = strip_colons(digits, &mut buffer)?;
+        if declared.is_some_and(|len| len * 2 != digits.len()) {
             return None;
         }
-        match bytes.len() {
-            32 => bytes.try_into().ok().map(|b| Self::Sha256(Fingerprint(b))),
-            20 => bytes
-                .try_into()
-                .ok()
-                .map(|b| Self::Sha1(Sha1Fingerprint(b))),
+        match digits.len() {
+            64 => {
+                let mut bytes = [0u8; 32];
+                hex::decode_to_slice(digits, &mut bytes).ok()?;
+                Some(Self::Sha256(Fingerprint(bytes)))
+            }
+            40 => {
+                let mut bytes = [0u8; 20];
+                hex::decode_to_slice(digits, &mut bytes).ok()?;
+                Some(Self::Sha1(Sha1Fingerprint(bytes)))
+            }
             _ => None,
         }
     }
@@ -125,19 +130,25 @@ impl PresentedFingerprint {
     }
 }
 
-/// `AA:BB:CC` → `AABBCC`; refuses a mix of separated and run-together digits.
-fn strip_colons(text: &str) -> Option<String> {
+/// `AA:BB:CC` → `AABBCC` in `buffer` (verify parses one per request: no allocation);
+/// refuses a mix of separated and run-together digits and anything longer than a SHA-256.
+fn strip_colons<'b>(text: &str, buffer: &'b mut [u8; 64]) -> Option<&'b [u8]> {
     if !text.contains(':') {
-        return Some(text.to_owned());
+        let digits = buffer.get_mut(..text.len())?;
+        digits.copy_from_slice(text.as_bytes());
+        return Some(digits);
     }
-    let mut out = String::with_capacity(text.len());
+    let mut len = 0;
     for pair in text.split(':') {
         if pair.len() != 2 {
             return None;
         }
-        out.push_str(pair);
+        buffer
+            .get_mut(len..len + 2)?
+            .copy_from_slice(pair.as_bytes());
+        len += 2;
     }
-    Some(out)
+    buffer.get(..len)
 }
 
 #[cfg(test)]

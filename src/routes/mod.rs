@@ -10,7 +10,7 @@ use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
@@ -24,24 +24,20 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The request id for this request: the proxy's, when it sent a sane one, else a new UUID.
-#[derive(Clone, Debug)]
-pub struct RequestId(pub String);
-
 pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
     cfg.app_data(json_config())
         .app_data(query_config())
         .app_data(web::PayloadConfig::new(MAX_JSON_BYTES))
+        // Verify first and outside any scope: it is the hot path, matched before the rest.
+        .service(
+            web::resource(format!("{base_path}/verify")).route(web::route().to(verify::verify)),
+        )
         .service(
             web::scope("")
                 .route("/healthz", web::get().to(health::healthz))
                 .route("/readyz", web::get().to(health::readyz))
                 .route("/metrics", web::get().to(health::metrics))
-                .service(
-                    web::scope(base_path)
-                        .service(web::resource("/verify").route(web::route().to(verify::verify)))
-                        .service(admin::scope()),
-                )
+                .service(web::scope(base_path).service(admin::scope()))
                 .default_service(web::to(not_found)),
         );
 }
@@ -126,59 +122,56 @@ fn query_config() -> web::QueryConfig {
     })
 }
 
-/// Refuses requests whose header block is larger than [`MAX_HEADER_BYTES`] with 431.
-pub async fn limit_header_size(
-    req: ServiceRequest,
+/// Runs before routing on every request: refuses a header block larger than
+/// [`MAX_HEADER_BYTES`] with 431, and gives the request an id (the proxy's `X-Request-Id`
+/// when sane, else a new UUID) that handlers read from the request and the response echoes.
+pub async fn request_envelope(
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let total: usize = req
+    let id = match req.headers().get(&REQUEST_ID) {
+        Some(incoming) if is_sane_request_id(incoming) => incoming.clone(),
+        _ => {
+            let id = new_request_id();
+            req.headers_mut().insert(REQUEST_ID.clone(), id.clone());
+            id
+        }
+    };
+    let header_bytes: usize = req
         .headers()
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
-    if total > MAX_HEADER_BYTES {
-        // This runs outside `request_id`, so the refusal carries its own id.
-        let mut response = HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-        if let Ok(id) = HeaderValue::from_str(&incoming_or_new_id(&req)) {
-            response.insert_header((REQUEST_ID.clone(), id));
-        }
-        let response = response.json(serde_json::json!({"error": {
-            "code": "headers_too_large",
-            "message": format!("request headers are limited to {MAX_HEADER_BYTES} bytes"),
-        }}));
-        return Ok(req.into_response(response));
-    }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_boxed_body)
-}
-
-/// Gives every request an id (the proxy's `X-Request-Id` when sane) and echoes it back.
-pub async fn request_id(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = incoming_or_new_id(&req);
-    let value = HeaderValue::from_str(&id).ok();
-    req.extensions_mut().insert(RequestId(id));
-    let mut response = next.call(req).await?;
-    if let Some(value) = value {
-        response.headers_mut().insert(REQUEST_ID.clone(), value);
-    }
+    let mut response = if header_bytes > MAX_HEADER_BYTES {
+        let refusal = HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).json(
+            serde_json::json!({"error": {
+                "code": "headers_too_large",
+                "message": format!("request headers are limited to {MAX_HEADER_BYTES} bytes"),
+            }}),
+        );
+        req.into_response(refusal)
+    } else {
+        next.call(req).await?.map_into_boxed_body()
+    };
+    response.headers_mut().insert(REQUEST_ID.clone(), id);
     Ok(response)
 }
 
-fn incoming_or_new_id(req: &ServiceRequest) -> String {
+fn is_sane_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(u8::is_ascii_graphic)
+}
+
+fn new_request_id() -> HeaderValue {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+/// The request's id, as [`request_envelope`] set it.
+pub fn request_id_of(req: &HttpRequest) -> &str {
     req.headers()
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
-}
-
-pub fn request_id_of(req: &HttpRequest) -> String {
-    req.extensions()
-        .get::<RequestId>()
-        .map(|id| id.0.clone())
         .unwrap_or_default()
 }

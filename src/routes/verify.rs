@@ -2,6 +2,7 @@
 //! 403 or 5xx, because nginx turns any other status into a 500.
 
 use std::net::IpAddr;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
@@ -13,10 +14,11 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
+use crate::domain::AgentId;
 use crate::domain::agent::canonical_ip;
 use crate::domain::verify::{Presented, Rejection, Verdict, decide};
 use crate::metrics::Allowed;
-use crate::proxy;
+use crate::proxy::{self, IdentityHeader};
 use crate::routes::request_id_of;
 use crate::startup::AppState;
 
@@ -25,6 +27,11 @@ pub static AGENT_ID: HeaderName = HeaderName::from_static("x-agent-id");
 pub static AGENT_HOSTNAME: HeaderName = HeaderName::from_static("x-agent-hostname");
 pub static AGENT_TAGS: HeaderName = HeaderName::from_static("x-agent-tags");
 pub static REASON: HeaderName = HeaderName::from_static("x-certgate-reason");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// The identity header names, parsed once (a lookup by `&str` parses the name every time).
+static IDENTITY_HEADER_NAMES: LazyLock<[HeaderName; IdentityHeader::ALL.len()]> =
+    LazyLock::new(|| IdentityHeader::ALL.map(|header| HeaderName::from_static(header.name())));
 
 /// How long to wait for a JSON body a request announces (nginx without
 /// `proxy_pass_request_body off` announces the client's body but never sends it).
@@ -42,7 +49,7 @@ struct VerifyBody {
 #[derive(Serialize)]
 struct Answer<'a> {
     verified: bool,
-    agent_id: Option<String>,
+    agent_id: Option<&'a str>,
     hostname: Option<&'a str>,
     reason: Option<&'static str>,
     enforced: bool,
@@ -50,7 +57,7 @@ struct Answer<'a> {
 
 /// The identity of an allowed agent, for the answer's body and headers.
 struct Identity<'a> {
-    id: String,
+    id: AgentId,
     hostname: &'a str,
     tags: &'a str,
 }
@@ -103,9 +110,9 @@ async fn answer(req: &HttpRequest, payload: web::Payload, state: &AppState) -> H
             allow(
                 policy.enforcement_enabled,
                 Some(Identity {
-                    id: agent.0.id.to_string(),
-                    hostname: &agent.0.hostname,
-                    tags: &agent.0.tags,
+                    id: agent.0.id,
+                    hostname: agent.0.hostname(),
+                    tags: agent.0.tags(),
                 }),
             )
         }
@@ -130,7 +137,7 @@ async fn answer(req: &HttpRequest, payload: web::Payload, state: &AppState) -> H
                     allow(
                         policy.enforcement_enabled,
                         Some(Identity {
-                            id: agent.id.to_string(),
+                            id: agent.id,
                             hostname: agent.hostname.as_str(),
                             tags: &tags,
                         }),
@@ -141,9 +148,9 @@ async fn answer(req: &HttpRequest, payload: web::Payload, state: &AppState) -> H
         }
         Verdict::Deny(reason, agent) => {
             let identity = agent.as_ref().map(|a| Identity {
-                id: a.0.id.to_string(),
-                hostname: &a.0.hostname,
-                tags: &a.0.tags,
+                id: a.0.id,
+                hostname: a.0.hostname(),
+                tags: a.0.tags(),
             });
             let enforced = policy.enforcement_enabled;
             log_denial(req, reason, &presented, client_ip, enforced);
@@ -226,13 +233,15 @@ fn answer_with(
     if let Some(reason) = reason {
         response.insert_header((REASON.clone(), HeaderValue::from_static(reason.as_str())));
     }
+    let mut id_buffer = uuid::Uuid::encode_buffer();
+    let id = identity
+        .as_ref()
+        .map(|i| &*i.id.as_uuid().hyphenated().encode_lower(&mut id_buffer));
     if verified {
         // Always send all three on allow, so a proxy never keeps a client's own copy.
-        let (id, hostname, tags) = identity
-            .as_ref()
-            .map_or(("", "", ""), |i| (i.id.as_str(), i.hostname, i.tags));
+        let (hostname, tags) = identity.as_ref().map_or(("", ""), |i| (i.hostname, i.tags));
         for (name, value) in [
-            (&AGENT_ID, id),
+            (&AGENT_ID, id.unwrap_or_default()),
             (&AGENT_HOSTNAME, hostname),
             (&AGENT_TAGS, tags),
         ] {
@@ -243,7 +252,7 @@ fn answer_with(
     }
     response.json(Answer {
         verified,
-        agent_id: identity.as_ref().map(|i| i.id.clone()),
+        agent_id: id,
         hostname: identity.as_ref().map(|i| i.hostname),
         reason: reason.map(Rejection::as_str),
         enforced,
@@ -271,8 +280,11 @@ async fn read_identity(
     state: &AppState,
 ) -> Result<(Presented, Option<String>), Rejection> {
     let headers = req.headers();
-    if let Some(presented) = proxy::read_headers(state.identity_headers, |name| {
-        headers.get_all(name).map(HeaderValue::as_bytes).collect()
+    if let Some(presented) = proxy::read_headers(state.identity_headers, |header| {
+        headers
+            .get_all(&IDENTITY_HEADER_NAMES[header.index()])
+            .map(HeaderValue::as_bytes)
+            .collect()
     })? {
         return Ok((presented, None));
     }
@@ -330,7 +342,7 @@ fn client_ip(req: &HttpRequest, body_ip: Option<&str>, peer: Option<IpAddr>) -> 
         return parse_ip(ip);
     }
     let headers = req.headers();
-    if let Some(value) = headers.get("x-real-ip") {
+    if let Some(value) = headers.get(&X_REAL_IP) {
         return value.to_str().ok().and_then(parse_ip);
     }
     if let Some(value) = headers.get(header::X_FORWARDED_FOR) {

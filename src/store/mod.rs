@@ -12,10 +12,11 @@ mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures_util::stream::BoxStream;
 use time::OffsetDateTime;
 
 use crate::config::{DatabaseUrl, Settings};
-use crate::domain::agent::{Agent, AgentStatus};
+use crate::domain::agent::{Agent, AgentStatus, IndexedAgent};
 use crate::domain::ca::Ca;
 use crate::domain::policy::Policy;
 use crate::domain::{AgentId, CaId, Fingerprint};
@@ -105,12 +106,10 @@ pub trait Store: Send + Sync + 'static {
         page: Page,
         now: OffsetDateTime,
     ) -> Result<(Vec<Agent>, i64), StoreError>;
-    /// Agents by id order, for loading the trust index in batches.
-    async fn agents_after(
-        &self,
-        after: Option<AgentId>,
-        limit: i64,
-    ) -> Result<Vec<Agent>, StoreError>;
+    /// Every agent, streamed in no particular order, with only the fields the trust index
+    /// keeps (see `rows::INDEX_AGENTS_SQL`): start-up reads a million rows, so it reads no
+    /// more than it needs and holds none of them.
+    fn index_agents(&self) -> BoxStream<'_, Result<IndexedAgent, StoreError>>;
     /// Writes the mutable fields if `agent.version` is still the stored one; the stored
     /// version becomes `agent.version + 1`. `Concurrent` otherwise.
     async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;

@@ -197,23 +197,14 @@ macro_rules! impl_store {
                 Ok((items, total))
             }
 
-            async fn agents_after(
+            fn index_agents(
                 &self,
-                after: Option<AgentId>,
-                limit: i64,
-            ) -> Result<Vec<Agent>, StoreError> {
-                let sql = format!(
-                    "SELECT {AGENT_COLUMNS} FROM agents WHERE ($1 IS NULL OR id > $1) \
-                     ORDER BY id LIMIT $2"
-                );
-                sqlx::query_as::<_, AgentRow>(&sql)
-                    .bind(after.map(|id| id.to_string()))
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?
-                    .into_iter()
-                    .map(Agent::try_from)
-                    .collect()
+            ) -> futures_util::stream::BoxStream<'_, Result<IndexedAgent, StoreError>> {
+                use futures_util::StreamExt;
+                sqlx::query_scalar::<_, String>(INDEX_AGENTS_SQL)
+                    .fetch(&self.pool)
+                    .map(|line| indexed_agent(&line?))
+                    .boxed()
             }
 
             async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError> {

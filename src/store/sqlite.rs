@@ -12,12 +12,14 @@ use time::OffsetDateTime;
 use super::rows::*;
 use super::sql::{impl_store, parse_change};
 use super::{AgentFilter, Change, Page, Sighting, StoreError};
-use crate::domain::agent::Agent;
+use crate::domain::agent::{Agent, IndexedAgent};
 use crate::domain::ca::Ca;
 use crate::domain::policy::Policy;
 use crate::domain::{AgentId, CaId, Fingerprint};
 
 type Db = Sqlite;
+
+const LOAD_BATCH_ROWS: usize = 1024;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -38,7 +40,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Rows cross from SQLite's thread to ours through this buffer: start-up streams
+            // a million agents, and reads them in batches (see `trust::load`).
+            .row_buffer_size(LOAD_BATCH_ROWS);
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)
