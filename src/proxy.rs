@@ -7,7 +7,6 @@
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::{Engine, alphabet};
-use percent_encoding::percent_decode;
 
 use crate::domain::PresentedFingerprint;
 use crate::domain::verify::{Presented, PresentedCertificate, Rejection};
@@ -347,14 +346,52 @@ fn decode_sf_binary_list(text: &str) -> Result<Vec<Vec<u8>>, Rejection> {
 
 /// Percent-decodes and drops ASCII whitespace in one pass, leaving PEM armour and base64
 /// contiguous whatever the proxy did to line breaks. `+` stays `+`: it is base64 data, not a
-/// space. Percent-encoded bytes that are not UTF-8 are a malformed request.
+/// space. A `%` not followed by two hex digits stays as it is (and base64 then refuses it).
+/// Percent-encoded bytes that are not UTF-8 are a malformed request.
+///
+/// Written out rather than chaining a percent-decoding iterator and a filter: this runs on
+/// every full-certificate verify over ~1.8 KB, and copying the runs between escapes in bulk
+/// is several times faster than going byte by byte through two adapters.
 fn unescaped_compact(text: &str) -> Result<Vec<u8>, Rejection> {
-    let mut compact = Vec::with_capacity(text.len());
-    compact.extend(percent_decode(text.as_bytes()).filter(|b| !b.is_ascii_whitespace()));
+    let mut rest = text.as_bytes();
+    let mut compact = Vec::with_capacity(rest.len());
+    while let Some(special) = rest
+        .iter()
+        .position(|&b| b == b'%' || b.is_ascii_whitespace())
+    {
+        compact.extend_from_slice(&rest[..special]);
+        rest = &rest[special..];
+        let escaped = match rest {
+            [b'%', high, low, ..] => hex_digit(*high).zip(hex_digit(*low)),
+            _ => None,
+        };
+        match escaped {
+            Some((high, low)) => {
+                let byte = high << 4 | low;
+                if !byte.is_ascii_whitespace() {
+                    compact.push(byte);
+                }
+                rest = &rest[3..];
+            }
+            None => {
+                if rest[0] == b'%' {
+                    compact.push(b'%');
+                }
+                rest = &rest[1..];
+            }
+        }
+    }
+    compact.extend_from_slice(rest);
     if !compact.is_ascii() && std::str::from_utf8(&compact).is_err() {
         return Err(Rejection::MalformedRequest);
     }
     Ok(compact)
+}
+
+fn hex_digit(byte: u8) -> Option<u8> {
+    char::from(byte)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Every `-----BEGIN CERTIFICATE-----` … `-----END CERTIFICATE-----` block of a PEM without

@@ -294,6 +294,22 @@ fn x_client_cert_pem_text_around_the_armour() {
     );
 }
 
+#[test]
+fn unescaping_keeps_what_is_not_an_escape_and_drops_whitespace() {
+    let cases: [(&str, &[u8]); 7] = [
+        ("AB%2FCD", b"AB/CD"),
+        ("AB%2fcd", b"AB/cd"),
+        ("a b\tc\r\nd", b"abcd"),
+        ("a%0Ab%20c", b"abc"),
+        ("50%", b"50%"),
+        ("%zz%4", b"%zz%4"),
+        ("+/=", b"+/="),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(unescaped_compact(text).unwrap(), expected, "{text:?}");
+    }
+}
+
 // ---------------------------------------------------------------- Traefik
 
 #[test]
