@@ -737,6 +737,65 @@ async fn any_method_is_answered_and_allow_is_always_200() {
     }
 }
 
+/// The nginx recipes send the auth subrequest as HEAD, so that nginx can reuse the
+/// connection: the decision must travel in the status and headers alone.
+#[tokio::test]
+async fn head_is_answered_like_get_without_a_body() {
+    let app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("head-method");
+    let agent = app.enrol(&cert, &root_id).await;
+    let unknown = pki().leaf("head-unknown");
+    let cases = [
+        (cert.nginx_escaped(), app.verify_secret.clone(), 200, None),
+        (
+            unknown.nginx_escaped(),
+            app.verify_secret.clone(),
+            403,
+            Some("unknown_certificate"),
+        ),
+        (
+            String::new(),
+            app.verify_secret.clone(),
+            401,
+            Some("missing_certificate"),
+        ),
+        (
+            cert.nginx_escaped(),
+            "wrong".to_owned(),
+            401,
+            Some("invalid_verify_secret"),
+        ),
+    ];
+    for (value, secret, status, reason) in cases {
+        let response = app
+            .verify_request(Method::HEAD)
+            .header("X-Verify-Secret", secret)
+            .header("X-Client-Cert", value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{reason:?}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(header("x-certgate-reason").as_deref(), reason);
+        if status == 200 {
+            assert_eq!(header("x-agent-id").as_deref(), agent["id"].as_str());
+            assert_eq!(
+                header("x-agent-hostname").as_deref(),
+                agent["hostname"].as_str()
+            );
+        } else {
+            assert_eq!(header("x-agent-id"), None);
+        }
+        assert!(response.bytes().await.unwrap().is_empty(), "{reason:?}");
+    }
+}
+
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;
