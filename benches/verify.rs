@@ -53,6 +53,7 @@ fn agent(fingerprint: Fingerprint, sha1: Sha1Fingerprint, ca_id: CaId, n: usize)
         not_after: now + time::Duration::days(365),
         enabled: true,
         allowed_ips: AllowedIps::default(),
+        profile: Default::default(),
         created_at: now,
         updated_at: now,
         revoked_at: None,
@@ -78,6 +79,7 @@ fn index_with(agents: usize, leaf: &[u8]) -> TrustIndex {
         created_at: now,
         removed_at: None,
         agent_count: 0,
+        internal: false,
     }]);
     for n in 0..agents {
         let seed = (n as u64).to_le_bytes();

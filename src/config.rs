@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::issuance::{IssuancePolicy, MAX_TOKEN_TTL, MIN_TOKEN_TTL};
 use crate::proxy::IdentityHeaders;
 
 /// Every setting that may come from the file or the environment, with its default.
@@ -36,6 +37,10 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("workers", "0"),
     ("keep_alive_seconds", "75"),
     ("database_max_connections", "8"),
+    ("internal_ca", "true"),
+    ("agent_sans", ""),
+    ("agent_certificate_days", "365"),
+    ("enrollment_token_ttl_seconds", "86400"),
 ];
 
 /// Settings without a default: absent unless the file or the environment sets them.
@@ -86,6 +91,10 @@ struct RawSettings {
     workers: usize,
     keep_alive_seconds: u64,
     database_max_connections: u32,
+    internal_ca: bool,
+    agent_sans: String,
+    agent_certificate_days: u32,
+    enrollment_token_ttl_seconds: u64,
     database_url: Option<SecretString>,
     admin_token: Option<SecretString>,
     verify_secret: Option<SecretString>,
@@ -136,6 +145,9 @@ pub struct Settings {
     pub unknown_cert_cache_size: usize,
     pub workers: usize,
     pub keep_alive_seconds: u64,
+    /// Whether certgate runs its own CA (created in `data_dir` the first time it issues).
+    pub internal_ca: bool,
+    pub issuance: IssuancePolicy,
     /// Things worth a warning once logging is up (it is configured from these settings).
     pub warnings: Vec<String>,
 }
@@ -225,6 +237,25 @@ impl Settings {
         if raw.sync_interval_ms == 0 {
             return Err(invalid("sync_interval_ms", "must be at least 1"));
         }
+        if !(1..=3650).contains(&raw.agent_certificate_days) {
+            return Err(invalid(
+                "agent_certificate_days",
+                "must be between 1 and 3650",
+            ));
+        }
+        let token_ttl = i64::try_from(raw.enrollment_token_ttl_seconds)
+            .map(time::Duration::seconds)
+            .ok()
+            .filter(|ttl| (MIN_TOKEN_TTL..=MAX_TOKEN_TTL).contains(ttl))
+            .ok_or_else(|| {
+                invalid(
+                    "enrollment_token_ttl_seconds",
+                    "must be between 60 and 2592000 (30 days)",
+                )
+            })?;
+        let agent_sans = split_list(&raw.agent_sans)
+            .map(|name| parse_agent_san(name).map(str::to_owned))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             listen,
             data_dir: raw.data_dir,
@@ -245,6 +276,12 @@ impl Settings {
             unknown_cert_cache_size: raw.unknown_cert_cache_size,
             workers: raw.workers,
             keep_alive_seconds: raw.keep_alive_seconds,
+            internal_ca: raw.internal_ca,
+            issuance: IssuancePolicy {
+                extra_sans: agent_sans,
+                certificate_validity: time::Duration::days(i64::from(raw.agent_certificate_days)),
+                token_ttl,
+            },
             warnings,
         })
     }
@@ -292,6 +329,22 @@ fn secret_list(value: Option<&SecretString>) -> Vec<SecretString> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A DNS name or an IP address for issued certificates' subjectAltName.
+fn parse_agent_san(text: &str) -> Result<&str, ConfigError> {
+    let dns_shaped = text.len() <= 253
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '*'));
+    if dns_shaped || text.parse::<std::net::IpAddr>().is_ok() {
+        Ok(text)
+    } else {
+        Err(invalid(
+            "agent_sans",
+            format!("`{text}` is neither a DNS name nor an IP address"),
+        ))
+    }
 }
 
 fn parse_cidr(text: &str) -> Result<IpNet, ConfigError> {

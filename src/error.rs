@@ -71,6 +71,11 @@ impl ApiError {
         }
     }
 
+    /// A feature this replica cannot serve right now (503); the message says what to fix.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
         Self::new(

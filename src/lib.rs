@@ -4,6 +4,8 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod internal_ca;
+pub mod issuance;
 pub mod last_seen;
 pub mod metrics;
 pub mod proxy;

@@ -8,9 +8,10 @@ use time::OffsetDateTime;
 
 use crate::domain::agent::{Agent, AllowedIps, Hostname, Tags};
 use crate::domain::ca::Ca;
+use crate::domain::enrolment::{PendingEnrolment, Profile};
 use crate::domain::policy::{Policy, PolicyChange};
 use crate::domain::verify::{ChainInfo, PresentedCertificate};
-use crate::domain::{AgentId, CaId};
+use crate::domain::{AgentId, CaId, Fingerprint};
 use crate::error::ApiError;
 use crate::store::{Store, StoreError};
 use crate::trust::TrustIndex;
@@ -65,6 +66,41 @@ impl Registry {
         certificate_pem: &str,
         now: OffsetDateTime,
     ) -> Result<Ca, ApiError> {
+        self.insert_ca(name, certificate_pem, false, now).await
+    }
+
+    /// Registers certgate's own CA as a trusted CA (`internal: true`).
+    pub async fn add_internal_ca(
+        &self,
+        certificate_pem: &str,
+        now: OffsetDateTime,
+    ) -> Result<Ca, ApiError> {
+        let name = crate::internal_ca::CA_NAME.to_owned();
+        match self.insert_ca(name, certificate_pem, true, now).await {
+            // Either another replica registered the internal CA first, or an operator
+            // uploaded this very certificate as an ordinary CA.
+            Err(error) if error.code() == "ca_exists" => match self.store.internal_ca().await? {
+                Some(_) => Err(ApiError::conflict(
+                    "internal_ca_exists",
+                    "an internal CA is registered",
+                )),
+                None => Err(ApiError::unavailable(
+                    "internal_ca_unavailable",
+                    "the internal CA certificate was uploaded as an ordinary CA; delete that CA \
+                     so certgate can register its own",
+                )),
+            },
+            other => other,
+        }
+    }
+
+    async fn insert_ca(
+        &self,
+        name: String,
+        certificate_pem: &str,
+        internal: bool,
+        now: OffsetDateTime,
+    ) -> Result<Ca, ApiError> {
         let now = stored_precision(now);
         let info = x509::single_pem_certificate(certificate_pem)?;
         if !info.is_ca {
@@ -84,6 +120,7 @@ impl Registry {
             created_at: now,
             removed_at: None,
             agent_count: 0,
+            internal,
         };
         match self.store.insert_ca(&ca).await {
             Err(StoreError::Conflict) => {
@@ -136,6 +173,7 @@ impl Registry {
                 description: request.description,
                 tags: request.tags,
                 allowed_ips: request.allowed_ips,
+                profile: Profile::Agent,
             },
         );
         match self.store.insert_agent(&agent, &info.to_pem()).await {
@@ -144,6 +182,16 @@ impl Registry {
         }
         self.trust.upsert(&agent);
         Ok(agent)
+    }
+
+    /// Makes an agent the store already holds visible to verify.
+    pub fn index(&self, agent: &Agent) {
+        self.trust.upsert(agent);
+    }
+
+    /// An agent's previous certificate stops verifying (it was replaced by a new one).
+    pub fn retire_certificate(&self, fingerprint: &Fingerprint, agent_id: AgentId) {
+        self.trust.retire(fingerprint, agent_id);
     }
 
     async fn refuse_if_enrolled(&self, info: &CertificateInfo) -> Result<(), ApiError> {
@@ -184,6 +232,7 @@ impl Registry {
                 description: Some("enrolled automatically on first verify".to_owned()),
                 tags: Tags::single(AUTO_ENROLLED_TAG),
                 allowed_ips: AllowedIps::default(),
+                profile: Profile::Agent,
             },
         );
         match self.store.insert_agent(&agent, &info.to_pem()).await {
@@ -292,7 +341,7 @@ impl Registry {
 
 /// Timestamps are stored in microseconds; answering with the same precision keeps a write's
 /// answer equal to what a later read of the same resource returns.
-fn stored_precision(now: OffsetDateTime) -> OffsetDateTime {
+pub fn stored_precision(now: OffsetDateTime) -> OffsetDateTime {
     now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
         .unwrap_or(now)
 }
@@ -337,11 +386,35 @@ pub fn check_client_certificate(
     Ok(())
 }
 
+/// The agent a redeemed enrolment token becomes, with the certificate just issued to it.
+pub fn agent_from_enrolment(
+    info: &CertificateInfo,
+    ca_id: CaId,
+    enrolment: &PendingEnrolment,
+    now: OffsetDateTime,
+) -> Agent {
+    let mut agent = new_agent(
+        info,
+        ca_id,
+        now,
+        AgentFields {
+            hostname: enrolment.hostname.clone(),
+            description: enrolment.description.clone(),
+            tags: enrolment.tags.clone(),
+            allowed_ips: enrolment.allowed_ips.clone(),
+            profile: enrolment.profile,
+        },
+    );
+    agent.id = enrolment.agent_id;
+    agent
+}
+
 struct AgentFields {
     hostname: Hostname,
     description: Option<String>,
     tags: Tags,
     allowed_ips: AllowedIps,
+    profile: Profile,
 }
 
 fn new_agent(
@@ -364,6 +437,7 @@ fn new_agent(
         not_after: info.not_after,
         enabled: true,
         allowed_ips: fields.allowed_ips,
+        profile: fields.profile,
         created_at: now,
         updated_at: now,
         revoked_at: None,

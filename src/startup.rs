@@ -12,6 +12,8 @@ use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
 use crate::config::{DatabaseUrl, Settings};
+use crate::internal_ca::InternalCa;
+use crate::issuance::Issuance;
 use crate::last_seen::LastSeen;
 use crate::metrics::Metrics;
 use crate::proxy::IdentityHeaders;
@@ -26,7 +28,10 @@ use crate::trust::{self, TrustIndex};
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub trust: Arc<TrustIndex>,
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
+    pub issuance: Issuance,
+    /// Failed enrolment-token redemptions per TCP peer (guessing tokens).
+    pub token_failures: FailureLimiter,
     pub metrics: Arc<Metrics>,
     pub last_seen: Arc<LastSeen>,
     pub verify_failures: FailureLimiter,
@@ -58,8 +63,16 @@ impl Application {
         log_start(&settings, &trust);
 
         let last_seen = Arc::new(LastSeen::default());
+        let registry = Arc::new(Registry::new(Arc::clone(&store), Arc::clone(&trust)));
+        let issuance = Issuance::new(
+            Arc::clone(&registry),
+            open_internal_ca(&settings),
+            settings.issuance.clone(),
+        );
         let state = web::Data::new(AppState {
-            registry: Registry::new(Arc::clone(&store), Arc::clone(&trust)),
+            registry,
+            issuance,
+            token_failures: FailureLimiter::per_minute(settings.admin_auth_failures_per_minute),
             store: Arc::clone(&store),
             trust: Arc::clone(&trust),
             metrics: Arc::clone(&metrics),
@@ -147,8 +160,29 @@ fn spawn_limiter_cleanup(state: web::Data<AppState>) -> JoinHandle<()> {
             ticker.tick().await;
             state.verify_failures.forget_idle();
             state.admin_failures.forget_idle();
+            state.token_failures.forget_idle();
         }
     })
+}
+
+/// Opens (or creates) the internal CA's files. A failure is not fatal: verify and the
+/// admin API work without it, and the issuing routes answer 503 with the reason.
+pub fn open_internal_ca(settings: &Settings) -> Result<InternalCa, String> {
+    if !settings.internal_ca {
+        return Err("switched off (CERTGATE_INTERNAL_CA=false)".to_owned());
+    }
+    match InternalCa::open_or_create(&settings.data_dir, time::OffsetDateTime::now_utc()) {
+        Ok((ca, created)) => {
+            if created {
+                tracing::info!(dir = %settings.data_dir.display(), "internal CA created");
+            }
+            Ok(ca)
+        }
+        Err(error) => {
+            tracing::error!(%error, "internal CA unavailable: issuing routes will answer 503");
+            Err(error.to_string())
+        }
+    }
 }
 
 fn log_start(settings: &Settings, trust: &TrustIndex) {

@@ -57,6 +57,9 @@ impl Follower {
                     }
                     Change::Ca(_) => cas = true,
                     Change::Policy => policy = true,
+                    Change::RetiredCertificate(agent, fingerprint) => {
+                        self.trust.retire(fingerprint, *agent);
+                    }
                 }
             }
             if cas {

@@ -213,6 +213,18 @@ impl TrustIndex {
         }
     }
 
+    /// Forgets `agent`'s entry for a certificate it no longer uses (re-enrolment gave it a
+    /// new one). An entry of another agent for the same certificate stays.
+    pub fn retire(&self, fingerprint: &Fingerprint, agent: AgentId) {
+        if let Some((_, entry)) = self
+            .by_sha256
+            .remove_if(fingerprint, |_, entry| entry.0.id == agent)
+        {
+            self.by_sha1
+                .remove_if(&entry.0.facts.fingerprint_sha1, |_, e| e.0.id == agent);
+        }
+    }
+
     pub fn lookup(&self, fingerprint: &Fingerprint) -> Option<AgentRef> {
         self.by_sha256.get(fingerprint).map(|e| e.value().clone())
     }

@@ -3,6 +3,7 @@
 
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
+use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Version;
@@ -206,6 +207,11 @@ fn parse_borrowed(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
     }
 }
 
+/// A certificate's key as a DER SubjectPublicKeyInfo.
+pub fn public_key_der(der: &[u8]) -> Result<Vec<u8>, CertError> {
+    Ok(parse_borrowed(der)?.public_key().raw.to_vec())
+}
+
 /// True when `child` names `issuer` as its issuer and `issuer`'s key verifies its signature.
 pub fn is_issued_by(child_der: &[u8], issuer_der: &[u8]) -> bool {
     match (parse_borrowed(child_der), parse_borrowed(issuer_der)) {
@@ -280,6 +286,60 @@ pub fn find_path(
         }
     }
     PathOutcome::Untrusted
+}
+
+/// A PKCS#10 certificate signing request whose signature, made with the key it carries,
+/// checked out: its holder has that private key.
+#[derive(Debug, Clone)]
+pub struct SigningRequest {
+    /// The requested key as a DER SubjectPublicKeyInfo.
+    pub public_key_der: Vec<u8>,
+}
+
+/// Why a certificate signing request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CsrError {
+    #[error("the request is larger than {MAX_PEM_BYTES} bytes")]
+    TooLarge,
+    #[error("expected one PEM `CERTIFICATE REQUEST` block")]
+    NotPem,
+    #[error("the request does not parse as PKCS#10: {0}")]
+    Malformed(String),
+    #[error("the request's signature does not verify with the key it carries")]
+    BadSignature,
+}
+
+/// Parses a PEM PKCS#10 request and checks its self-signature.
+pub fn signing_request(text: &str) -> Result<SigningRequest, CsrError> {
+    if text.len() > MAX_PEM_BYTES {
+        return Err(CsrError::TooLarge);
+    }
+    let block = match pem::parse_many(text).as_deref() {
+        Ok([block])
+            if matches!(
+                block.tag(),
+                "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST"
+            ) =>
+        {
+            block.clone()
+        }
+        _ => return Err(CsrError::NotPem),
+    };
+    let request = match X509CertificationRequest::from_der(block.contents()) {
+        Ok(([], request)) => request,
+        Ok(_) => {
+            return Err(CsrError::Malformed(
+                "trailing bytes after the request".into(),
+            ));
+        }
+        Err(e) => return Err(CsrError::Malformed(e.to_string())),
+    };
+    request
+        .verify_signature()
+        .map_err(|_| CsrError::BadSignature)?;
+    Ok(SigningRequest {
+        public_key_der: request.certification_request_info.subject_pki.raw.to_vec(),
+    })
 }
 
 #[cfg(test)]

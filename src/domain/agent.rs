@@ -6,6 +6,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::enrolment::Profile;
 use super::verify::AgentFacts;
 use super::{AgentId, CaId, Fingerprint, Sha1Fingerprint};
 
@@ -27,6 +28,7 @@ pub struct Agent {
     pub not_after: OffsetDateTime,
     pub enabled: bool,
     pub allowed_ips: AllowedIps,
+    pub profile: Profile,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,

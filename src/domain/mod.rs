@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod ca;
+pub mod enrolment;
 pub mod fingerprint;
 pub mod ids;
 pub mod policy;

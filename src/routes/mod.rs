@@ -1,6 +1,7 @@
 //! HTTP routes: thin handlers that extract input, call one operation and map the result.
 
 pub mod admin;
+pub mod enroll;
 pub mod health;
 pub mod verify;
 
@@ -31,6 +32,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
         // Verify first and outside any scope: it is the hot path, matched before the rest.
         .service(
             web::resource(format!("{base_path}/verify")).route(web::route().to(verify::verify)),
+        )
+        .service(
+            web::resource(format!("{base_path}/enroll"))
+                .route(web::post().to(enroll::enrol))
+                .default_service(web::to(admin::method_not_allowed)),
         )
         .service(
             web::scope("")

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use crate::config::{DatabaseUrl, Settings};
 use crate::domain::agent::{Agent, AgentStatus, IndexedAgent};
 use crate::domain::ca::Ca;
+use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
 use crate::domain::policy::Policy;
 use crate::domain::{AgentId, CaId, Fingerprint};
 
@@ -74,6 +75,8 @@ pub enum Change {
     Agent(AgentId),
     Ca(CaId),
     Policy,
+    /// The agent moved to a new certificate; this one no longer names it.
+    RetiredCertificate(AgentId, Fingerprint),
 }
 
 /// One `last_seen` observation to persist.
@@ -114,6 +117,33 @@ pub trait Store: Send + Sync + 'static {
     /// version becomes `agent.version + 1`. `Concurrent` otherwise.
     async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;
     async fn record_sightings(&self, sightings: &[Sighting]) -> Result<(), StoreError>;
+
+    /// The live internal CA, if one is registered.
+    async fn internal_ca(&self) -> Result<Option<Ca>, StoreError>;
+
+    /// Creates the enrolment of `enrolment.agent_id`, or replaces it (a rotated token).
+    async fn put_enrolment(&self, enrolment: &PendingEnrolment) -> Result<(), StoreError>;
+    async fn enrolment(&self, agent_id: AgentId) -> Result<PendingEnrolment, StoreError>;
+    async fn enrolment_by_token(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<PendingEnrolment, StoreError>;
+    /// Unused enrolments of agents that have no certificate yet.
+    async fn list_pending_enrolments(
+        &self,
+        page: Page,
+    ) -> Result<(Vec<PendingEnrolment>, i64), StoreError>;
+    /// In one transaction: marks the token used (`Conflict` if it already was) and stores
+    /// the agent, new or (`renewal`) with its new certificate (`NotFound` if revoked).
+    async fn complete_enrolment(
+        &self,
+        digest: &TokenDigest,
+        agent: &Agent,
+        certificate_pem: &str,
+        renewal: bool,
+    ) -> Result<(), StoreError>;
+    /// Withdraws an unused enrolment of an agent that has no certificate yet.
+    async fn cancel_enrolment(&self, agent_id: AgentId) -> Result<(), StoreError>;
 
     async fn policy(&self) -> Result<Policy, StoreError>;
     async fn update_policy(&self, policy: &Policy) -> Result<(), StoreError>;

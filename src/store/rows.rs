@@ -7,13 +7,15 @@ use time::OffsetDateTime;
 use super::StoreError;
 use crate::domain::agent::{Agent, AllowedIps, Hostname, IndexedAgent, Tags};
 use crate::domain::ca::Ca;
+use crate::domain::enrolment::{PendingEnrolment, Profile, TokenDigest};
 use crate::domain::policy::Policy;
 use crate::domain::verify::AgentFacts;
 use crate::domain::{AgentId, CaId, Fingerprint, PresentedFingerprint, Sha1Fingerprint};
 
 pub const AGENT_COLUMNS: &str = "id, hostname, description, tags, ca_id, fingerprint, \
      fingerprint_sha1, subject, serial, not_before, not_after, enabled, allowed_ips, \
-     created_at, updated_at, revoked_at, ca_removed_at, last_seen_at, last_seen_ip, version";
+     created_at, updated_at, revoked_at, ca_removed_at, last_seen_at, last_seen_ip, version, \
+     profile";
 
 /// The fields the trust index keeps, packed into one tab-separated value per row: SQLite
 /// copies every value out of a row under its global allocator lock, so loading a million
@@ -81,7 +83,7 @@ fn hex_array<const N: usize>(text: &str) -> Result<[u8; N], StoreError> {
 }
 
 pub const CA_COLUMNS: &str = "id, name, fingerprint, subject, not_before, not_after, \
-     certificate_pem, created_at, removed_at, \
+     certificate_pem, created_at, removed_at, internal, \
      (SELECT COUNT(*) FROM agents a WHERE a.ca_id = cas.id AND a.revoked_at IS NULL) AS agent_count";
 
 #[derive(sqlx::FromRow)]
@@ -106,6 +108,7 @@ pub struct AgentRow {
     last_seen_at: Option<i64>,
     last_seen_ip: Option<String>,
     version: i64,
+    profile: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -119,7 +122,25 @@ pub struct CaRow {
     certificate_pem: String,
     created_at: i64,
     removed_at: Option<i64>,
+    internal: bool,
     agent_count: i64,
+}
+
+pub const ENROLMENT_COLUMNS: &str = "agent_id, hostname, description, tags, allowed_ips, \
+     profile, token_hash, expires_at, created_at, used_at";
+
+#[derive(sqlx::FromRow)]
+pub struct EnrolmentRow {
+    agent_id: String,
+    hostname: String,
+    description: Option<String>,
+    tags: String,
+    allowed_ips: String,
+    profile: String,
+    token_hash: String,
+    expires_at: i64,
+    created_at: i64,
+    used_at: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -192,6 +213,7 @@ impl TryFrom<AgentRow> for Agent {
             enabled: row.enabled,
             allowed_ips: AllowedIps::parse(&parse_list(&row.allowed_ips, "allowed_ips")?)
                 .map_err(|_| corrupt("allowed_ips"))?,
+            profile: Profile::parse(&row.profile).map_err(corrupt)?,
             created_at: from_micros(row.created_at)?,
             updated_at: from_micros(row.updated_at)?,
             revoked_at: row.revoked_at.map(from_micros).transpose()?,
@@ -218,6 +240,27 @@ impl TryFrom<CaRow> for Ca {
             created_at: from_micros(row.created_at)?,
             removed_at: row.removed_at.map(from_micros).transpose()?,
             agent_count: row.agent_count,
+            internal: row.internal,
+        })
+    }
+}
+
+impl TryFrom<EnrolmentRow> for PendingEnrolment {
+    type Error = StoreError;
+
+    fn try_from(row: EnrolmentRow) -> Result<Self, StoreError> {
+        Ok(PendingEnrolment {
+            agent_id: AgentId::from_str(&row.agent_id).map_err(|_| corrupt("agent id"))?,
+            hostname: Hostname::parse(&row.hostname).map_err(corrupt)?,
+            description: row.description,
+            tags: Tags::parse(&parse_list(&row.tags, "tags")?).map_err(|_| corrupt("tags"))?,
+            allowed_ips: AllowedIps::parse(&parse_list(&row.allowed_ips, "allowed_ips")?)
+                .map_err(|_| corrupt("allowed_ips"))?,
+            profile: Profile::parse(&row.profile).map_err(corrupt)?,
+            token_digest: TokenDigest::from_stored(row.token_hash),
+            expires_at: from_micros(row.expires_at)?,
+            created_at: from_micros(row.created_at)?,
+            used_at: row.used_at.map(from_micros).transpose()?,
         })
     }
 }

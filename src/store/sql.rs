@@ -15,8 +15,8 @@ macro_rules! impl_store {
                 let mut tx = self.write_tx().await?;
                 sqlx::query(
                     "INSERT INTO cas (id, name, fingerprint, subject, not_before, not_after, \
-                     certificate_pem, created_at, removed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+                     certificate_pem, created_at, removed_at, internal) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
                 )
                 .bind(ca.id.to_string())
                 .bind(&ca.name)
@@ -26,6 +26,7 @@ macro_rules! impl_store {
                 .bind(ca.not_after.unix_timestamp())
                 .bind(&ca.certificate_pem)
                 .bind(micros(ca.created_at))
+                .bind(ca.internal)
                 .execute(&mut *tx)
                 .await?;
                 record_change(&mut tx, "ca", &ca.id.to_string()).await?;
@@ -98,33 +99,7 @@ macro_rules! impl_store {
 
             async fn insert_agent(&self, agent: &Agent, certificate_pem: &str) -> Result<(), StoreError> {
                 let mut tx = self.write_tx().await?;
-                sqlx::query(
-                    "INSERT INTO agents (id, hostname, description, tags, ca_id, fingerprint, \
-                     fingerprint_sha1, subject, serial, not_before, not_after, certificate_pem, \
-                     enabled, allowed_ips, created_at, updated_at, revoked_at, ca_removed_at, \
-                     last_seen_at, last_seen_ip, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                     $16, NULL, NULL, NULL, NULL, $17)",
-                )
-                .bind(agent.id.to_string())
-                .bind(agent.hostname.as_str())
-                .bind(agent.description.as_deref())
-                .bind(json_list(agent.tags.as_slice()))
-                .bind(agent.ca_id.to_string())
-                .bind(hex_of(&agent.fingerprint))
-                .bind(agent.fingerprint_sha1.to_string())
-                .bind(&agent.subject)
-                .bind(&agent.serial)
-                .bind(agent.not_before.unix_timestamp())
-                .bind(agent.not_after.unix_timestamp())
-                .bind(certificate_pem)
-                .bind(agent.enabled)
-                .bind(json_list(&agent.allowed_ips.to_strings()))
-                .bind(micros(agent.created_at))
-                .bind(micros(agent.updated_at))
-                .bind(agent.version)
-                .execute(&mut *tx)
-                .await?;
+                insert_agent_row(&mut tx, agent, certificate_pem).await?;
                 record_change(&mut tx, "agent", &agent.id.to_string()).await?;
                 tx.commit().await?;
                 Ok(())
@@ -250,6 +225,132 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn internal_ca(&self) -> Result<Option<Ca>, StoreError> {
+                let sql = format!(
+                    "SELECT {CA_COLUMNS} FROM cas WHERE internal AND removed_at IS NULL"
+                );
+                sqlx::query_as::<_, CaRow>(&sql)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(Ca::try_from)
+                    .transpose()
+            }
+
+            async fn put_enrolment(&self, enrolment: &PendingEnrolment) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO enrollments (agent_id, hostname, description, tags, allowed_ips, \
+                     profile, token_hash, expires_at, created_at, used_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) \
+                     ON CONFLICT (agent_id) DO UPDATE SET hostname = $2, description = $3, \
+                     tags = $4, allowed_ips = $5, profile = $6, token_hash = $7, \
+                     expires_at = $8, created_at = $9, used_at = NULL",
+                )
+                .bind(enrolment.agent_id.to_string())
+                .bind(enrolment.hostname.as_str())
+                .bind(enrolment.description.as_deref())
+                .bind(json_list(enrolment.tags.as_slice()))
+                .bind(json_list(&enrolment.allowed_ips.to_strings()))
+                .bind(enrolment.profile.as_str())
+                .bind(enrolment.token_digest.as_str())
+                .bind(micros(enrolment.expires_at))
+                .bind(micros(enrolment.created_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn enrolment(&self, agent_id: AgentId) -> Result<PendingEnrolment, StoreError> {
+                let sql = format!("SELECT {ENROLMENT_COLUMNS} FROM enrollments WHERE agent_id = $1");
+                sqlx::query_as::<_, EnrolmentRow>(&sql)
+                    .bind(agent_id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?
+                    .try_into()
+            }
+
+            async fn enrolment_by_token(
+                &self,
+                digest: &TokenDigest,
+            ) -> Result<PendingEnrolment, StoreError> {
+                let sql = format!("SELECT {ENROLMENT_COLUMNS} FROM enrollments WHERE token_hash = $1");
+                sqlx::query_as::<_, EnrolmentRow>(&sql)
+                    .bind(digest.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?
+                    .try_into()
+            }
+
+            async fn list_pending_enrolments(
+                &self,
+                page: Page,
+            ) -> Result<(Vec<PendingEnrolment>, i64), StoreError> {
+                const PENDING: &str = "used_at IS NULL AND agent_id NOT IN (SELECT id FROM agents)";
+                let sql = format!(
+                    "SELECT {ENROLMENT_COLUMNS} FROM enrollments WHERE {PENDING} \
+                     ORDER BY created_at DESC, agent_id LIMIT $1 OFFSET $2"
+                );
+                let rows = sqlx::query_as::<_, EnrolmentRow>(&sql)
+                    .bind(page.limit)
+                    .bind(page.offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let (total,): (i64,) =
+                    sqlx::query_as(&format!("SELECT COUNT(*) FROM enrollments WHERE {PENDING}"))
+                        .fetch_one(&self.pool)
+                        .await?;
+                let items = rows
+                    .into_iter()
+                    .map(PendingEnrolment::try_from)
+                    .collect::<Result<_, _>>()?;
+                Ok((items, total))
+            }
+
+            async fn complete_enrolment(
+                &self,
+                digest: &TokenDigest,
+                agent: &Agent,
+                certificate_pem: &str,
+                renewal: bool,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.write_tx().await?;
+                let claimed = sqlx::query(
+                    "UPDATE enrollments SET used_at = $3 \
+                     WHERE agent_id = $1 AND token_hash = $2 AND used_at IS NULL",
+                )
+                .bind(agent.id.to_string())
+                .bind(digest.as_str())
+                .bind(micros(agent.updated_at))
+                .execute(&mut *tx)
+                .await?;
+                if claimed.rows_affected() == 0 {
+                    return Err(StoreError::Conflict);
+                }
+                if renewal {
+                    replace_certificate(&mut tx, agent, certificate_pem).await?;
+                } else {
+                    insert_agent_row(&mut tx, agent, certificate_pem).await?;
+                }
+                record_change(&mut tx, "agent", &agent.id.to_string()).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn cancel_enrolment(&self, agent_id: AgentId) -> Result<(), StoreError> {
+                let deleted = sqlx::query(
+                    "DELETE FROM enrollments WHERE agent_id = $1 AND used_at IS NULL \
+                     AND agent_id NOT IN (SELECT id FROM agents)",
+                )
+                .bind(agent_id.to_string())
+                .execute(&self.pool)
+                .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+
             async fn policy(&self) -> Result<Policy, StoreError> {
                 sqlx::query_as::<_, PolicyRow>(
                     "SELECT enforcement_enabled, reject_unknown_certs, auto_enroll, updated_at \
@@ -306,6 +407,79 @@ macro_rules! impl_store {
             }
         }
 
+        async fn insert_agent_row<'c>(
+            tx: &mut sqlx::Transaction<'c, Db>,
+            agent: &Agent,
+            certificate_pem: &str,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO agents (id, hostname, description, tags, ca_id, fingerprint, \
+                 fingerprint_sha1, subject, serial, not_before, not_after, certificate_pem, \
+                 enabled, allowed_ips, created_at, updated_at, revoked_at, ca_removed_at, \
+                 last_seen_at, last_seen_ip, version, profile) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                 $16, NULL, NULL, NULL, NULL, $17, $18)",
+            )
+            .bind(agent.id.to_string())
+            .bind(agent.hostname.as_str())
+            .bind(agent.description.as_deref())
+            .bind(json_list(agent.tags.as_slice()))
+            .bind(agent.ca_id.to_string())
+            .bind(hex_of(&agent.fingerprint))
+            .bind(agent.fingerprint_sha1.to_string())
+            .bind(&agent.subject)
+            .bind(&agent.serial)
+            .bind(agent.not_before.unix_timestamp())
+            .bind(agent.not_after.unix_timestamp())
+            .bind(certificate_pem)
+            .bind(agent.enabled)
+            .bind(json_list(&agent.allowed_ips.to_strings()))
+            .bind(micros(agent.created_at))
+            .bind(micros(agent.updated_at))
+            .bind(agent.version)
+            .bind(agent.profile.as_str())
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        /// A re-enrolled agent's new certificate; `NotFound` if it was revoked meanwhile.
+        async fn replace_certificate<'c>(
+            tx: &mut sqlx::Transaction<'c, Db>,
+            agent: &Agent,
+            certificate_pem: &str,
+        ) -> Result<(), StoreError> {
+            let (retired,): (String,) = sqlx::query_as(
+                "SELECT fingerprint FROM agents WHERE id = $1",
+            )
+            .bind(agent.id.to_string())
+            .fetch_one(&mut **tx)
+            .await?;
+            let updated = sqlx::query(
+                "UPDATE agents SET fingerprint = $2, fingerprint_sha1 = $3, subject = $4, \
+                 serial = $5, not_before = $6, not_after = $7, certificate_pem = $8, \
+                 updated_at = $9, ca_id = $10, version = version + 1 \
+                 WHERE id = $1 AND revoked_at IS NULL",
+            )
+            .bind(agent.id.to_string())
+            .bind(hex_of(&agent.fingerprint))
+            .bind(agent.fingerprint_sha1.to_string())
+            .bind(&agent.subject)
+            .bind(&agent.serial)
+            .bind(agent.not_before.unix_timestamp())
+            .bind(agent.not_after.unix_timestamp())
+            .bind(certificate_pem)
+            .bind(micros(agent.updated_at))
+            .bind(agent.ca_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+            if updated.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            record_change(tx, "retired", &format!("{}:{retired}", agent.id)).await
+
+        }
+
         async fn record_change<'c>(
             tx: &mut sqlx::Transaction<'c, Db>,
             entity: &str,
@@ -338,6 +512,16 @@ pub fn parse_change(entity: &str, id: &str) -> Result<Change, StoreError> {
             .map_err(|_| corrupt()),
         "ca" => CaId::from_str(id).map(Change::Ca).map_err(|_| corrupt()),
         "policy" => Ok(Change::Policy),
+        "retired" => {
+            let (agent, fingerprint) = id.split_once(':').ok_or_else(corrupt)?;
+            let agent = AgentId::from_str(agent).map_err(|_| corrupt())?;
+            match crate::domain::PresentedFingerprint::parse(fingerprint) {
+                Some(crate::domain::PresentedFingerprint::Sha256(fp)) => {
+                    Ok(Change::RetiredCertificate(agent, fp))
+                }
+                _ => Err(corrupt()),
+            }
+        }
         _ => Err(corrupt()),
     }
 }

@@ -14,6 +14,7 @@ use super::sql::{impl_store, parse_change};
 use super::{AgentFilter, Change, Page, Sighting, StoreError};
 use crate::domain::agent::{Agent, IndexedAgent};
 use crate::domain::ca::Ca;
+use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
 use crate::domain::policy::Policy;
 use crate::domain::{AgentId, CaId, Fingerprint};
 

@@ -656,6 +656,20 @@ impl TestDb {
         }
     }
 
+    /// Runs one statement on the test database, behind certgate's back (to age a row, say).
+    pub async fn execute(&self, sql: &str) {
+        match self {
+            Self::Sqlite { url } => {
+                let mut connection = sqlx::SqliteConnection::connect(url).await.unwrap();
+                connection.execute(sql).await.unwrap();
+            }
+            Self::Postgres { url, .. } => {
+                let mut connection = PgConnection::connect(url).await.unwrap();
+                connection.execute(sql).await.unwrap();
+            }
+        }
+    }
+
     pub fn url(&self) -> &str {
         match self {
             Self::Sqlite { url } | Self::Postgres { url, .. } => url,

@@ -10,6 +10,7 @@ mod cas;
 mod config;
 mod health;
 mod helpers;
+mod issuance;
 mod persistence;
 mod pki;
 mod proxy_replay;

@@ -233,7 +233,7 @@ pub struct TestCert {
 }
 
 impl TestCert {
-    fn from_der(der: Vec<u8>, cn: &str) -> Self {
+    pub fn from_der(der: Vec<u8>, cn: &str) -> Self {
         Self {
             der,
             cn: cn.to_owned(),

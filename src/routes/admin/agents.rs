@@ -11,7 +11,9 @@ use crate::error::ApiError;
 use crate::registry::{AgentUpdate, Enrolment};
 use crate::routes::{JsonObject, body_error, payload_error};
 use crate::startup::AppState;
-use crate::store::AgentFilter;
+use crate::store::{AgentFilter, StoreError};
+
+use super::enrollments::PendingItem;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +87,7 @@ pub struct AgentItem {
     not_after: OffsetDateTime,
     enabled: bool,
     status: AgentStatus,
+    profile: &'static str,
     allowed_ips: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
@@ -113,6 +116,7 @@ impl AgentItem {
             not_before: agent.not_before,
             not_after: agent.not_after,
             enabled: agent.enabled,
+            profile: agent.profile.as_str(),
             allowed_ips: agent.allowed_ips.to_strings(),
             created_at: agent.created_at,
             updated_at: agent.updated_at,
@@ -150,7 +154,9 @@ fn filter(query: &ListQuery) -> Result<AgentFilter, ApiError> {
             .as_deref()
             .map(|v| {
                 AgentStatus::parse(v).ok_or_else(|| {
-                    query_error("status must be active, disabled, revoked, expired or ca_removed")
+                    query_error(
+                        "status must be active, disabled, revoked, expired, ca_removed or pending",
+                    )
                 })
             })
             .transpose()?,
@@ -168,8 +174,16 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page(query.limit.as_deref(), query.offset.as_deref())?;
-    let filter = filter(&query)?;
     let now = OffsetDateTime::now_utc();
+    if query.status.as_deref() == Some("pending") {
+        let (pending, total) = state.store.list_pending_enrolments(page).await?;
+        let items: Vec<_> = pending
+            .into_iter()
+            .map(|p| PendingItem::new(p, now))
+            .collect();
+        return Ok(HttpResponse::Ok().json(ListResponse::new(items, total, page)));
+    }
+    let filter = filter(&query)?;
     let (agents, total) = state.store.list_agents(&filter, page, now).await?;
     let items = agents.into_iter().map(|a| AgentItem::new(a, now)).collect();
     Ok(HttpResponse::Ok().json(ListResponse::new(items, total, page)))
@@ -179,8 +193,18 @@ pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let agent = state.store.agent(parse_id(&id)?).await?;
-    Ok(HttpResponse::Ok().json(AgentItem::new(agent, OffsetDateTime::now_utc())))
+    let id = parse_id(&id)?;
+    let now = OffsetDateTime::now_utc();
+    match state.store.agent(id).await {
+        Ok(agent) => Ok(HttpResponse::Ok().json(AgentItem::new(agent, now))),
+        Err(StoreError::NotFound) => match state.store.enrolment(id).await? {
+            pending if pending.used_at.is_none() => {
+                Ok(HttpResponse::Ok().json(PendingItem::new(pending, now)))
+            }
+            _ => Err(ApiError::not_found()),
+        },
+        Err(other) => Err(other.into()),
+    }
 }
 
 impl TryFrom<CreateAgent> for Enrolment {
@@ -265,10 +289,15 @@ pub async fn revoke(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let agent = state
-        .registry
-        .revoke(parse_id(&id)?, OffsetDateTime::now_utc())
-        .await?;
+    let id = parse_id(&id)?;
+    let agent = match state.registry.revoke(id, OffsetDateTime::now_utc()).await {
+        Err(error) if error.code() == "not_found" => {
+            state.issuance.cancel(id).await?;
+            tracing::info!(agent_id = %id, "pending enrolment withdrawn");
+            return Ok(HttpResponse::NoContent().finish());
+        }
+        other => other?,
+    };
     tracing::info!(agent_id = %agent.id, fingerprint = %agent.fingerprint, "agent revoked");
     Ok(HttpResponse::NoContent().finish())
 }

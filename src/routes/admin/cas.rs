@@ -38,6 +38,8 @@ pub struct CaItem {
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     agent_count: i64,
+    /// certgate's own issuing CA.
+    internal: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     certificate: Option<String>,
 }
@@ -53,6 +55,7 @@ impl CaItem {
             not_after: ca.not_after,
             created_at: ca.created_at,
             agent_count: ca.agent_count,
+            internal: ca.internal,
             certificate: with_certificate.then_some(ca.certificate_pem),
         }
     }

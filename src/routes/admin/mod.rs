@@ -4,6 +4,7 @@
 mod agents;
 mod cas;
 mod config;
+mod enrollments;
 
 use std::str::FromStr;
 
@@ -53,6 +54,12 @@ pub fn scope() -> Scope<
                 .route(web::delete().to(agents::revoke)),
         )
         .service(resource("/agents/{id}/toggle").route(web::put().to(agents::toggle)))
+        .service(resource("/agents/{id}/token").route(web::post().to(enrollments::rotate)))
+        .service(
+            resource("/enrollments")
+                .route(web::get().to(enrollments::list))
+                .route(web::post().to(enrollments::create)),
+        )
         .service(
             resource("/config")
                 .route(web::get().to(config::get))
@@ -66,7 +73,7 @@ fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
+pub async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::new(
         actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",

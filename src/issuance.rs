@@ -1,0 +1,343 @@
+//! certgate as its own CA: one-time enrolment tokens, and certificates issued from the
+//! agent's own signing request, so a private key never leaves the host that uses it.
+
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::domain::agent::{Agent, AllowedIps, Hostname, Tags};
+use crate::domain::ca::Ca;
+use crate::domain::enrolment::{
+    EnrolmentToken, PendingEnrolment, Profile, TokenDigest, TokenRefusal,
+};
+use crate::domain::{AgentId, Fingerprint};
+use crate::error::ApiError;
+use crate::internal_ca::{InternalCa, IssueSpec};
+use crate::registry::Registry;
+use crate::store::StoreError;
+use crate::x509::{self, CsrError};
+
+/// How the internal CA issues, from the settings.
+#[derive(Debug, Clone)]
+pub struct IssuancePolicy {
+    /// Extra DNS names or IPs put in every issued certificate (`CERTGATE_AGENT_SANS`).
+    pub extra_sans: Vec<String>,
+    pub certificate_validity: Duration,
+    pub token_ttl: Duration,
+}
+
+pub const MIN_TOKEN_TTL: Duration = Duration::minutes(1);
+pub const MAX_TOKEN_TTL: Duration = Duration::days(30);
+
+/// A validated `POST B/enrollments` request.
+pub struct NewEnrolment {
+    pub hostname: Hostname,
+    pub description: Option<String>,
+    pub tags: Tags,
+    pub allowed_ips: AllowedIps,
+    pub profile: Profile,
+    pub ttl: Option<Duration>,
+}
+
+/// A certificate just issued, with the CA that signed it.
+pub struct Issued {
+    pub agent: Agent,
+    pub certificate_pem: String,
+    pub ca_certificate_pem: String,
+}
+
+pub struct Issuance {
+    registry: Arc<Registry>,
+    /// None when the internal CA is switched off or could not be opened (the reason).
+    ca: Result<(InternalCa, Fingerprint), String>,
+    policy: IssuancePolicy,
+}
+
+impl Issuance {
+    pub fn new(
+        registry: Arc<Registry>,
+        ca: Result<InternalCa, String>,
+        policy: IssuancePolicy,
+    ) -> Self {
+        let ca = ca.and_then(|ca| {
+            x509::single_pem_certificate(ca.certificate_pem())
+                .map(|info| (ca, info.fingerprint))
+                .map_err(|e| e.to_string())
+        });
+        Self {
+            registry,
+            ca,
+            policy,
+        }
+    }
+
+    /// The internal CA and its id in the store, registering it as a trusted CA the first
+    /// time it is needed. Fresh installs that never issue keep an empty CA list.
+    pub async fn registered_ca(&self, now: OffsetDateTime) -> Result<(&InternalCa, Ca), ApiError> {
+        let (ca, fingerprint) = self.ca.as_ref().map_err(|reason| {
+            ApiError::unavailable(
+                "internal_ca_unavailable",
+                format!("certgate's internal CA is not available: {reason}"),
+            )
+        })?;
+        for _ in 0..2 {
+            match self.registry.store().internal_ca().await? {
+                Some(row) if row.fingerprint == *fingerprint => return Ok((ca, row)),
+                Some(_) => {
+                    return Err(ApiError::unavailable(
+                        "internal_ca_mismatch",
+                        "the database's internal CA is not the one in this replica's data \
+                         directory; copy internal-ca.crt and internal-ca.key from the replica \
+                         that created it",
+                    ));
+                }
+                None => match self
+                    .registry
+                    .add_internal_ca(ca.certificate_pem(), now)
+                    .await
+                {
+                    Ok(row) => return Ok((ca, row)),
+                    // Another replica registered one meanwhile: look again.
+                    Err(error) if error.code() == "internal_ca_exists" => continue,
+                    Err(error) => return Err(error),
+                },
+            }
+        }
+        Err(StoreError::Concurrent.into())
+    }
+
+    /// Creates a pending agent and its one-time token (`POST B/enrollments`).
+    pub async fn create_enrolment(
+        &self,
+        request: NewEnrolment,
+        now: OffsetDateTime,
+    ) -> Result<(PendingEnrolment, EnrolmentToken), ApiError> {
+        self.registered_ca(now).await?;
+        let token = new_token();
+        let enrolment = PendingEnrolment {
+            agent_id: AgentId::new_random(),
+            hostname: request.hostname,
+            description: request.description,
+            tags: request.tags,
+            allowed_ips: request.allowed_ips,
+            profile: request.profile,
+            token_digest: token.digest(),
+            expires_at: now + request.ttl.unwrap_or(self.policy.token_ttl),
+            created_at: now,
+            used_at: None,
+        };
+        self.registry.store().put_enrolment(&enrolment).await?;
+        Ok((enrolment, token))
+    }
+
+    /// A new token for an agent: a pending one (the old token stops working), or an active
+    /// one that needs a new certificate (re-enrolment, e.g. after losing its key).
+    pub async fn rotate_token(
+        &self,
+        agent_id: AgentId,
+        ttl: Option<Duration>,
+        now: OffsetDateTime,
+    ) -> Result<(PendingEnrolment, EnrolmentToken), ApiError> {
+        self.registered_ca(now).await?;
+        let store = self.registry.store();
+        let mut enrolment = match store.agent(agent_id).await {
+            Ok(agent) => {
+                if agent.revoked_at.is_some() {
+                    return Err(ApiError::conflict(
+                        "agent_revoked",
+                        "a revoked agent cannot enrol again; create a new enrolment",
+                    ));
+                }
+                if agent.ca_removed_at.is_some() {
+                    return Err(ApiError::conflict(
+                        "agent_ca_removed",
+                        "this agent's CA was removed; create a new enrolment",
+                    ));
+                }
+                from_agent(&agent)
+            }
+            Err(StoreError::NotFound) => match store.enrolment(agent_id).await? {
+                pending if pending.used_at.is_none() => pending,
+                _ => return Err(StoreError::NotFound.into()),
+            },
+            Err(other) => return Err(other.into()),
+        };
+        let token = new_token();
+        enrolment.token_digest = token.digest();
+        enrolment.created_at = now;
+        enrolment.expires_at = now + ttl.unwrap_or(self.policy.token_ttl);
+        enrolment.used_at = None;
+        store.put_enrolment(&enrolment).await?;
+        Ok((enrolment, token))
+    }
+
+    /// Redeems a token for a certificate over the key in `csr_pem` (`POST B/enroll`).
+    pub async fn enrol(
+        &self,
+        token: &str,
+        csr_pem: &str,
+        now: OffsetDateTime,
+    ) -> Result<Issued, ApiError> {
+        let now = crate::registry::stored_precision(now);
+        let digest = TokenDigest::of(token);
+        let enrolment = match self.registry.store().enrolment_by_token(&digest).await {
+            Err(StoreError::NotFound) => return Err(token_refused(TokenRefusal::Unknown)),
+            other => other?,
+        };
+        enrolment.check_usable(now).map_err(token_refused)?;
+        let request = x509::signing_request(csr_pem).map_err(csr_refused)?;
+        let (ca, ca_row) = self.registered_ca(now).await?;
+        let existing = match self.registry.store().agent(enrolment.agent_id).await {
+            Ok(agent) => Some(agent),
+            Err(StoreError::NotFound) => None,
+            Err(other) => return Err(other.into()),
+        };
+        let mut names = vec![];
+        if looks_like_a_dns_name(enrolment.hostname.as_str()) {
+            names.push(enrolment.hostname.as_str().to_owned());
+        }
+        names.extend(self.policy.extra_sans.iter().cloned());
+        let spec = IssueSpec {
+            agent_id: enrolment.agent_id,
+            names: &names,
+            profile: enrolment.profile,
+            validity: self.policy.certificate_validity,
+        };
+        let certificate_pem = ca
+            .issue(&request.public_key_der, &spec, now)
+            .map_err(|e| ApiError::bad_request("invalid_csr", e.to_string()))?;
+        let info =
+            x509::single_pem_certificate(&certificate_pem).map_err(|e| ApiError::internal(&e))?;
+        let renewal = existing.is_some();
+        let agent = match existing {
+            Some(mut agent) => {
+                let retired = agent.fingerprint;
+                agent.fingerprint = info.fingerprint;
+                agent.fingerprint_sha1 = info.sha1;
+                agent.subject = info.subject.clone();
+                agent.serial = info.serial.clone();
+                agent.not_before = info.not_before;
+                agent.not_after = info.not_after;
+                agent.ca_id = ca_row.id;
+                agent.updated_at = now;
+                agent.version += 1;
+                self.store_issued(&digest, &agent, &certificate_pem, true)
+                    .await?;
+                self.registry.retire_certificate(&retired, agent.id);
+                agent
+            }
+            None => {
+                let agent =
+                    crate::registry::agent_from_enrolment(&info, ca_row.id, &enrolment, now);
+                self.store_issued(&digest, &agent, &certificate_pem, false)
+                    .await?;
+                agent
+            }
+        };
+        self.registry.index(&agent);
+        tracing::info!(agent_id = %agent.id, fingerprint = %agent.fingerprint, renewal, "certificate issued");
+        Ok(Issued {
+            agent,
+            certificate_pem,
+            ca_certificate_pem: ca.certificate_pem().to_owned(),
+        })
+    }
+
+    async fn store_issued(
+        &self,
+        digest: &TokenDigest,
+        agent: &Agent,
+        certificate_pem: &str,
+        renewal: bool,
+    ) -> Result<(), ApiError> {
+        match self
+            .registry
+            .store()
+            .complete_enrolment(digest, agent, certificate_pem, renewal)
+            .await
+        {
+            Err(StoreError::Conflict) => Err(token_refused(TokenRefusal::Used)),
+            Err(StoreError::NotFound) => Err(ApiError::conflict(
+                "agent_revoked",
+                "the agent was revoked; it cannot enrol again",
+            )),
+            other => Ok(other?),
+        }
+    }
+
+    /// Withdraws a pending agent's enrolment (`DELETE B/agents/:id` before it enrolled).
+    pub async fn cancel(&self, agent_id: AgentId) -> Result<(), ApiError> {
+        Ok(self.registry.store().cancel_enrolment(agent_id).await?)
+    }
+}
+
+fn new_token() -> EnrolmentToken {
+    EnrolmentToken::from_random_bytes(rand::random())
+}
+
+fn from_agent(agent: &Agent) -> PendingEnrolment {
+    PendingEnrolment {
+        agent_id: agent.id,
+        hostname: agent.hostname.clone(),
+        description: agent.description.clone(),
+        tags: agent.tags.clone(),
+        allowed_ips: agent.allowed_ips.clone(),
+        profile: agent.profile,
+        token_digest: TokenDigest::of(""),
+        expires_at: agent.updated_at,
+        created_at: agent.updated_at,
+        used_at: None,
+    }
+}
+
+/// Hostnames are free text (1–253 printable characters); only DNS-shaped ones become SANs.
+fn looks_like_a_dns_name(hostname: &str) -> bool {
+    hostname
+        .split('.')
+        .all(|label| !label.is_empty() && label.len() <= 63)
+        && hostname
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '*')
+}
+
+fn token_refused(refusal: TokenRefusal) -> ApiError {
+    use actix_web::http::StatusCode;
+    match refusal {
+        TokenRefusal::Unknown => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "this enrolment token is not valid",
+        ),
+        TokenRefusal::Used => ApiError::new(
+            StatusCode::GONE,
+            "token_used",
+            "this enrolment token was already used; ask an administrator for a new one",
+        ),
+        TokenRefusal::Expired => ApiError::new(
+            StatusCode::GONE,
+            "token_expired",
+            "this enrolment token has expired; ask an administrator for a new one",
+        ),
+    }
+}
+
+fn csr_refused(error: CsrError) -> ApiError {
+    match error {
+        CsrError::BadSignature => ApiError::bad_request("csr_signature_invalid", error.to_string()),
+        _ => ApiError::bad_request("invalid_csr", error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_a_dns_name;
+
+    #[test]
+    fn only_dns_shaped_hostnames_become_names() {
+        assert!(looks_like_a_dns_name("agent-1.example.test"));
+        assert!(looks_like_a_dns_name("web01"));
+        assert!(!looks_like_a_dns_name("agent/1"));
+        assert!(!looks_like_a_dns_name("a..b"));
+        assert!(!looks_like_a_dns_name(&"a".repeat(64)));
+    }
+}

@@ -1,0 +1,226 @@
+//! `B/enrollments` and `B/agents/:id/token`: agents that will receive a certificate from
+//! certgate's internal CA by redeeming a one-time token.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use super::{ListResponse, page, parse_id};
+use crate::domain::AgentId;
+use crate::domain::agent::{AllowedIps, Hostname, Tags, parse_description};
+use crate::domain::enrolment::{EnrolmentToken, PendingEnrolment, Profile};
+use crate::error::ApiError;
+use crate::issuance::{MAX_TOKEN_TTL, MIN_TOKEN_TTL, NewEnrolment};
+use crate::routes::{JsonObject, body_error, payload_error};
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEnrolment {
+    hostname: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    allowed_ips: Option<Vec<String>>,
+    #[serde(default)]
+    profile: Option<String>,
+    #[serde(default)]
+    ttl_seconds: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateToken {
+    #[serde(default)]
+    ttl_seconds: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+/// The answer to creating an enrolment or rotating a token: the only time the token is
+/// shown.
+#[derive(Serialize)]
+struct TokenIssued<'a> {
+    agent_id: AgentId,
+    token: &'a str,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    hostname: &'a str,
+    profile: &'static str,
+}
+
+impl<'a> TokenIssued<'a> {
+    fn new(enrolment: &'a PendingEnrolment, token: &'a EnrolmentToken) -> Self {
+        Self {
+            agent_id: enrolment.agent_id,
+            token: token.as_str(),
+            expires_at: enrolment.expires_at,
+            hostname: enrolment.hostname.as_str(),
+            profile: enrolment.profile.as_str(),
+        }
+    }
+}
+
+/// An agent that has not enrolled yet, in the shape of an agent item: the certificate
+/// fields are null until it redeems its token.
+#[derive(Serialize)]
+pub struct PendingItem {
+    id: AgentId,
+    hostname: String,
+    description: Option<String>,
+    tags: Vec<String>,
+    ca_id: Option<()>,
+    fingerprint: Option<()>,
+    fingerprint_sha1: Option<()>,
+    subject: Option<()>,
+    serial: Option<()>,
+    not_before: Option<()>,
+    not_after: Option<()>,
+    enabled: bool,
+    status: &'static str,
+    profile: &'static str,
+    allowed_ips: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    token_expires_at: OffsetDateTime,
+    token_expired: bool,
+    revoked_at: Option<()>,
+    last_seen_at: Option<()>,
+    last_seen_ip: Option<()>,
+}
+
+impl PendingItem {
+    pub fn new(enrolment: PendingEnrolment, now: OffsetDateTime) -> Self {
+        Self {
+            id: enrolment.agent_id,
+            hostname: enrolment.hostname.as_str().to_owned(),
+            description: enrolment.description,
+            tags: enrolment.tags.as_slice().to_vec(),
+            ca_id: None,
+            fingerprint: None,
+            fingerprint_sha1: None,
+            subject: None,
+            serial: None,
+            not_before: None,
+            not_after: None,
+            enabled: false,
+            status: "pending",
+            profile: enrolment.profile.as_str(),
+            allowed_ips: enrolment.allowed_ips.to_strings(),
+            created_at: enrolment.created_at,
+            updated_at: enrolment.created_at,
+            token_expires_at: enrolment.expires_at,
+            token_expired: now >= enrolment.expires_at,
+            revoked_at: None,
+            last_seen_at: None,
+            last_seen_ip: None,
+        }
+    }
+}
+
+fn field_error(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_field", message)
+}
+
+fn ttl(seconds: Option<i64>) -> Result<Option<Duration>, ApiError> {
+    seconds
+        .map(Duration::seconds)
+        .map(|ttl| {
+            if (MIN_TOKEN_TTL..=MAX_TOKEN_TTL).contains(&ttl) {
+                Ok(ttl)
+            } else {
+                Err(field_error(
+                    "ttl_seconds must be between 60 and 2592000 (30 days)",
+                ))
+            }
+        })
+        .transpose()
+}
+
+impl TryFrom<CreateEnrolment> for NewEnrolment {
+    type Error = ApiError;
+
+    fn try_from(body: CreateEnrolment) -> Result<Self, ApiError> {
+        Ok(NewEnrolment {
+            hostname: Hostname::parse(&body.hostname).map_err(field_error)?,
+            description: body
+                .description
+                .as_deref()
+                .map(parse_description)
+                .transpose()
+                .map_err(field_error)?,
+            tags: Tags::parse(&body.tags.unwrap_or_default()).map_err(field_error)?,
+            allowed_ips: AllowedIps::parse(&body.allowed_ips.unwrap_or_default())
+                .map_err(field_error)?,
+            profile: body
+                .profile
+                .as_deref()
+                .map(Profile::parse)
+                .transpose()
+                .map_err(field_error)?
+                .unwrap_or_default(),
+            ttl: ttl(body.ttl_seconds)?,
+        })
+    }
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<JsonObject<CreateEnrolment>>,
+) -> Result<HttpResponse, ApiError> {
+    let request = NewEnrolment::try_from(body.into_inner().0)?;
+    let (enrolment, token) = state
+        .issuance
+        .create_enrolment(request, OffsetDateTime::now_utc())
+        .await?;
+    tracing::info!(agent_id = %enrolment.agent_id, "enrolment token created");
+    Ok(HttpResponse::Created().json(TokenIssued::new(&enrolment, &token)))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page(query.limit.as_deref(), query.offset.as_deref())?;
+    let (pending, total) = state.store.list_pending_enrolments(page).await?;
+    let now = OffsetDateTime::now_utc();
+    let items = pending
+        .into_iter()
+        .map(|p| PendingItem::new(p, now))
+        .collect();
+    Ok(HttpResponse::Ok().json(ListResponse::new(items, total, page)))
+}
+
+/// `POST B/agents/:id/token`, body optional: a new one-time token for a pending agent, or
+/// for an enrolled one that needs a new certificate.
+pub async fn rotate(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let body = body.map_err(|e| payload_error(&e))?;
+    let ttl_seconds = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let parsed: JsonObject<RotateToken> =
+            serde_json::from_slice(&body).map_err(|e| body_error(&e))?;
+        parsed.0.ttl_seconds
+    };
+    let (enrolment, token) = state
+        .issuance
+        .rotate_token(id, ttl(ttl_seconds)?, OffsetDateTime::now_utc())
+        .await?;
+    tracing::info!(agent_id = %enrolment.agent_id, "enrolment token rotated");
+    Ok(HttpResponse::Created().json(TokenIssued::new(&enrolment, &token)))
+}
