@@ -31,6 +31,40 @@ pub enum Command {
         /// PEM or DER certificate file; `-` reads standard input.
         path: PathBuf,
     },
+    /// certgate's own CA.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// On an agent host: make a private key here, redeem a one-time enrolment token for a
+    /// certificate over it, and write agent.key (0600), agent.crt and ca.crt.
+    Enroll(EnrollArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CaCommand {
+    /// Create the internal CA in the data directory if it is not there yet, register it as
+    /// a trusted CA, and print where it is.
+    Init,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EnrollArgs {
+    /// certgate's address, e.g. https://certgate.internal:3000 (or the proxy route to it).
+    #[arg(long, env = "CERTGATE_SERVER")]
+    pub server: String,
+    /// The one-time token from `POST B/enrollments` or `POST B/agents/:id/token`.
+    #[arg(long, env = "CERTGATE_ENROLL_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Directory for agent.key, agent.crt and ca.crt (created if missing).
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// The API base path the server is configured with.
+    #[arg(long, default_value = "/api/ext/cockpit-enterprise/mtls")]
+    pub base_path: String,
+    /// A PEM CA certificate to trust for the server's TLS certificate.
+    #[arg(long, value_name = "PEM")]
+    pub cacert: Option<PathBuf>,
 }
 
 /// The lines `certgate fingerprint` prints for PEM (one or more certificates) or DER input.

@@ -1,9 +1,8 @@
 //! certgate's own issuing CA: an ECDSA P-256 key and a ten-year certificate in the data
 //! directory (certificate 0644, key 0400, each written atomically), and the issuance of
-//! agent certificates from verified signing requests. The only module that names rcgen.
+//! agent certificates from verified signing requests.
 
 use std::fs;
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -15,6 +14,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::domain::AgentId;
 use crate::domain::enrolment::Profile;
+use crate::files::write_atomically;
 
 pub const CERTIFICATE_FILE: &str = "internal-ca.crt";
 pub const KEY_FILE: &str = "internal-ca.key";
@@ -135,8 +135,8 @@ impl InternalCa {
         fs::create_dir_all(dir).map_err(io(dir))?;
         // The key first: a crash in between leaves a lone key, which start-up reports,
         // rather than a certificate whose key is gone.
-        write_atomically(key_path, key.serialize_pem().as_bytes(), 0o400)?;
-        write_atomically(cert_path, certificate.pem().as_bytes(), 0o644)?;
+        write_atomically(key_path, key.serialize_pem().as_bytes(), 0o400).map_err(io(key_path))?;
+        write_atomically(cert_path, certificate.pem().as_bytes(), 0o644).map_err(io(cert_path))?;
         Self::from_pems(certificate.pem(), &key.serialize_pem())
     }
 
@@ -202,33 +202,6 @@ fn random_serial() -> SerialNumber {
     let mut bytes: [u8; 16] = rand::random();
     bytes[0] = (bytes[0] & 0x7f) | 0x01;
     SerialNumber::from_slice(&bytes)
-}
-
-/// Writes through a temporary file in the same directory, synced and renamed over `path`, so
-/// a reader (or a crash) never sees half a file. The mode is set before any byte is written.
-fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), InternalCaError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let temporary = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&temporary)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        fs::rename(&temporary, path)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temporary);
-    }
-    result.map_err(io(path))
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! certgate: a verification sidecar for mutual TLS behind a reverse proxy.
 
+pub mod agent_client;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod internal_ca;
 pub mod issuance;
 pub mod last_seen;

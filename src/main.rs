@@ -3,7 +3,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use certgate::cli::{Cli, Command, fingerprint_report};
+use certgate::agent_client::{self, EnrolOptions};
+use certgate::cli::{CaCommand, Cli, Command, EnrollArgs, fingerprint_report};
 use certgate::config::Settings;
 use certgate::startup::Application;
 use certgate::{store, telemetry};
@@ -18,6 +19,27 @@ fn main() -> ExitCode {
                 .run_until_stopped()
                 .await
         }),
+        Command::Ca {
+            command: CaCommand::Init,
+        } => with_settings(cli.config.as_deref(), |settings| async move {
+            let ca = certgate::startup::init_internal_ca(&settings).await?;
+            print!(
+                "internal CA  {}\nid           {}\nsubject      {}\nsha256       {}\n\
+                 valid until  {}\n",
+                settings
+                    .data_dir
+                    .join(certgate::internal_ca::CERTIFICATE_FILE)
+                    .display(),
+                ca.id,
+                ca.subject,
+                ca.fingerprint,
+                ca.not_after
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }),
+        Command::Enroll(args) => enroll(args),
         Command::Migrate => with_settings(cli.config.as_deref(), |settings| async move {
             store::migrate(&settings).await?;
             tracing::info!("migrations applied");
@@ -45,6 +67,37 @@ where
         Err(error) => {
             tracing::error!("{error:#}");
             eprintln!("certgate: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs on an agent host: no server configuration, no database, only the token.
+fn enroll(args: EnrollArgs) -> ExitCode {
+    let options = EnrolOptions {
+        server: args.server,
+        base_path: args.base_path,
+        token: args.token,
+        out: args.out,
+        server_ca: args.cacert,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("certgate: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(agent_client::enrol(&options)) {
+        Ok(enrolled) => {
+            print!("{}", agent_client::report(&enrolled, &options.out));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("certgate: enrolment failed: {error:#}");
             ExitCode::FAILURE
         }
     }

@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
 use crate::config::{DatabaseUrl, Settings};
+use crate::domain::ca::Ca;
 use crate::internal_ca::InternalCa;
 use crate::issuance::Issuance;
 use crate::last_seen::LastSeen;
@@ -183,6 +184,23 @@ pub fn open_internal_ca(settings: &Settings) -> Result<InternalCa, String> {
             Err(error.to_string())
         }
     }
+}
+
+/// `certgate ca init`: the internal CA's files, and its row as a trusted CA.
+pub async fn init_internal_ca(settings: &Settings) -> anyhow::Result<Ca> {
+    let store = store::connect(settings).await?;
+    let trust = Arc::new(TrustIndex::new(store.policy().await?, 0));
+    let registry = Arc::new(Registry::new(store, trust));
+    let issuance = Issuance::new(
+        registry,
+        open_internal_ca(settings),
+        settings.issuance.clone(),
+    );
+    let (_, ca) = issuance
+        .registered_ca(time::OffsetDateTime::now_utc())
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    Ok(ca)
 }
 
 fn log_start(settings: &Settings, trust: &TrustIndex) {

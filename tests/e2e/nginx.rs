@@ -152,3 +152,11 @@ async fn full_certificate_mode_fails_closed_while_certgate_is_down() {
     let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
     scenarios::fails_closed_while_certgate_is_down(&mut stack, proxy.port(), 503).await;
 }
+
+#[tokio::test]
+async fn full_certificate_mode_admits_an_agent_enrolled_with_a_token_until_revoked() {
+    let nginx = nginx_or_skip!();
+    let stack = Stack::start(Believes::Default).await;
+    let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
+    scenarios::token_enrolment_through_the_cli(&stack, proxy.port()).await;
+}

@@ -204,3 +204,49 @@ pub async fn fails_closed_while_certgate_is_down(stack: &mut Stack, port: u16, d
     )
     .await;
 }
+
+/// An agent enrolled the way a host does it: `certgate enroll` with a one-time token makes
+/// the key and writes the files; the certificate then passes through the proxy, and not
+/// once the agent is revoked.
+pub async fn token_enrolment_through_the_cli(stack: &Stack, port: u16) {
+    let (agent, token) = stack
+        .certgate
+        .create_enrolment("issued.e2e.test", &["e2e", "issued"])
+        .await;
+    let out = stack.proxy_dir("enrolled-host");
+    let server = format!("http://127.0.0.1:{}", stack.certgate.port());
+    let output = {
+        let out = out.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+                .args(["enroll", "--server", &server, "--token", &token, "--out"])
+                .arg(&out)
+                .env_remove("CERTGATE_SERVER")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "certgate enroll failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&agent.id),
+        "the report names the agent: {stdout}"
+    );
+    let cert_pem = std::fs::read_to_string(out.join("agent.crt")).unwrap();
+    let leaf = Leaf {
+        name: agent.hostname.clone(),
+        der: pem::parse(&cert_pem).unwrap().into_contents(),
+        cert_pem,
+        key_pem: std::fs::read_to_string(out.join("agent.key")).unwrap(),
+    };
+    let client = Client::new(&stack.pki, port, Some(&leaf));
+    assert_passes_as(&client, &[], &agent, "agent enrolled with a token").await;
+    stack.certgate.revoke(&agent).await;
+    assert_refused(stack, &client, &[], "the same agent, revoked").await;
+}

@@ -53,6 +53,7 @@ impl Certgate {
         };
         let env: HashMap<String, String> = [
             ("CERTGATE_LISTEN", "127.0.0.1:0".to_owned()),
+            ("CERTGATE_DATA_DIR", dir.display().to_string()),
             (
                 "CERTGATE_DATABASE_URL",
                 format!("sqlite://{}", dir.join("certgate.db").display()),
@@ -149,6 +150,23 @@ impl Certgate {
             hostname: agent["hostname"].as_str().unwrap().to_owned(),
             tags: serde_json::from_value(agent["tags"].clone()).unwrap(),
         }
+    }
+
+    /// A pending agent for certgate's internal CA, and its one-time token.
+    pub async fn create_enrolment(&self, hostname: &str, tags: &[&str]) -> (Agent, String) {
+        let created = self
+            .admin_call(
+                reqwest::Method::POST,
+                "/enrollments",
+                Some(json!({ "hostname": hostname, "tags": tags })),
+            )
+            .await;
+        let agent = Agent {
+            id: created["agent_id"].as_str().unwrap().to_owned(),
+            hostname: created["hostname"].as_str().unwrap().to_owned(),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        };
+        (agent, created["token"].as_str().unwrap().to_owned())
     }
 
     pub async fn disable(&self, agent: &Agent) {
