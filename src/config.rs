@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::issuance::{IssuancePolicy, MAX_TOKEN_TTL, MIN_TOKEN_TTL};
+use crate::issuance::{IssuancePolicy, MAX_RENEWAL_GRACE, MAX_TOKEN_TTL, MIN_TOKEN_TTL};
 use crate::proxy::IdentityHeaders;
 
 /// Every setting that may come from the file or the environment, with its default.
@@ -41,6 +41,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("agent_sans", ""),
     ("agent_certificate_days", "365"),
     ("enrollment_token_ttl_seconds", "86400"),
+    ("renewal_grace_seconds", "86400"),
 ];
 
 /// Settings without a default: absent unless the file or the environment sets them.
@@ -95,6 +96,7 @@ struct RawSettings {
     agent_sans: String,
     agent_certificate_days: u32,
     enrollment_token_ttl_seconds: u64,
+    renewal_grace_seconds: u64,
     database_url: Option<SecretString>,
     admin_token: Option<SecretString>,
     verify_secret: Option<SecretString>,
@@ -253,6 +255,16 @@ impl Settings {
                     "must be between 60 and 2592000 (30 days)",
                 )
             })?;
+        let renewal_grace = i64::try_from(raw.renewal_grace_seconds)
+            .map(time::Duration::seconds)
+            .ok()
+            .filter(|grace| *grace <= MAX_RENEWAL_GRACE)
+            .ok_or_else(|| {
+                invalid(
+                    "renewal_grace_seconds",
+                    "must be between 0 and 2592000 (30 days)",
+                )
+            })?;
         let agent_sans = split_list(&raw.agent_sans)
             .map(|name| parse_agent_san(name).map(str::to_owned))
             .collect::<Result<Vec<_>, _>>()?;
@@ -281,6 +293,7 @@ impl Settings {
                 extra_sans: agent_sans,
                 certificate_validity: time::Duration::days(i64::from(raw.agent_certificate_days)),
                 token_ttl,
+                renewal_grace,
             },
             warnings,
         })

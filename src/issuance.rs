@@ -5,17 +5,17 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::domain::agent::{Agent, AllowedIps, Hostname, Tags};
+use crate::domain::agent::{Agent, AllowedIps, Hostname, SupersededCertificate, Tags};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{
     EnrolmentToken, PendingEnrolment, Profile, TokenDigest, TokenRefusal,
 };
-use crate::domain::{AgentId, Fingerprint};
+use crate::domain::{AgentId, CaId, Fingerprint};
 use crate::error::ApiError;
 use crate::internal_ca::{InternalCa, IssueSpec};
 use crate::registry::Registry;
 use crate::store::StoreError;
-use crate::x509::{self, CsrError};
+use crate::x509::{self, CertificateInfo, CsrError};
 
 /// How the internal CA issues, from the settings.
 #[derive(Debug, Clone)]
@@ -24,7 +24,11 @@ pub struct IssuancePolicy {
     pub extra_sans: Vec<String>,
     pub certificate_validity: Duration,
     pub token_ttl: Duration,
+    /// How long a renewed-away certificate keeps verifying (never beyond its own expiry).
+    pub renewal_grace: Duration,
 }
+
+pub const MAX_RENEWAL_GRACE: Duration = Duration::days(30);
 
 pub const MIN_TOKEN_TTL: Duration = Duration::minutes(1);
 pub const MAX_TOKEN_TTL: Duration = Duration::days(30);
@@ -192,44 +196,37 @@ impl Issuance {
             Err(StoreError::NotFound) => None,
             Err(other) => return Err(other.into()),
         };
-        let mut names = vec![];
-        if looks_like_a_dns_name(enrolment.hostname.as_str()) {
-            names.push(enrolment.hostname.as_str().to_owned());
-        }
-        names.extend(self.policy.extra_sans.iter().cloned());
-        let spec = IssueSpec {
-            agent_id: enrolment.agent_id,
-            names: &names,
-            profile: enrolment.profile,
-            validity: self.policy.certificate_validity,
-        };
-        let certificate_pem = ca
-            .issue(&request.public_key_der, &spec, now)
-            .map_err(|e| ApiError::bad_request("invalid_csr", e.to_string()))?;
-        let info =
-            x509::single_pem_certificate(&certificate_pem).map_err(|e| ApiError::internal(&e))?;
+        let (certificate_pem, info) = self.issue(
+            ca,
+            &request.public_key_der,
+            enrolment.agent_id,
+            &enrolment.hostname,
+            enrolment.profile,
+            now,
+        )?;
         let renewal = existing.is_some();
         let agent = match existing {
-            Some(mut agent) => {
-                let retired = agent.fingerprint;
-                agent.fingerprint = info.fingerprint;
-                agent.fingerprint_sha1 = info.sha1;
-                agent.subject = info.subject.clone();
-                agent.serial = info.serial.clone();
-                agent.not_before = info.not_before;
-                agent.not_after = info.not_after;
-                agent.ca_id = ca_row.id;
-                agent.updated_at = now;
-                agent.version += 1;
-                self.store_issued(&digest, &agent, &certificate_pem, true)
+            Some(agent) => {
+                // A re-enrolment: the key may be lost or stolen, so the certificate it
+                // replaces is revoked, with no grace window.
+                let replaced = SupersededCertificate {
+                    agent_id: agent.id,
+                    fingerprint: agent.fingerprint,
+                    fingerprint_sha1: agent.fingerprint_sha1,
+                    not_before: agent.not_before.unix_timestamp(),
+                    not_after: agent.not_after.unix_timestamp(),
+                    revoked: true,
+                };
+                let agent = with_certificate(agent, &info, ca_row.id, now);
+                self.store_issued(&digest, &agent, &certificate_pem, Some(&replaced))
                     .await?;
-                self.registry.retire_certificate(&retired, agent.id);
+                self.refresh_superseded(&agent).await?;
                 agent
             }
             None => {
                 let agent =
                     crate::registry::agent_from_enrolment(&info, ca_row.id, &enrolment, now);
-                self.store_issued(&digest, &agent, &certificate_pem, false)
+                self.store_issued(&digest, &agent, &certificate_pem, None)
                     .await?;
                 agent
             }
@@ -243,17 +240,124 @@ impl Issuance {
         })
     }
 
+    /// A new certificate for an enrolled agent that proved it holds its current one (the
+    /// proxy's identity headers and the verify secret, checked by the route). The old
+    /// certificate keeps verifying for the grace window, or until it expires if sooner.
+    pub async fn renew(
+        &self,
+        agent_id: AgentId,
+        presented: &Fingerprint,
+        csr_pem: &str,
+        now: OffsetDateTime,
+    ) -> Result<Issued, ApiError> {
+        let now = crate::registry::stored_precision(now);
+        let request = x509::signing_request(csr_pem).map_err(csr_refused)?;
+        let (ca, ca_row) = self.registered_ca(now).await?;
+        let agent = self.registry.store().agent(agent_id).await?;
+        if agent.fingerprint != *presented {
+            return Err(superseded_refusal());
+        }
+        let (certificate_pem, info) = self.issue(
+            ca,
+            &request.public_key_der,
+            agent.id,
+            &agent.hostname,
+            agent.profile,
+            now,
+        )?;
+        let superseded = SupersededCertificate {
+            agent_id: agent.id,
+            fingerprint: agent.fingerprint,
+            fingerprint_sha1: agent.fingerprint_sha1,
+            not_before: agent.not_before.unix_timestamp(),
+            // The last second it is accepted: a grace of 0 ends before this one.
+            not_after: agent
+                .not_after
+                .unix_timestamp()
+                .min((now + self.policy.renewal_grace).unix_timestamp() - 1),
+            revoked: false,
+        };
+        let agent = with_certificate(agent, &info, ca_row.id, now);
+        match self
+            .registry
+            .store()
+            .renew_certificate(&agent, &certificate_pem, &superseded)
+            .await
+        {
+            Err(StoreError::Conflict) => return Err(superseded_refusal()),
+            Err(StoreError::NotFound) => {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::FORBIDDEN,
+                    "agent_revoked",
+                    "the agent was revoked",
+                ));
+            }
+            other => other?,
+        }
+        self.refresh_superseded(&agent).await?;
+        self.registry.index(&agent);
+        tracing::info!(agent_id = %agent.id, fingerprint = %agent.fingerprint,
+            previous = %superseded.fingerprint, "certificate renewed");
+        Ok(Issued {
+            agent,
+            certificate_pem,
+            ca_certificate_pem: ca.certificate_pem().to_owned(),
+        })
+    }
+
+    /// Signs a certificate for the agent: CN = its id, SANs from its hostname (when it is
+    /// DNS-shaped) and the configured extra names.
+    fn issue(
+        &self,
+        ca: &InternalCa,
+        public_key_der: &[u8],
+        agent_id: AgentId,
+        hostname: &Hostname,
+        profile: Profile,
+        now: OffsetDateTime,
+    ) -> Result<(String, CertificateInfo), ApiError> {
+        let mut names = vec![];
+        if looks_like_a_dns_name(hostname.as_str()) {
+            names.push(hostname.as_str().to_owned());
+        }
+        names.extend(self.policy.extra_sans.iter().cloned());
+        let spec = IssueSpec {
+            agent_id,
+            names: &names,
+            profile,
+            validity: self.policy.certificate_validity,
+        };
+        let certificate_pem = ca
+            .issue(public_key_der, &spec, now)
+            .map_err(|e| ApiError::bad_request("invalid_csr", e.to_string()))?;
+        let info =
+            x509::single_pem_certificate(&certificate_pem).map_err(|e| ApiError::internal(&e))?;
+        Ok((certificate_pem, info))
+    }
+
+    /// Reads the agent's superseded certificates back, so the index judges them as stored.
+    async fn refresh_superseded(&self, agent: &Agent) -> Result<(), ApiError> {
+        let superseded = self
+            .registry
+            .store()
+            .superseded_certificates(Some(agent.id))
+            .await?;
+        self.registry
+            .set_superseded(agent.id, agent.version, superseded);
+        Ok(())
+    }
+
     async fn store_issued(
         &self,
         digest: &TokenDigest,
         agent: &Agent,
         certificate_pem: &str,
-        renewal: bool,
+        replaced: Option<&SupersededCertificate>,
     ) -> Result<(), ApiError> {
         match self
             .registry
             .store()
-            .complete_enrolment(digest, agent, certificate_pem, renewal)
+            .complete_enrolment(digest, agent, certificate_pem, replaced)
             .await
         {
             Err(StoreError::Conflict) => Err(token_refused(TokenRefusal::Used)),
@@ -269,6 +373,32 @@ impl Issuance {
     pub async fn cancel(&self, agent_id: AgentId) -> Result<(), ApiError> {
         Ok(self.registry.store().cancel_enrolment(agent_id).await?)
     }
+}
+
+/// The agent moved to the certificate `info` describes.
+fn with_certificate(
+    mut agent: Agent,
+    info: &CertificateInfo,
+    ca_id: CaId,
+    now: OffsetDateTime,
+) -> Agent {
+    agent.fingerprint = info.fingerprint;
+    agent.fingerprint_sha1 = info.sha1;
+    agent.subject = info.subject.clone();
+    agent.serial = info.serial.clone();
+    agent.not_before = info.not_before;
+    agent.not_after = info.not_after;
+    agent.ca_id = ca_id;
+    agent.updated_at = now;
+    agent.version += 1;
+    agent
+}
+
+fn superseded_refusal() -> ApiError {
+    ApiError::conflict(
+        "certificate_superseded",
+        "this certificate was already renewed; renew with the agent's current certificate",
+    )
 }
 
 fn new_token() -> EnrolmentToken {

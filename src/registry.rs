@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::domain::agent::{Agent, AllowedIps, Hostname, Tags};
+use crate::domain::agent::{Agent, AllowedIps, Hostname, SupersededCertificate, Tags};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, Profile};
 use crate::domain::policy::{Policy, PolicyChange};
 use crate::domain::verify::{ChainInfo, PresentedCertificate};
-use crate::domain::{AgentId, CaId, Fingerprint};
+use crate::domain::{AgentId, CaId};
 use crate::error::ApiError;
 use crate::store::{Store, StoreError};
 use crate::trust::TrustIndex;
@@ -189,9 +189,14 @@ impl Registry {
         self.trust.upsert(agent);
     }
 
-    /// An agent's previous certificate stops verifying (it was replaced by a new one).
-    pub fn retire_certificate(&self, fingerprint: &Fingerprint, agent_id: AgentId) {
-        self.trust.retire(fingerprint, agent_id);
+    /// The certificates an agent no longer uses, as read at its `version`.
+    pub fn set_superseded(
+        &self,
+        agent_id: AgentId,
+        version: i64,
+        certificates: Vec<SupersededCertificate>,
+    ) {
+        self.trust.set_superseded(agent_id, version, certificates);
     }
 
     async fn refuse_if_enrolled(&self, info: &CertificateInfo) -> Result<(), ApiError> {

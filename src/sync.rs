@@ -57,9 +57,6 @@ impl Follower {
                     }
                     Change::Ca(_) => cas = true,
                     Change::Policy => policy = true,
-                    Change::RetiredCertificate(agent, fingerprint) => {
-                        self.trust.retire(fingerprint, *agent);
-                    }
                 }
             }
             if cas {
@@ -70,7 +67,12 @@ impl Follower {
             }
             for id in agents {
                 match self.store.agent(id).await {
-                    Ok(agent) => self.trust.upsert(&agent),
+                    Ok(agent) => {
+                        // Read after the agent, so the list is at least as new as it.
+                        let superseded = self.store.superseded_certificates(Some(id)).await?;
+                        self.trust.set_superseded(id, agent.version, superseded);
+                        self.trust.upsert(&agent);
+                    }
                     Err(StoreError::NotFound) => {}
                     Err(error) => return Err(error),
                 }

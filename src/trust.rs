@@ -13,7 +13,7 @@ use dashmap::mapref::entry::Entry;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::domain::agent::{Agent, IndexedAgent};
+use crate::domain::agent::{Agent, IndexedAgent, SupersededCertificate};
 use crate::domain::ca::Ca;
 use crate::domain::policy::Policy;
 use crate::domain::verify::{AgentFacts, ChainInfo, PresentedCertificate, Rejection, TrustView};
@@ -132,6 +132,9 @@ pub struct TrustIndex {
     /// and the presented chain; entries from an older CA set are ignored.
     chain_cache: DigestMap<Fingerprint, (u64, ChainResult)>,
     chain_cache_capacity: usize,
+    /// Certificates agents no longer use, by agent, with the agent version the list was read
+    /// at: only agents that renewed or re-enrolled have any.
+    superseded: DashMap<AgentId, (i64, Vec<SupersededCertificate>)>,
 }
 
 impl TrustIndex {
@@ -143,6 +146,7 @@ impl TrustIndex {
             policy: ArcSwap::from_pointee(policy),
             chain_cache: DigestMap::default(),
             chain_cache_capacity,
+            superseded: DashMap::new(),
         }
     }
 
@@ -179,8 +183,39 @@ impl TrustIndex {
 
     /// Adds or replaces an agent. Several rows may share a certificate (a re-enrolment after
     /// its CA was removed); the index keeps the one verify should judge by.
+    /// The certificates the agent no longer uses are indexed too, under the same version:
+    /// with the agent's state (so disabling or revoking it reaches them) and their own
+    /// window. Entries are only ever replaced by newer versions, never removed, so a stale
+    /// read (another replica's change applied late) cannot bring a certificate back.
     pub fn upsert(&self, agent: &Agent) {
         self.insert(IndexedAgent::from(agent));
+        if let Some(superseded) = self.superseded.get(&agent.id) {
+            for certificate in &superseded.1 {
+                self.insert(IndexedAgent::from(agent).presenting(certificate));
+            }
+        }
+    }
+
+    /// Records the agent's superseded certificates as read at agent `version`; an older read
+    /// never replaces a newer one. Indexed by the next `upsert` of the agent.
+    pub fn set_superseded(
+        &self,
+        agent: AgentId,
+        version: i64,
+        certificates: Vec<SupersededCertificate>,
+    ) {
+        match self.superseded.entry(agent) {
+            dashmap::mapref::entry::Entry::Occupied(mut slot) => {
+                if version >= slot.get().0 {
+                    slot.insert((version, certificates));
+                }
+            }
+            dashmap::mapref::entry::Entry::Vacant(slot) => {
+                if !certificates.is_empty() {
+                    slot.insert((version, certificates));
+                }
+            }
+        }
     }
 
     fn insert(&self, agent: IndexedAgent) {
@@ -210,18 +245,6 @@ impl TrustIndex {
                 self.by_sha1.insert(fingerprint_sha1, entry.clone());
                 slot.insert(entry);
             }
-        }
-    }
-
-    /// Forgets `agent`'s entry for a certificate it no longer uses (re-enrolment gave it a
-    /// new one). An entry of another agent for the same certificate stays.
-    pub fn retire(&self, fingerprint: &Fingerprint, agent: AgentId) {
-        if let Some((_, entry)) = self
-            .by_sha256
-            .remove_if(fingerprint, |_, entry| entry.0.id == agent)
-        {
-            self.by_sha1
-                .remove_if(&entry.0.facts.fingerprint_sha1, |_, e| e.0.id == agent);
         }
     }
 
@@ -314,6 +337,19 @@ pub async fn load(
         if trickle {
             tokio::time::sleep(LOAD_PAUSE).await;
         }
+    }
+    let mut superseded: std::collections::HashMap<AgentId, Vec<SupersededCertificate>> =
+        std::collections::HashMap::new();
+    for certificate in store.superseded_certificates(None).await? {
+        superseded
+            .entry(certificate.agent_id)
+            .or_default()
+            .push(certificate);
+    }
+    for (agent, certificates) in superseded {
+        let agent = store.agent(agent).await?;
+        index.set_superseded(agent.id, agent.version, certificates);
+        index.upsert(&agent);
     }
     Ok(index)
 }

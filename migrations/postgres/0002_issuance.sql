@@ -20,3 +20,18 @@ CREATE TABLE enrollments (
     used_at     BIGINT
 );
 CREATE UNIQUE INDEX enrollments_token_hash ON enrollments (token_hash);
+
+-- Certificates an agent no longer uses. One it renewed away from keeps verifying until
+-- not_after (its own expiry or the end of the renewal grace window, whichever comes first);
+-- one replaced by a re-enrolment is revoked. Rows stay, so these certificates are denied
+-- for what they are (expired or revoked), never mistaken for unknown ones.
+CREATE TABLE superseded_certificates (
+    fingerprint      TEXT PRIMARY KEY,
+    fingerprint_sha1 TEXT NOT NULL,
+    agent_id         TEXT NOT NULL REFERENCES agents (id),
+    not_before       BIGINT NOT NULL,
+    not_after        BIGINT NOT NULL,
+    superseded_at    BIGINT NOT NULL,
+    revoked          BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX superseded_certificates_agent ON superseded_certificates (agent_id);

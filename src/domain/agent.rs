@@ -39,6 +39,31 @@ pub struct Agent {
     pub version: i64,
 }
 
+/// A certificate the agent no longer uses. One it renewed away from is still accepted for
+/// it until `not_after` (unix seconds: the certificate's own expiry or the end of the grace
+/// window, whichever comes first); one a re-enrolment replaced is `revoked`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupersededCertificate {
+    pub agent_id: AgentId,
+    pub fingerprint: Fingerprint,
+    pub fingerprint_sha1: Sha1Fingerprint,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub revoked: bool,
+}
+
+impl IndexedAgent {
+    /// The same agent as verify should see it when it presents `certificate`.
+    pub fn presenting(mut self, certificate: &SupersededCertificate) -> Self {
+        self.facts.fingerprint = certificate.fingerprint;
+        self.facts.fingerprint_sha1 = certificate.fingerprint_sha1;
+        self.facts.not_before = certificate.not_before;
+        self.facts.not_after = certificate.not_after;
+        self.facts.revoked |= certificate.revoked;
+        self
+    }
+}
+
 /// What the trust index keeps of an agent: what verify decides by and answers with.
 #[derive(Debug)]
 pub struct IndexedAgent {

@@ -1,6 +1,8 @@
-//! `POST B/enroll`: an agent redeems its one-time token for a certificate over its own key.
-//! No bearer token: the enrolment token is the credential, so failed redemptions are rate
-//! limited per TCP peer like failed admin logins.
+//! The agent-facing issuing routes. `POST B/enroll`: an agent redeems its one-time token
+//! for a certificate over its own key; no bearer token: the enrolment token is the
+//! credential, so failed redemptions are rate limited per TCP peer like failed admin
+//! logins. `POST B/renew`: an agent authenticated by its current certificate (through the
+//! proxy) gets a new one.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -8,13 +10,21 @@ use time::OffsetDateTime;
 
 use crate::domain::AgentId;
 use crate::error::ApiError;
-use crate::routes::JsonObject;
+use crate::issuance::Issued;
+use crate::routes::agent_auth;
+use crate::routes::{JsonObject, body_error, payload_error};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrolRequest {
     token: String,
+    csr: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewRequest {
     csr: String,
 }
 
@@ -57,12 +67,39 @@ pub async fn enrol(
             return Err(error);
         }
     };
-    Ok(HttpResponse::Created().json(EnrolAnswer {
+    Ok(created(issued))
+}
+
+pub async fn renew(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    // Who is asking comes first: a stranger learns nothing about what a good body is.
+    let agent = agent_auth::authenticate(&request, &state)?;
+    let body = body.map_err(|e| payload_error(&e))?;
+    let RenewRequest { csr } = serde_json::from_slice::<JsonObject<RenewRequest>>(&body)
+        .map_err(|e| body_error(&e))?
+        .0;
+    let issued = state
+        .issuance
+        .renew(
+            agent.0.id,
+            &agent.0.facts.fingerprint,
+            &csr,
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+    Ok(created(issued))
+}
+
+fn created(issued: Issued) -> HttpResponse {
+    HttpResponse::Created().json(EnrolAnswer {
         agent_id: issued.agent.id,
         fingerprint: issued.agent.fingerprint.to_string(),
         fingerprint_sha1: issued.agent.fingerprint_sha1.to_string(),
         not_after: issued.agent.not_after,
         certificate: issued.certificate_pem,
         ca_certificate: issued.ca_certificate_pem,
-    }))
+    })
 }

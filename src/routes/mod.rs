@@ -1,6 +1,7 @@
 //! HTTP routes: thin handlers that extract input, call one operation and map the result.
 
 pub mod admin;
+mod agent_auth;
 pub mod enroll;
 pub mod health;
 pub mod verify;
@@ -36,6 +37,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
         .service(
             web::resource(format!("{base_path}/enroll"))
                 .route(web::post().to(enroll::enrol))
+                .default_service(web::to(admin::method_not_allowed)),
+        )
+        .service(
+            web::resource(format!("{base_path}/renew"))
+                .route(web::post().to(enroll::renew))
                 .default_service(web::to(admin::method_not_allowed)),
         )
         .service(

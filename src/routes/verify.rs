@@ -261,7 +261,7 @@ fn answer_with(
 
 /// Constant-time comparison against every configured secret. No secret configured: nothing
 /// matches (fail closed).
-fn secret_matches(req: &HttpRequest, state: &AppState) -> bool {
+pub(super) fn secret_matches(req: &HttpRequest, state: &AppState) -> bool {
     let Some(presented) = req.headers().get(&VERIFY_SECRET) else {
         return false;
     };
@@ -279,13 +279,7 @@ async fn read_identity(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<(Presented, Option<String>), Rejection> {
-    let headers = req.headers();
-    if let Some(presented) = proxy::read_headers(state.identity_headers, |header| {
-        headers
-            .get_all(&IDENTITY_HEADER_NAMES[header.index()])
-            .map(HeaderValue::as_bytes)
-            .collect()
-    })? {
+    if let Some(presented) = identity_from_headers(req, state)? {
         return Ok((presented, None));
     }
     if !state.verify_body || !announces_json_body(req) {
@@ -302,6 +296,20 @@ async fn read_identity(
         serde_json::from_slice(&bytes).map_err(|_| Rejection::MalformedRequest)?;
     let presented = proxy::read_body(body.certificate.as_deref(), body.fingerprint.as_deref())?;
     Ok((presented, body.ip))
+}
+
+/// What the enabled identity headers say; `None` when none of them is present.
+pub(super) fn identity_from_headers(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<Presented>, Rejection> {
+    let headers = req.headers();
+    proxy::read_headers(state.identity_headers, |header| {
+        headers
+            .get_all(&IDENTITY_HEADER_NAMES[header.index()])
+            .map(HeaderValue::as_bytes)
+            .collect()
+    })
 }
 
 fn announces_json_body(req: &HttpRequest) -> bool {
@@ -337,7 +345,11 @@ async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, Rejection> {
 /// Body `ip`, else `X-Real-IP`, else the first `X-Forwarded-For` entry, else the peer. A
 /// value that is present but unreadable gives no IP at all (an allow list then refuses),
 /// never a fallback to the peer, which is the proxy.
-fn client_ip(req: &HttpRequest, body_ip: Option<&str>, peer: Option<IpAddr>) -> Option<IpAddr> {
+pub(super) fn client_ip(
+    req: &HttpRequest,
+    body_ip: Option<&str>,
+    peer: Option<IpAddr>,
+) -> Option<IpAddr> {
     if let Some(ip) = body_ip {
         return parse_ip(ip);
     }

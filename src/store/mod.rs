@@ -16,7 +16,7 @@ use futures_util::stream::BoxStream;
 use time::OffsetDateTime;
 
 use crate::config::{DatabaseUrl, Settings};
-use crate::domain::agent::{Agent, AgentStatus, IndexedAgent};
+use crate::domain::agent::{Agent, AgentStatus, IndexedAgent, SupersededCertificate};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
 use crate::domain::policy::Policy;
@@ -75,8 +75,6 @@ pub enum Change {
     Agent(AgentId),
     Ca(CaId),
     Policy,
-    /// The agent moved to a new certificate; this one no longer names it.
-    RetiredCertificate(AgentId, Fingerprint),
 }
 
 /// One `last_seen` observation to persist.
@@ -134,14 +132,29 @@ pub trait Store: Send + Sync + 'static {
         page: Page,
     ) -> Result<(Vec<PendingEnrolment>, i64), StoreError>;
     /// In one transaction: marks the token used (`Conflict` if it already was) and stores
-    /// the agent, new or (`renewal`) with its new certificate (`NotFound` if revoked).
+    /// the agent: a new one, or (re-enrolment) one whose certificate `replaced` is revoked
+    /// with every certificate it superseded before (`NotFound` if the agent was revoked).
     async fn complete_enrolment(
         &self,
         digest: &TokenDigest,
         agent: &Agent,
         certificate_pem: &str,
-        renewal: bool,
+        replaced: Option<&SupersededCertificate>,
     ) -> Result<(), StoreError>;
+    /// Moves the agent to a new certificate (`agent` carries it) and keeps the one it had
+    /// as `superseded`. `Conflict` if the agent's certificate is no longer that one,
+    /// `NotFound` if the agent was revoked.
+    async fn renew_certificate(
+        &self,
+        agent: &Agent,
+        certificate_pem: &str,
+        superseded: &SupersededCertificate,
+    ) -> Result<(), StoreError>;
+    /// Every certificate an agent (or every agent) no longer uses.
+    async fn superseded_certificates(
+        &self,
+        agent_id: Option<AgentId>,
+    ) -> Result<Vec<SupersededCertificate>, StoreError>;
     /// Withdraws an unused enrolment of an agent that has no certificate yet.
     async fn cancel_enrolment(&self, agent_id: AgentId) -> Result<(), StoreError>;
 

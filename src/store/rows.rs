@@ -5,7 +5,9 @@ use std::str::FromStr;
 use time::OffsetDateTime;
 
 use super::StoreError;
-use crate::domain::agent::{Agent, AllowedIps, Hostname, IndexedAgent, Tags};
+use crate::domain::agent::{
+    Agent, AllowedIps, Hostname, IndexedAgent, SupersededCertificate, Tags,
+};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, Profile, TokenDigest};
 use crate::domain::policy::Policy;
@@ -263,6 +265,22 @@ impl TryFrom<EnrolmentRow> for PendingEnrolment {
             used_at: row.used_at.map(from_micros).transpose()?,
         })
     }
+}
+
+pub type SupersededRow = (String, String, String, i64, i64, bool);
+
+/// A `superseded_certificates` row: agent id, fingerprints, validity, revoked.
+pub fn superseded_certificate(
+    (agent_id, fingerprint, fingerprint_sha1, not_before, not_after, revoked): SupersededRow,
+) -> Result<SupersededCertificate, StoreError> {
+    Ok(SupersededCertificate {
+        agent_id: AgentId::from_str(&agent_id).map_err(|_| corrupt("agent id"))?,
+        fingerprint: sha256(&fingerprint)?,
+        fingerprint_sha1: sha1(&fingerprint_sha1)?,
+        not_before,
+        not_after,
+        revoked,
+    })
 }
 
 impl TryFrom<PolicyRow> for Policy {

@@ -312,7 +312,7 @@ macro_rules! impl_store {
                 digest: &TokenDigest,
                 agent: &Agent,
                 certificate_pem: &str,
-                renewal: bool,
+                replaced: Option<&SupersededCertificate>,
             ) -> Result<(), StoreError> {
                 let mut tx = self.write_tx().await?;
                 let claimed = sqlx::query(
@@ -327,14 +327,51 @@ macro_rules! impl_store {
                 if claimed.rows_affected() == 0 {
                     return Err(StoreError::Conflict);
                 }
-                if renewal {
-                    replace_certificate(&mut tx, agent, certificate_pem).await?;
+                if let Some(replaced) = replaced {
+                    // A re-enrolment replaces the key: neither the current certificate nor
+                    // one still in its renewal grace window may verify any more.
+                    replace_certificate(&mut tx, agent, certificate_pem, &replaced.fingerprint)
+                        .await?;
+                    sqlx::query("UPDATE superseded_certificates SET revoked = TRUE WHERE agent_id = $1")
+                        .bind(agent.id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                    insert_superseded(&mut tx, replaced, agent.updated_at).await?;
                 } else {
                     insert_agent_row(&mut tx, agent, certificate_pem).await?;
                 }
                 record_change(&mut tx, "agent", &agent.id.to_string()).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn renew_certificate(
+                &self,
+                agent: &Agent,
+                certificate_pem: &str,
+                superseded: &SupersededCertificate,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.write_tx().await?;
+                replace_certificate(&mut tx, agent, certificate_pem, &superseded.fingerprint)
+                    .await?;
+                insert_superseded(&mut tx, superseded, agent.updated_at).await?;
+                record_change(&mut tx, "agent", &agent.id.to_string()).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn superseded_certificates(
+                &self,
+                agent_id: Option<AgentId>,
+            ) -> Result<Vec<SupersededCertificate>, StoreError> {
+                let rows: Vec<SupersededRow> = sqlx::query_as(
+                    "SELECT agent_id, fingerprint, fingerprint_sha1, not_before, not_after, \
+                     revoked FROM superseded_certificates WHERE ($1 IS NULL OR agent_id = $1)",
+                )
+                .bind(agent_id.map(|id| id.to_string()))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(superseded_certificate).collect()
             }
 
             async fn cancel_enrolment(&self, agent_id: AgentId) -> Result<(), StoreError> {
@@ -443,23 +480,19 @@ macro_rules! impl_store {
             Ok(())
         }
 
-        /// A re-enrolled agent's new certificate; `NotFound` if it was revoked meanwhile.
+        /// An agent's new certificate. `NotFound` if the agent was revoked meanwhile,
+        /// `Conflict` if its certificate is no longer `previous`.
         async fn replace_certificate<'c>(
             tx: &mut sqlx::Transaction<'c, Db>,
             agent: &Agent,
             certificate_pem: &str,
+            previous: &Fingerprint,
         ) -> Result<(), StoreError> {
-            let (retired,): (String,) = sqlx::query_as(
-                "SELECT fingerprint FROM agents WHERE id = $1",
-            )
-            .bind(agent.id.to_string())
-            .fetch_one(&mut **tx)
-            .await?;
             let updated = sqlx::query(
                 "UPDATE agents SET fingerprint = $2, fingerprint_sha1 = $3, subject = $4, \
                  serial = $5, not_before = $6, not_after = $7, certificate_pem = $8, \
                  updated_at = $9, ca_id = $10, version = version + 1 \
-                 WHERE id = $1 AND revoked_at IS NULL",
+                 WHERE id = $1 AND revoked_at IS NULL AND fingerprint = $11",
             )
             .bind(agent.id.to_string())
             .bind(hex_of(&agent.fingerprint))
@@ -471,13 +504,41 @@ macro_rules! impl_store {
             .bind(certificate_pem)
             .bind(micros(agent.updated_at))
             .bind(agent.ca_id.to_string())
+            .bind(hex_of(previous))
             .execute(&mut **tx)
             .await?;
-            if updated.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
+            if updated.rows_affected() == 1 {
+                return Ok(());
             }
-            record_change(tx, "retired", &format!("{}:{retired}", agent.id)).await
+            let (revoked,): (bool,) = sqlx::query_as(
+                "SELECT revoked_at IS NOT NULL FROM agents WHERE id = $1",
+            )
+            .bind(agent.id.to_string())
+            .fetch_one(&mut **tx)
+            .await?;
+            Err(if revoked { StoreError::NotFound } else { StoreError::Conflict })
+        }
 
+        async fn insert_superseded<'c>(
+            tx: &mut sqlx::Transaction<'c, Db>,
+            superseded: &SupersededCertificate,
+            at: OffsetDateTime,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO superseded_certificates (fingerprint, fingerprint_sha1, agent_id, \
+                 not_before, not_after, superseded_at, revoked) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(hex_of(&superseded.fingerprint))
+            .bind(superseded.fingerprint_sha1.to_string())
+            .bind(superseded.agent_id.to_string())
+            .bind(superseded.not_before)
+            .bind(superseded.not_after)
+            .bind(micros(at))
+            .bind(superseded.revoked)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
         }
 
         async fn record_change<'c>(
@@ -512,16 +573,7 @@ pub fn parse_change(entity: &str, id: &str) -> Result<Change, StoreError> {
             .map_err(|_| corrupt()),
         "ca" => CaId::from_str(id).map(Change::Ca).map_err(|_| corrupt()),
         "policy" => Ok(Change::Policy),
-        "retired" => {
-            let (agent, fingerprint) = id.split_once(':').ok_or_else(corrupt)?;
-            let agent = AgentId::from_str(agent).map_err(|_| corrupt())?;
-            match crate::domain::PresentedFingerprint::parse(fingerprint) {
-                Some(crate::domain::PresentedFingerprint::Sha256(fp)) => {
-                    Ok(Change::RetiredCertificate(agent, fp))
-                }
-                _ => Err(corrupt()),
-            }
-        }
+
         _ => Err(corrupt()),
     }
 }

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::rows::*;
 use super::sql::{impl_store, parse_change};
 use super::{AgentFilter, Change, Page, Sighting, StoreError};
-use crate::domain::agent::{Agent, IndexedAgent};
+use crate::domain::agent::{Agent, IndexedAgent, SupersededCertificate};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
 use crate::domain::policy::Policy;

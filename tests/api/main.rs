@@ -14,5 +14,6 @@ mod issuance;
 mod persistence;
 mod pki;
 mod proxy_replay;
+mod renewal;
 mod verify_decisions;
 mod verify_formats;
