@@ -27,7 +27,7 @@ pub struct EnrolOptions {
     pub server_ca: Option<PathBuf>,
 }
 
-/// What `POST B/enroll` answers.
+/// What `POST B/enroll` and `POST B/renew` answer.
 #[derive(Deserialize)]
 pub struct Enrolled {
     pub agent_id: String,
@@ -49,22 +49,67 @@ struct ErrorDetail {
     message: String,
 }
 
+/// Where to renew: through the proxy, presenting the current certificate.
+pub struct RenewOptions {
+    /// The proxy's address, e.g. `https://gateway.internal` (the base path is added).
+    pub server: String,
+    pub base_path: String,
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+    pub out: PathBuf,
+    pub server_ca: Option<PathBuf>,
+}
+
 /// Generates the key, redeems the token, writes `agent.key` (0600), `agent.crt` and
 /// `ca.crt` (0644) into `options.out`.
 pub async fn enrol(options: &EnrolOptions) -> anyhow::Result<Enrolled> {
+    let (key, csr) = new_key_and_request()?;
+    let client = http_client(options.server_ca.as_deref(), None)?;
+    let url = endpoint(&options.server, &options.base_path, "enroll");
+    let body = json!({"token": options.token.trim(), "csr": csr});
+    let enrolled = exchange(&client, &url, &body).await?;
+    write_files(&options.out, &key, &enrolled)?;
+    Ok(enrolled)
+}
+
+/// Renews through the proxy with the current certificate as TLS client identity; the new
+/// key and certificate replace the files in `options.out` only once the server answered.
+pub async fn renew(options: &RenewOptions) -> anyhow::Result<Enrolled> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let identity_pem = format!("{}\n{}", read(&options.certificate)?, read(&options.key)?);
+    let identity = reqwest::Identity::from_pem(identity_pem.as_bytes())
+        .context("the current certificate and key do not form a TLS identity")?;
+    let (key, csr) = new_key_and_request()?;
+    let client = http_client(options.server_ca.as_deref(), Some(identity))?;
+    let url = endpoint(&options.server, &options.base_path, "renew");
+    let renewed = exchange(&client, &url, &json!({ "csr": csr })).await?;
+    write_files(&options.out, &key, &renewed)?;
+    Ok(renewed)
+}
+
+fn new_key_and_request() -> anyhow::Result<(KeyPair, String)> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("generating a key")?;
     let csr = CertificateParams::default()
         .serialize_request(&key)
         .and_then(|csr| csr.pem())
         .context("writing the signing request")?;
-    let url = format!(
-        "{}{}/enroll",
-        options.server.trim_end_matches('/'),
-        options.base_path
-    );
-    let response = http_client(options.server_ca.as_deref())?
-        .post(&url)
-        .json(&json!({"token": options.token.trim(), "csr": csr}))
+    Ok((key, csr))
+}
+
+fn endpoint(server: &str, base_path: &str, path: &str) -> String {
+    format!("{}{base_path}/{path}", server.trim_end_matches('/'))
+}
+
+async fn exchange(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<Enrolled> {
+    let response = client
+        .post(url)
+        .json(body)
         .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?;
@@ -76,26 +121,35 @@ pub async fn enrol(options: &EnrolOptions) -> anyhow::Result<Enrolled> {
             Err(_) => bail!("{status} from {url}"),
         }
     }
-    let enrolled: Enrolled =
-        serde_json::from_slice(&body).context("the server's answer is not an enrolment")?;
-    std::fs::create_dir_all(&options.out)
-        .with_context(|| format!("creating {}", options.out.display()))?;
+    serde_json::from_slice(&body).context("the server's answer is not a certificate")
+}
+
+/// The key first: a crash in between leaves the new key beside the old certificate, which
+/// fails loudly at the next TLS handshake rather than silently.
+fn write_files(out: &Path, key: &KeyPair, issued: &Enrolled) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (name, contents, mode) in [
         (KEY_FILE, key.serialize_pem(), 0o600),
-        (CERTIFICATE_FILE, enrolled.certificate.clone(), 0o644),
-        (CA_FILE, enrolled.ca_certificate.clone(), 0o644),
+        (CERTIFICATE_FILE, issued.certificate.clone(), 0o644),
+        (CA_FILE, issued.ca_certificate.clone(), 0o644),
     ] {
-        let path = options.out.join(name);
+        let path = out.join(name);
         write_atomically(&path, contents.as_bytes(), mode)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(enrolled)
+    Ok(())
 }
 
-fn http_client(server_ca: Option<&Path>) -> anyhow::Result<reqwest::Client> {
+fn http_client(
+    server_ca: Option<&Path>,
+    identity: Option<reqwest::Identity>,
+) -> anyhow::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
         .timeout(Duration::from_secs(30));
+    if let Some(identity) = identity {
+        builder = builder.identity(identity);
+    }
     if let Some(path) = server_ca {
         let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let certificate = reqwest::Certificate::from_pem(&pem)
@@ -109,7 +163,7 @@ fn http_client(server_ca: Option<&Path>) -> anyhow::Result<reqwest::Client> {
 pub fn report(enrolled: &Enrolled, out: &Path) -> String {
     let file = |name: &str| out.join(name).display().to_string();
     format!(
-        "enrolled agent {id}\n\
+        "agent        {id}\n\
          certificate  {crt}  (valid until {until})\n\
          private key  {key}  (0600; it never left this host)\n\
          issuing CA   {ca}\n\

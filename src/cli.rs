@@ -39,6 +39,9 @@ pub enum Command {
     /// On an agent host: make a private key here, redeem a one-time enrolment token for a
     /// certificate over it, and write agent.key (0600), agent.crt and ca.crt.
     Enroll(EnrollArgs),
+    /// On an agent host: make a new key and get a certificate for it by presenting the
+    /// current one through the proxy (POST B/renew); the files are replaced on success.
+    Renew(RenewArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -82,4 +85,27 @@ pub fn fingerprint_report(input: &[u8]) -> Result<String, crate::x509::CertError
         ));
     }
     Ok(out)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RenewArgs {
+    /// The proxy's address (its renew location forwards to certgate with the identity
+    /// headers and the verify secret), e.g. https://gateway.internal.
+    #[arg(long, env = "CERTGATE_SERVER")]
+    pub server: String,
+    /// The current certificate.
+    #[arg(long, default_value = "agent.crt")]
+    pub cert: PathBuf,
+    /// The current private key.
+    #[arg(long, default_value = "agent.key")]
+    pub key: PathBuf,
+    /// Directory for the new agent.key, agent.crt and ca.crt (default: the certificate's).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The API base path the server is configured with.
+    #[arg(long, default_value = "/api/ext/cockpit-enterprise/mtls")]
+    pub base_path: String,
+    /// A PEM CA certificate to trust for the proxy's TLS certificate.
+    #[arg(long, value_name = "PEM")]
+    pub cacert: Option<PathBuf>,
 }

@@ -3,8 +3,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use certgate::agent_client::{self, EnrolOptions};
-use certgate::cli::{CaCommand, Cli, Command, EnrollArgs, fingerprint_report};
+use certgate::agent_client::{self, EnrolOptions, RenewOptions};
+use certgate::cli::{CaCommand, Cli, Command, EnrollArgs, RenewArgs, fingerprint_report};
 use certgate::config::Settings;
 use certgate::startup::Application;
 use certgate::{store, telemetry};
@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Enroll(args) => enroll(args),
+        Command::Renew(args) => renew(args),
         Command::Migrate => with_settings(cli.config.as_deref(), |settings| async move {
             store::migrate(&settings).await?;
             tracing::info!("migrations applied");
@@ -81,6 +82,34 @@ fn enroll(args: EnrollArgs) -> ExitCode {
         out: args.out,
         server_ca: args.cacert,
     };
+    let out = options.out.clone();
+    agent_side("enrolment", &out, agent_client::enrol(&options))
+}
+
+fn renew(args: RenewArgs) -> ExitCode {
+    let out = args.out.unwrap_or_else(|| {
+        args.cert
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .map_or_else(|| ".".into(), std::path::Path::to_path_buf)
+    });
+    let options = RenewOptions {
+        server: args.server,
+        base_path: args.base_path,
+        certificate: args.cert,
+        key: args.key,
+        out: out.clone(),
+        server_ca: args.cacert,
+    };
+    agent_side("renewal", &out, agent_client::renew(&options))
+}
+
+/// Runs one agent-side exchange on a small runtime and prints its report.
+fn agent_side(
+    what: &str,
+    out: &std::path::Path,
+    task: impl Future<Output = anyhow::Result<agent_client::Enrolled>>,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -91,13 +120,13 @@ fn enroll(args: EnrollArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(agent_client::enrol(&options)) {
-        Ok(enrolled) => {
-            print!("{}", agent_client::report(&enrolled, &options.out));
+    match runtime.block_on(task) {
+        Ok(issued) => {
+            print!("{}", agent_client::report(&issued, out));
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("certgate: enrolment failed: {error:#}");
+            eprintln!("certgate: {what} failed: {error:#}");
             ExitCode::FAILURE
         }
     }

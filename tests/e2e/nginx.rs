@@ -154,9 +154,9 @@ async fn full_certificate_mode_fails_closed_while_certgate_is_down() {
 }
 
 #[tokio::test]
-async fn full_certificate_mode_admits_an_agent_enrolled_with_a_token_until_revoked() {
+async fn full_certificate_mode_enrols_and_renews_through_the_proxy_until_revoked() {
     let nginx = nginx_or_skip!();
     let stack = Stack::start(Believes::Default).await;
     let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
-    scenarios::token_enrolment_through_the_cli(&stack, proxy.port()).await;
+    scenarios::token_enrolment_and_renewal_through_the_cli(&stack, proxy.port()).await;
 }

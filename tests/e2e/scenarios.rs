@@ -205,48 +205,123 @@ pub async fn fails_closed_while_certgate_is_down(stack: &mut Stack, port: u16, d
     .await;
 }
 
-/// An agent enrolled the way a host does it: `certgate enroll` with a one-time token makes
-/// the key and writes the files; the certificate then passes through the proxy, and not
-/// once the agent is revoked.
-pub async fn token_enrolment_through_the_cli(stack: &Stack, port: u16) {
+/// Runs the `certgate` binary of this build (an agent-side command) off the async runtime.
+async fn certgate_cli(args: Vec<String>) -> String {
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+            .args(&args)
+            .env_remove("CERTGATE_SERVER")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "certgate failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The files `certgate enroll` / `certgate renew` wrote, as a TLS client identity.
+fn host_identity(dir: &std::path::Path, hostname: &str) -> Leaf {
+    let cert_pem = std::fs::read_to_string(dir.join("agent.crt")).unwrap();
+    Leaf {
+        name: hostname.to_owned(),
+        der: pem::parse(&cert_pem).unwrap().into_contents(),
+        cert_pem,
+        key_pem: std::fs::read_to_string(dir.join("agent.key")).unwrap(),
+    }
+}
+
+/// A host's life with certgate's own CA, all through the proxy: `certgate enroll` with a
+/// one-time token (the key is made on the host), requests pass with the agent's identity,
+/// `certgate renew` presents the current certificate for a new one (the old one keeps
+/// working in its grace window), and after a revocation neither passes.
+pub async fn token_enrolment_and_renewal_through_the_cli(stack: &Stack, port: u16) {
     let (agent, token) = stack
         .certgate
         .create_enrolment("issued.e2e.test", &["e2e", "issued"])
         .await;
-    let out = stack.proxy_dir("enrolled-host");
-    let server = format!("http://127.0.0.1:{}", stack.certgate.port());
-    let output = {
-        let out = out.clone();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
-                .args(["enroll", "--server", &server, "--token", &token, "--out"])
-                .arg(&out)
-                .env_remove("CERTGATE_SERVER")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap()
-    };
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let dir = stack.proxy_dir("enrolled-host");
+    let server_ca = dir.join("proxy-ca.pem");
+    std::fs::write(&server_ca, stack.pki.root.pem()).unwrap();
+    let proxy = format!("https://127.0.0.1:{port}");
+    let path = |p: &std::path::Path| p.display().to_string();
+    let report = certgate_cli(vec![
+        "enroll".into(),
+        "--server".into(),
+        proxy.clone(),
+        "--token".into(),
+        token,
+        "--out".into(),
+        path(&dir),
+        "--cacert".into(),
+        path(&server_ca),
+    ])
+    .await;
     assert!(
-        output.status.success(),
-        "certgate enroll failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+        report.contains(&agent.id),
+        "the report names the agent: {report}"
     );
+    let first = host_identity(&dir, &agent.hostname);
+    let first_client = Client::new(&stack.pki, port, Some(&first));
+    assert_passes_as(&first_client, &[], &agent, "agent enrolled with a token").await;
+
+    certgate_cli(vec![
+        "renew".into(),
+        "--server".into(),
+        proxy,
+        "--cert".into(),
+        path(&dir.join("agent.crt")),
+        "--key".into(),
+        path(&dir.join("agent.key")),
+        "--cacert".into(),
+        path(&server_ca),
+    ])
+    .await;
+    let second = host_identity(&dir, &agent.hostname);
+    assert_ne!(second.der, first.der, "renew wrote a new certificate");
+    assert_ne!(second.key_pem, first.key_pem, "and a new key");
+    let second_client = Client::new(&stack.pki, port, Some(&second));
+    assert_passes_as(&second_client, &[], &agent, "the renewed certificate").await;
+    assert_passes_as(
+        &first_client,
+        &[],
+        &agent,
+        "the old one, in its grace window",
+    )
+    .await;
+
+    // A client without a certificate cannot renew someone else's by forging what the
+    // proxy would send: the recipe sets (or clears) every identity header itself.
+    let csr_body = r#"{"csr": "-----BEGIN CERTIFICATE REQUEST-----\nAA==\n-----END CERTIFICATE REQUEST-----\n"}"#;
+    let stranger = Client::new(&stack.pki, port, None);
+    let forged = [
+        ("X-Client-Cert", second.escaped_pem()),
+        ("X-Client-Cert-Fingerprint", second.sha1_hex()),
+        ("X-Forwarded-Tls-Client-Cert", second.der_base64()),
+        ("Client-Cert", format!(":{}:", second.der_base64())),
+        ("X-Verify-Secret", stack.certgate.verify_secret.clone()),
+    ];
+    let (status, body) = stranger
+        .post_to("/api/ext/cockpit-enterprise/mtls/renew", &forged, csr_body)
+        .await;
+    assert_eq!(status, 401, "forged renewal: {body}");
     assert!(
-        stdout.contains(&agent.id),
-        "the report names the agent: {stdout}"
+        body.contains("missing_certificate"),
+        "forged renewal: {body}"
     );
-    let cert_pem = std::fs::read_to_string(out.join("agent.crt")).unwrap();
-    let leaf = Leaf {
-        name: agent.hostname.clone(),
-        der: pem::parse(&cert_pem).unwrap().into_contents(),
-        cert_pem,
-        key_pem: std::fs::read_to_string(out.join("agent.key")).unwrap(),
-    };
-    let client = Client::new(&stack.pki, port, Some(&leaf));
-    assert_passes_as(&client, &[], &agent, "agent enrolled with a token").await;
+
     stack.certgate.revoke(&agent).await;
-    assert_refused(stack, &client, &[], "the same agent, revoked").await;
+    assert_refused(
+        stack,
+        &second_client,
+        &[],
+        "the renewed certificate, revoked",
+    )
+    .await;
+    assert_refused(stack, &first_client, &[], "the old certificate, revoked").await;
 }

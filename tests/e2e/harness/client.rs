@@ -105,4 +105,25 @@ impl Client {
             Outcome::Refused { status, body }
         }
     }
+
+    /// A POST of `body` to `path` on the proxy, with extra headers: the status and body.
+    pub async fn post_to(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &str,
+    ) -> (u16, String) {
+        let url = self.url.replace("/app/resource?q=1", path);
+        let mut request = self
+            .http
+            .post(url)
+            .header("Content-Type", "application/json")
+            .body(body.to_owned());
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
 }
