@@ -42,6 +42,9 @@ pub enum Command {
     /// On an agent host: make a new key and get a certificate for it by presenting the
     /// current one through the proxy (POST B/renew); the files are replaced on success.
     Renew(RenewArgs),
+    /// On a host without a token: ask to be enrolled (key made here, only a signing
+    /// request sent), then wait for an administrator's approval and write the files.
+    Request(RequestArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -106,6 +109,37 @@ pub struct RenewArgs {
     #[arg(long, default_value = "/api/ext/cockpit-enterprise/mtls")]
     pub base_path: String,
     /// A PEM CA certificate to trust for the proxy's TLS certificate.
+    #[arg(long, value_name = "PEM")]
+    pub cacert: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RequestArgs {
+    /// certgate's address (or the proxy route to it).
+    #[arg(long, env = "CERTGATE_SERVER")]
+    pub server: String,
+    /// This host's name, as the agent will be listed.
+    #[arg(long)]
+    pub hostname: String,
+    /// This host's primary address (default: the one it reaches the server from).
+    #[arg(long)]
+    pub ip: Option<std::net::IpAddr>,
+    /// A file holding the machine id.
+    #[arg(long, default_value = "/etc/machine-id")]
+    pub machine_id_file: PathBuf,
+    /// Directory for agent.key, agent.crt and ca.crt; request.token waits there meanwhile.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// Seconds between two status checks.
+    #[arg(long, default_value_t = 30)]
+    pub poll_interval: u64,
+    /// Give up waiting after this many seconds (run again to resume).
+    #[arg(long, default_value_t = 86_400)]
+    pub timeout: u64,
+    /// The API base path the server is configured with.
+    #[arg(long, default_value = "/api/ext/cockpit-enterprise/mtls")]
+    pub base_path: String,
+    /// A PEM CA certificate to trust for the server's TLS certificate.
     #[arg(long, value_name = "PEM")]
     pub cacert: Option<PathBuf>,
 }

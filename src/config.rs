@@ -42,6 +42,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("agent_certificate_days", "365"),
     ("enrollment_token_ttl_seconds", "86400"),
     ("renewal_grace_seconds", "86400"),
+    ("enroll_requests_per_minute", "1"),
 ];
 
 /// Settings without a default: absent unless the file or the environment sets them.
@@ -97,6 +98,7 @@ struct RawSettings {
     agent_certificate_days: u32,
     enrollment_token_ttl_seconds: u64,
     renewal_grace_seconds: u64,
+    enroll_requests_per_minute: u32,
     database_url: Option<SecretString>,
     admin_token: Option<SecretString>,
     verify_secret: Option<SecretString>,
@@ -150,6 +152,7 @@ pub struct Settings {
     /// Whether certgate runs its own CA (created in `data_dir` the first time it issues).
     pub internal_ca: bool,
     pub issuance: IssuancePolicy,
+    pub enroll_requests_per_minute: u32,
     /// Things worth a warning once logging is up (it is configured from these settings).
     pub warnings: Vec<String>,
 }
@@ -227,7 +230,10 @@ impl Settings {
                 ));
             }
         };
-        if raw.admin_auth_failures_per_minute == 0 || raw.verify_secret_failures_per_minute == 0 {
+        if raw.admin_auth_failures_per_minute == 0
+            || raw.verify_secret_failures_per_minute == 0
+            || raw.enroll_requests_per_minute == 0
+        {
             return Err(invalid(
                 "admin_auth_failures_per_minute",
                 "failure rate limits must be at least 1 per minute",
@@ -289,6 +295,7 @@ impl Settings {
             workers: raw.workers,
             keep_alive_seconds: raw.keep_alive_seconds,
             internal_ca: raw.internal_ca,
+            enroll_requests_per_minute: raw.enroll_requests_per_minute,
             issuance: IssuancePolicy {
                 extra_sans: agent_sans,
                 certificate_validity: time::Duration::days(i64::from(raw.agent_certificate_days)),

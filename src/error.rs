@@ -76,6 +76,14 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
 
+    /// 429 for a route where every attempt counts, not only failed ones.
+    pub fn too_many_requests(wait: Duration, message: &str) -> Self {
+        Self {
+            message: message.to_owned(),
+            ..Self::rate_limited(wait)
+        }
+    }
+
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
         Self::new(

@@ -3,8 +3,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use certgate::agent_client::{self, EnrolOptions, RenewOptions};
-use certgate::cli::{CaCommand, Cli, Command, EnrollArgs, RenewArgs, fingerprint_report};
+use certgate::agent_client::{self, EnrolOptions, RenewOptions, RequestOptions};
+use certgate::cli::{
+    CaCommand, Cli, Command, EnrollArgs, RenewArgs, RequestArgs, fingerprint_report,
+};
 use certgate::config::Settings;
 use certgate::startup::Application;
 use certgate::{store, telemetry};
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         }),
         Command::Enroll(args) => enroll(args),
         Command::Renew(args) => renew(args),
+        Command::Request(args) => request(args),
         Command::Migrate => with_settings(cli.config.as_deref(), |settings| async move {
             store::migrate(&settings).await?;
             tracing::info!("migrations applied");
@@ -102,6 +105,36 @@ fn renew(args: RenewArgs) -> ExitCode {
         server_ca: args.cacert,
     };
     agent_side("renewal", &out, agent_client::renew(&options))
+}
+
+fn request(args: RequestArgs) -> ExitCode {
+    let machine_id = match std::fs::read_to_string(&args.machine_id_file) {
+        Ok(text) => text.trim().to_owned(),
+        Err(error) => {
+            eprintln!(
+                "certgate: cannot read {}: {error}",
+                args.machine_id_file.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let options = RequestOptions {
+        server: args.server,
+        base_path: args.base_path,
+        hostname: args.hostname,
+        machine_id,
+        ip_address: args.ip,
+        out: args.out.clone(),
+        server_ca: args.cacert,
+        poll_interval: std::time::Duration::from_secs(args.poll_interval.max(1)),
+        timeout: std::time::Duration::from_secs(args.timeout),
+    };
+    let progress = |line: &str| println!("{line}");
+    agent_side(
+        "enrolment request",
+        &args.out,
+        agent_client::request(&options, progress),
+    )
 }
 
 /// Runs one agent-side exchange on a small runtime and prints its report.

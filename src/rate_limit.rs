@@ -1,5 +1,6 @@
-//! Limits on *failed* authentication attempts per TCP peer address (a forwarded IP header
-//! could be forged to dodge the limit). Correct calls never consume from the quota.
+//! Limits per client address: on *failed* authentication attempts per TCP peer (a forwarded
+//! IP header could be forged to dodge the limit; correct calls never consume from the
+//! quota), and on unauthenticated enrolment requests.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -29,6 +30,11 @@ impl FailureLimiter {
         self.limiter
             .check_key(&peer)
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// Counts one attempt, for routes where every attempt counts (not only failures).
+    pub fn record_attempt(&self, peer: IpAddr) -> Result<(), Duration> {
+        self.record_failure(peer)
     }
 
     /// Forgets peers whose quota has refilled, so the map stays small.

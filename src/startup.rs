@@ -33,6 +33,8 @@ pub struct AppState {
     pub issuance: Issuance,
     /// Failed enrolment-token redemptions per TCP peer (guessing tokens).
     pub token_failures: FailureLimiter,
+    /// Host self-enrolment requests per client address (every attempt counts).
+    pub request_limiter: FailureLimiter,
     pub metrics: Arc<Metrics>,
     pub last_seen: Arc<LastSeen>,
     pub verify_failures: FailureLimiter,
@@ -74,6 +76,7 @@ impl Application {
             registry,
             issuance,
             token_failures: FailureLimiter::per_minute(settings.admin_auth_failures_per_minute),
+            request_limiter: FailureLimiter::per_minute(settings.enroll_requests_per_minute),
             store: Arc::clone(&store),
             trust: Arc::clone(&trust),
             metrics: Arc::clone(&metrics),
@@ -162,6 +165,7 @@ fn spawn_limiter_cleanup(state: web::Data<AppState>) -> JoinHandle<()> {
             state.verify_failures.forget_idle();
             state.admin_failures.forget_idle();
             state.token_failures.forget_idle();
+            state.request_limiter.forget_idle();
         }
     })
 }

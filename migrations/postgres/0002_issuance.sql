@@ -35,3 +35,24 @@ CREATE TABLE superseded_certificates (
     revoked          BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX superseded_certificates_agent ON superseded_certificates (agent_id);
+
+-- Hosts asking to be enrolled (no credential yet): an administrator approves or denies each.
+-- The host polls with its token, stored only as SHA-256; it proves nothing but patience,
+-- so the request carries the host's signing request and certgate never sees its key.
+CREATE TABLE enrollment_requests (
+    id          TEXT PRIMARY KEY,
+    hostname    TEXT NOT NULL,
+    machine_id  TEXT NOT NULL,
+    ip_address  TEXT NOT NULL,
+    os_details  TEXT NOT NULL,
+    csr_pem     TEXT NOT NULL,
+    key_sha256  TEXT NOT NULL,
+    token_hash  TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    agent_id    TEXT,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    decided_at  BIGINT
+);
+CREATE UNIQUE INDEX enrollment_requests_token_hash ON enrollment_requests (token_hash);
+CREATE INDEX enrollment_requests_status ON enrollment_requests (status, created_at);

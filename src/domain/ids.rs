@@ -57,3 +57,7 @@ uuid_id!(
     /// A trusted CA certificate.
     CaId
 );
+uuid_id!(
+    /// A host's request to be enrolled, awaiting an administrator's decision.
+    RequestId
+);

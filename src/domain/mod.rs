@@ -1,6 +1,7 @@
 //! Pure types and rules: no I/O, no clock reads (time is passed in).
 
 pub mod agent;
+pub mod approval;
 pub mod ca;
 pub mod enrolment;
 pub mod fingerprint;
@@ -9,4 +10,4 @@ pub mod policy;
 pub mod verify;
 
 pub use fingerprint::{Fingerprint, PresentedFingerprint, Sha1Fingerprint};
-pub use ids::{AgentId, CaId};
+pub use ids::{AgentId, CaId, RequestId};

@@ -4,6 +4,7 @@ pub mod admin;
 mod agent_auth;
 pub mod enroll;
 pub mod health;
+pub mod requests;
 pub mod verify;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -11,7 +12,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -42,6 +43,21 @@ pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
         .service(
             web::resource(format!("{base_path}/renew"))
                 .route(web::post().to(enroll::renew))
+                .default_service(web::to(admin::method_not_allowed)),
+        )
+        .service(
+            web::resource(format!("{base_path}/enroll/requests"))
+                .route(web::post().to(requests::submit))
+                .route(
+                    web::get()
+                        .to(requests::list)
+                        .wrap(from_fn(admin::require_admin)),
+                )
+                .default_service(web::to(admin::method_not_allowed)),
+        )
+        .service(
+            web::resource(format!("{base_path}/enroll/requests/status/{{token}}"))
+                .route(web::get().to(requests::status))
                 .default_service(web::to(admin::method_not_allowed)),
         )
         .service(

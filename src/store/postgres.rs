@@ -13,10 +13,11 @@ use super::rows::*;
 use super::sql::{impl_store, parse_change};
 use super::{AgentFilter, Change, Page, Sighting, StoreError};
 use crate::domain::agent::{Agent, IndexedAgent, SupersededCertificate};
+use crate::domain::approval::{EnrolmentRequest, RequestStatus};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
 use crate::domain::policy::Policy;
-use crate::domain::{AgentId, CaId, Fingerprint};
+use crate::domain::{AgentId, CaId, Fingerprint, RequestId};
 
 type Db = Postgres;
 

@@ -8,11 +8,12 @@ use super::StoreError;
 use crate::domain::agent::{
     Agent, AllowedIps, Hostname, IndexedAgent, SupersededCertificate, Tags,
 };
+use crate::domain::approval::{EnrolmentRequest, RequestStatus};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, Profile, TokenDigest};
 use crate::domain::policy::Policy;
 use crate::domain::verify::AgentFacts;
-use crate::domain::{AgentId, CaId, Fingerprint, PresentedFingerprint, Sha1Fingerprint};
+use crate::domain::{AgentId, CaId, Fingerprint, PresentedFingerprint, RequestId, Sha1Fingerprint};
 
 pub const AGENT_COLUMNS: &str = "id, hostname, description, tags, ca_id, fingerprint, \
      fingerprint_sha1, subject, serial, not_before, not_after, enabled, allowed_ips, \
@@ -263,6 +264,51 @@ impl TryFrom<EnrolmentRow> for PendingEnrolment {
             expires_at: from_micros(row.expires_at)?,
             created_at: from_micros(row.created_at)?,
             used_at: row.used_at.map(from_micros).transpose()?,
+        })
+    }
+}
+
+pub const REQUEST_COLUMNS: &str = "id, hostname, machine_id, ip_address, os_details, csr_pem, \
+     key_sha256, token_hash, status, agent_id, created_at, expires_at, decided_at";
+
+#[derive(sqlx::FromRow)]
+pub struct RequestRow {
+    id: String,
+    hostname: String,
+    machine_id: String,
+    ip_address: String,
+    os_details: String,
+    csr_pem: String,
+    key_sha256: String,
+    token_hash: String,
+    status: String,
+    agent_id: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+    decided_at: Option<i64>,
+}
+
+impl TryFrom<RequestRow> for EnrolmentRequest {
+    type Error = StoreError;
+
+    fn try_from(row: RequestRow) -> Result<Self, StoreError> {
+        Ok(EnrolmentRequest {
+            id: RequestId::from_str(&row.id).map_err(|_| corrupt("request id"))?,
+            hostname: Hostname::parse(&row.hostname).map_err(corrupt)?,
+            machine_id: row.machine_id,
+            ip_address: row.ip_address.parse().map_err(|_| corrupt("ip_address"))?,
+            os_details: row.os_details,
+            csr_pem: row.csr_pem,
+            key_sha256: sha256(&row.key_sha256)?,
+            token_digest: TokenDigest::from_stored(row.token_hash),
+            status: RequestStatus::parse(&row.status).ok_or_else(|| corrupt("request status"))?,
+            agent_id: row
+                .agent_id
+                .map(|id| AgentId::from_str(&id).map_err(|_| corrupt("agent id")))
+                .transpose()?,
+            created_at: from_micros(row.created_at)?,
+            expires_at: from_micros(row.expires_at)?,
+            decided_at: row.decided_at.map(from_micros).transpose()?,
         })
     }
 }

@@ -388,6 +388,159 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn certificate_pem(&self, agent_id: AgentId) -> Result<String, StoreError> {
+                let (pem,): (String,) =
+                    sqlx::query_as("SELECT certificate_pem FROM agents WHERE id = $1")
+                        .bind(agent_id.to_string())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                Ok(pem)
+            }
+
+            async fn insert_request(&self, request: &EnrolmentRequest) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO enrollment_requests (id, hostname, machine_id, ip_address, \
+                     os_details, csr_pem, key_sha256, token_hash, status, agent_id, created_at, \
+                     expires_at, decided_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, NULL)",
+                )
+                .bind(request.id.to_string())
+                .bind(request.hostname.as_str())
+                .bind(&request.machine_id)
+                .bind(request.ip_address.to_string())
+                .bind(&request.os_details)
+                .bind(&request.csr_pem)
+                .bind(hex_of(&request.key_sha256))
+                .bind(request.token_digest.as_str())
+                .bind(request.status.as_str())
+                .bind(micros(request.created_at))
+                .bind(micros(request.expires_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn request(&self, id: RequestId) -> Result<EnrolmentRequest, StoreError> {
+                let sql = format!("SELECT {REQUEST_COLUMNS} FROM enrollment_requests WHERE id = $1");
+                sqlx::query_as::<_, RequestRow>(&sql)
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?
+                    .try_into()
+            }
+
+            async fn request_by_token(
+                &self,
+                digest: &TokenDigest,
+            ) -> Result<EnrolmentRequest, StoreError> {
+                let sql = format!(
+                    "SELECT {REQUEST_COLUMNS} FROM enrollment_requests WHERE token_hash = $1"
+                );
+                sqlx::query_as::<_, RequestRow>(&sql)
+                    .bind(digest.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?
+                    .try_into()
+            }
+
+            async fn list_requests(
+                &self,
+                status: Option<RequestStatus>,
+                page: Page,
+            ) -> Result<(Vec<EnrolmentRequest>, i64), StoreError> {
+                let sql = format!(
+                    "SELECT {REQUEST_COLUMNS} FROM enrollment_requests \
+                     WHERE ($1 IS NULL OR status = $1) \
+                     ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
+                );
+                let status = status.map(RequestStatus::as_str);
+                let rows = sqlx::query_as::<_, RequestRow>(&sql)
+                    .bind(status)
+                    .bind(page.limit)
+                    .bind(page.offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let (total,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM enrollment_requests WHERE ($1 IS NULL OR status = $1)",
+                )
+                .bind(status)
+                .fetch_one(&self.pool)
+                .await?;
+                let items = rows
+                    .into_iter()
+                    .map(EnrolmentRequest::try_from)
+                    .collect::<Result<_, _>>()?;
+                Ok((items, total))
+            }
+
+            async fn approve_request(
+                &self,
+                id: RequestId,
+                agent: &Agent,
+                certificate_pem: &str,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.write_tx().await?;
+                let decided = sqlx::query(
+                    "UPDATE enrollment_requests SET status = 'approved', agent_id = $2, \
+                     decided_at = $3 WHERE id = $1 AND status = 'pending'",
+                )
+                .bind(id.to_string())
+                .bind(agent.id.to_string())
+                .bind(micros(agent.created_at))
+                .execute(&mut *tx)
+                .await?;
+                if decided.rows_affected() == 0 {
+                    return Err(StoreError::Conflict);
+                }
+                insert_agent_row(&mut tx, agent, certificate_pem).await?;
+                record_change(&mut tx, "agent", &agent.id.to_string()).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn deny_request(&self, id: RequestId, now: OffsetDateTime) -> Result<(), StoreError> {
+                let decided = sqlx::query(
+                    "UPDATE enrollment_requests SET status = 'denied', decided_at = $2 \
+                     WHERE id = $1 AND status = 'pending'",
+                )
+                .bind(id.to_string())
+                .bind(micros(now))
+                .execute(&self.pool)
+                .await?;
+                if decided.rows_affected() == 0 {
+                    return Err(StoreError::Conflict);
+                }
+                Ok(())
+            }
+
+            async fn active_agent_named(
+                &self,
+                hostname: &str,
+                ip_address: &str,
+            ) -> Result<Option<(AgentId, bool)>, StoreError> {
+                let row: Option<(String, bool)> = sqlx::query_as(
+                    "SELECT id, LOWER(hostname) = LOWER($1) FROM agents \
+                     WHERE revoked_at IS NULL AND ca_removed_at IS NULL \
+                     AND (LOWER(hostname) = LOWER($1) OR last_seen_ip = $2 OR id IN \
+                     (SELECT agent_id FROM enrollment_requests \
+                      WHERE status = 'approved' AND ip_address = $2)) \
+                     ORDER BY 2 DESC LIMIT 1",
+                )
+                .bind(hostname)
+                .bind(ip_address)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|(id, by_name)| {
+                    id.parse::<AgentId>()
+                        .map(|id| (id, by_name))
+                        .map_err(|_| StoreError::Corrupt("agent id".into()))
+                })
+                .transpose()
+            }
+
             async fn policy(&self) -> Result<Policy, StoreError> {
                 sqlx::query_as::<_, PolicyRow>(
                     "SELECT enforcement_enabled, reject_unknown_certs, auto_enroll, updated_at \

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod agents;
+mod approval;
 mod auth_and_limits;
 mod bad_input;
 mod cas;

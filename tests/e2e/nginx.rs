@@ -160,3 +160,11 @@ async fn full_certificate_mode_enrols_and_renews_through_the_proxy_until_revoked
     let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
     scenarios::token_enrolment_and_renewal_through_the_cli(&stack, proxy.port()).await;
 }
+
+#[tokio::test]
+async fn full_certificate_mode_lets_a_host_ask_to_be_enrolled() {
+    let nginx = nginx_or_skip!();
+    let stack = Stack::start(Believes::Default).await;
+    let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
+    scenarios::self_enrolment_through_the_cli(&stack, proxy.port()).await;
+}

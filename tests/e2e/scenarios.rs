@@ -325,3 +325,81 @@ pub async fn token_enrolment_and_renewal_through_the_cli(stack: &Stack, port: u1
     .await;
     assert_refused(stack, &first_client, &[], "the old certificate, revoked").await;
 }
+
+/// A host without a token asks through the proxy (`certgate request`), an administrator
+/// approves, the host collects its certificate and passes.
+pub async fn self_enrolment_through_the_cli(stack: &Stack, port: u16) {
+    use std::time::Duration;
+
+    let dir = stack.proxy_dir("requesting-host");
+    let server_ca = dir.join("proxy-ca.pem");
+    std::fs::write(&server_ca, stack.pki.root.pem()).unwrap();
+    let machine_id = dir.join("machine-id");
+    std::fs::write(&machine_id, "00112233445566778899aabbccddeeff\n").unwrap();
+    let out = dir.join("host");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+        .args(["request", "--server", &format!("https://127.0.0.1:{port}")])
+        .args([
+            "--hostname",
+            "requested.e2e.test",
+            "--poll-interval",
+            "1",
+            "--timeout",
+            "60",
+        ])
+        .arg("--machine-id-file")
+        .arg(&machine_id)
+        .arg("--out")
+        .arg(&out)
+        .arg("--cacert")
+        .arg(&server_ca)
+        .env_remove("CERTGATE_SERVER")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut request = None;
+    for _ in 0..100 {
+        request = stack.certgate.pending_request().await;
+        if request.is_some() || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(request) = request else {
+        child.kill().ok();
+        let output = child.wait_with_output().unwrap();
+        panic!(
+            "no request arrived: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    assert_eq!(
+        request["ip_address"], "127.0.0.1",
+        "the address the host reaches the proxy from"
+    );
+    let agent = stack
+        .certgate
+        .approve_request(request["id"].as_str().unwrap(), &["e2e", "requested"])
+        .await;
+    let mut finished = None;
+    for _ in 0..100 {
+        finished = child.try_wait().unwrap();
+        if finished.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if finished.is_none() {
+        child.kill().ok();
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        finished.is_some_and(|status| status.success()),
+        "certgate request: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let identity = host_identity(&out, &agent.hostname);
+    let client = Client::new(&stack.pki, port, Some(&identity));
+    assert_passes_as(&client, &[], &agent, "a host enrolled by approval").await;
+}

@@ -55,6 +55,14 @@ pub fn scope() -> Scope<
         )
         .service(resource("/agents/{id}/toggle").route(web::put().to(agents::toggle)))
         .service(resource("/agents/{id}/token").route(web::post().to(enrollments::rotate)))
+        .service(resource("/enroll/requests/{id}").route(web::get().to(super::requests::get)))
+        .service(
+            resource("/enroll/requests/{id}/approve")
+                .route(web::post().to(super::requests::approve)),
+        )
+        .service(
+            resource("/enroll/requests/{id}/deny").route(web::post().to(super::requests::deny)),
+        )
         .service(
             resource("/enrollments")
                 .route(web::get().to(enrollments::list))
@@ -83,7 +91,7 @@ pub async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
 
 /// Every admin route needs one of the configured bearer tokens; none configured refuses
 /// everything. Failed attempts are rate limited per TCP peer.
-async fn require_admin(
+pub async fn require_admin(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {

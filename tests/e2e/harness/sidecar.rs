@@ -169,6 +169,36 @@ impl Certgate {
         (agent, created["token"].as_str().unwrap().to_owned())
     }
 
+    /// The first pending self-enrolment request, if any.
+    pub async fn pending_request(&self) -> Option<Value> {
+        let listed = self
+            .admin_call(
+                reqwest::Method::GET,
+                "/enroll/requests?status=pending",
+                None,
+            )
+            .await;
+        listed["items"]
+            .as_array()
+            .and_then(|items| items.first().cloned())
+    }
+
+    /// Approves a self-enrolment request; answers the new agent.
+    pub async fn approve_request(&self, id: &str, tags: &[&str]) -> Agent {
+        let request = self
+            .admin_call(
+                reqwest::Method::POST,
+                &format!("/enroll/requests/{id}/approve"),
+                Some(json!({ "tags": tags })),
+            )
+            .await;
+        Agent {
+            id: request["agent_id"].as_str().unwrap().to_owned(),
+            hostname: request["hostname"].as_str().unwrap().to_owned(),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        }
+    }
+
     pub async fn disable(&self, agent: &Agent) {
         let answer = self
             .admin_call(

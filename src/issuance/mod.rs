@@ -1,6 +1,8 @@
 //! certgate as its own CA: one-time enrolment tokens, and certificates issued from the
 //! agent's own signing request, so a private key never leaves the host that uses it.
 
+mod approval;
+
 use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
@@ -43,6 +45,8 @@ pub struct NewEnrolment {
     pub ttl: Option<Duration>,
 }
 
+pub use approval::{Approval, NewRequest, Poll};
+
 /// A certificate just issued, with the CA that signed it.
 pub struct Issued {
     pub agent: Agent,
@@ -75,15 +79,20 @@ impl Issuance {
         }
     }
 
-    /// The internal CA and its id in the store, registering it as a trusted CA the first
-    /// time it is needed. Fresh installs that never issue keep an empty CA list.
-    pub async fn registered_ca(&self, now: OffsetDateTime) -> Result<(&InternalCa, Ca), ApiError> {
-        let (ca, fingerprint) = self.ca.as_ref().map_err(|reason| {
+    /// The internal CA with its fingerprint, or 503 with the reason it is unavailable.
+    fn internal_ca(&self) -> Result<&(InternalCa, Fingerprint), ApiError> {
+        self.ca.as_ref().map_err(|reason| {
             ApiError::unavailable(
                 "internal_ca_unavailable",
                 format!("certgate's internal CA is not available: {reason}"),
             )
-        })?;
+        })
+    }
+
+    /// The internal CA and its id in the store, registering it as a trusted CA the first
+    /// time it is needed. Fresh installs that never issue keep an empty CA list.
+    pub async fn registered_ca(&self, now: OffsetDateTime) -> Result<(&InternalCa, Ca), ApiError> {
+        let (ca, fingerprint) = self.internal_ca()?;
         for _ in 0..2 {
             match self.registry.store().internal_ca().await? {
                 Some(row) if row.fingerprint == *fingerprint => return Ok((ca, row)),

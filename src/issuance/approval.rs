@@ -1,0 +1,229 @@
+//! Host self-enrolment with administrator approval: the host sends its signing request and
+//! a description of itself, gets a polling token, and collects its certificate once an
+//! administrator approved. Unlike flows that ship a private key back, the key never leaves
+//! the host.
+
+use std::net::IpAddr;
+
+use actix_web::http::StatusCode;
+use time::OffsetDateTime;
+
+use super::Issuance;
+use crate::domain::agent::{Agent, AllowedIps, Hostname, Tags};
+use crate::domain::approval::{EnrolmentRequest, PollingToken, RequestStatus};
+use crate::domain::enrolment::{PendingEnrolment, Profile, TokenDigest};
+use crate::domain::{AgentId, Fingerprint, RequestId};
+use crate::error::ApiError;
+use crate::store::StoreError;
+use crate::x509;
+
+/// A validated `POST B/enroll/requests`.
+pub struct NewRequest {
+    pub hostname: Hostname,
+    pub machine_id: String,
+    pub ip_address: IpAddr,
+    pub os_details: String,
+    pub csr_pem: String,
+}
+
+/// What an administrator decides besides "yes": the agent's fields.
+pub struct Approval {
+    pub description: Option<String>,
+    pub tags: Tags,
+    pub allowed_ips: AllowedIps,
+    pub profile: Profile,
+}
+
+/// What the host learns when it polls.
+pub enum Poll {
+    Pending,
+    Approved {
+        agent_id: AgentId,
+        certificate_pem: String,
+        ca_certificate_pem: String,
+        not_after: OffsetDateTime,
+    },
+    Denied,
+    NotFound,
+}
+
+impl Issuance {
+    /// Stores a host's request (its signing request checked first) and hands out the
+    /// polling token, once.
+    pub async fn submit_request(
+        &self,
+        request: NewRequest,
+        now: OffsetDateTime,
+    ) -> Result<(EnrolmentRequest, PollingToken), ApiError> {
+        let now = crate::registry::stored_precision(now);
+        let signing_request =
+            x509::signing_request(&request.csr_pem).map_err(super::csr_refused)?;
+        // Refuse now what approval could not issue, rather than after an administrator's work.
+        self.registered_ca(now).await?;
+        let token = PollingToken::generate(|n| rand::Rng::gen_range(&mut rand::thread_rng(), 0..n));
+        let stored = EnrolmentRequest {
+            id: RequestId::new_random(),
+            hostname: request.hostname,
+            machine_id: request.machine_id,
+            ip_address: request.ip_address,
+            os_details: request.os_details,
+            csr_pem: request.csr_pem,
+            key_sha256: Fingerprint::of_der(&signing_request.public_key_der),
+            token_digest: token.digest(),
+            status: RequestStatus::Pending,
+            agent_id: None,
+            created_at: now,
+            expires_at: now + self.policy.token_ttl,
+            decided_at: None,
+        };
+        self.registry.store().insert_request(&stored).await?;
+        tracing::info!(request_id = %stored.id, hostname = stored.hostname.as_str(),
+            ip = %stored.ip_address, key_sha256 = %stored.key_sha256, "enrolment requested");
+        Ok((stored, token))
+    }
+
+    /// The state of the request a polling token belongs to. Unknown and expired tokens
+    /// look the same.
+    pub async fn poll(&self, token: &str, now: OffsetDateTime) -> Result<Poll, ApiError> {
+        let request = match self
+            .registry
+            .store()
+            .request_by_token(&TokenDigest::of(token))
+            .await
+        {
+            Err(StoreError::NotFound) => return Ok(Poll::NotFound),
+            other => other?,
+        };
+        if request.expired(now) {
+            return Ok(Poll::NotFound);
+        }
+        Ok(match (request.status, request.agent_id) {
+            (RequestStatus::Pending, _) => Poll::Pending,
+            (RequestStatus::Denied, _) => Poll::Denied,
+            (RequestStatus::Approved, Some(agent_id)) => {
+                let store = self.registry.store();
+                let agent = store.agent(agent_id).await?;
+                let certificate_pem = store.certificate_pem(agent_id).await?;
+                let ca_certificate_pem = self.internal_ca()?.0.certificate_pem().to_owned();
+                Poll::Approved {
+                    agent_id,
+                    certificate_pem,
+                    ca_certificate_pem,
+                    not_after: agent.not_after,
+                }
+            }
+            (RequestStatus::Approved, None) => {
+                return Err(ApiError::internal(&"approved request without an agent"));
+            }
+        })
+    }
+
+    /// Issues the host's certificate and creates its agent. 409 when the hostname or the
+    /// IP address already belongs to an active agent.
+    pub async fn approve(
+        &self,
+        id: RequestId,
+        approval: Approval,
+        now: OffsetDateTime,
+    ) -> Result<(EnrolmentRequest, Agent), ApiError> {
+        let now = crate::registry::stored_precision(now);
+        let store = self.registry.store();
+        let request = self.undecided(id, now).await?;
+        if let Some((agent, by_name)) = store
+            .active_agent_named(request.hostname.as_str(), &request.ip_address.to_string())
+            .await?
+        {
+            let (code, what) = if by_name {
+                ("hostname_conflict", "hostname")
+            } else {
+                ("ip_address_conflict", "IP address")
+            };
+            return Err(ApiError::conflict(
+                code,
+                format!(
+                    "active agent {agent} already has this {what}; revoke it or deny this request"
+                ),
+            ));
+        }
+        let signing_request =
+            x509::signing_request(&request.csr_pem).map_err(super::csr_refused)?;
+        let (ca, ca_row) = self.registered_ca(now).await?;
+        let agent_id = AgentId::new_random();
+        let (certificate_pem, info) = self.issue(
+            ca,
+            &signing_request.public_key_der,
+            agent_id,
+            &request.hostname,
+            approval.profile,
+            now,
+        )?;
+        let fields = PendingEnrolment {
+            agent_id,
+            hostname: request.hostname.clone(),
+            description: approval.description.or_else(|| {
+                Some(format!(
+                    "approved enrolment request {} (machine-id {})",
+                    request.id, request.machine_id
+                ))
+            }),
+            tags: approval.tags,
+            allowed_ips: approval.allowed_ips,
+            profile: approval.profile,
+            token_digest: request.token_digest.clone(),
+            expires_at: request.expires_at,
+            created_at: now,
+            used_at: None,
+        };
+        let agent = crate::registry::agent_from_enrolment(&info, ca_row.id, &fields, now);
+        match store.approve_request(id, &agent, &certificate_pem).await {
+            Err(StoreError::Conflict) => return Err(decided()),
+            other => other?,
+        }
+        self.registry.index(&agent);
+        tracing::info!(request_id = %id, agent_id = %agent.id, "enrolment request approved");
+        let request = store.request(id).await?;
+        Ok((request, agent))
+    }
+
+    pub async fn deny(
+        &self,
+        id: RequestId,
+        now: OffsetDateTime,
+    ) -> Result<EnrolmentRequest, ApiError> {
+        let now = crate::registry::stored_precision(now);
+        self.undecided(id, now).await?;
+        let store = self.registry.store();
+        match store.deny_request(id, now).await {
+            Err(StoreError::Conflict) => return Err(decided()),
+            other => other?,
+        }
+        tracing::info!(request_id = %id, "enrolment request denied");
+        Ok(store.request(id).await?)
+    }
+
+    async fn undecided(
+        &self,
+        id: RequestId,
+        now: OffsetDateTime,
+    ) -> Result<EnrolmentRequest, ApiError> {
+        let request = self.registry.store().request(id).await?;
+        if request.status != RequestStatus::Pending {
+            return Err(decided());
+        }
+        if request.expired(now) {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "request_expired",
+                "this request expired; the host must ask again",
+            ));
+        }
+        Ok(request)
+    }
+}
+
+fn decided() -> ApiError {
+    ApiError::conflict(
+        "request_decided",
+        "this request was already approved or denied",
+    )
+}

@@ -1,0 +1,303 @@
+//! `B/enroll/requests`: host self-enrolment with administrator approval. Submitting and
+//! polling need no credential (the polling token is one); listing, approving and denying
+//! are admin routes.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::admin::{ListResponse, page, parse_id};
+use crate::domain::agent::{AllowedIps, Hostname, Tags, canonical_ip, parse_description};
+use crate::domain::approval::{EnrolmentRequest, MAX_OS_DETAILS, RequestStatus, parse_machine_id};
+use crate::domain::enrolment::Profile;
+use crate::domain::{AgentId, RequestId};
+use crate::error::ApiError;
+use crate::issuance::{Approval, NewRequest, Poll};
+use crate::routes::{JsonObject, body_error, payload_error};
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    hostname: String,
+    machine_id: String,
+    ip_address: String,
+    #[serde(default)]
+    os_details: Option<serde_json::Value>,
+    csr: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveBody {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    allowed_ips: Option<Vec<String>>,
+    #[serde(default)]
+    profile: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Submitted<'a> {
+    request_id: RequestId,
+    polling_token: &'a str,
+    key_sha256: String,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+/// A request as administrators see it (never its token).
+#[derive(Serialize)]
+struct RequestItem {
+    id: RequestId,
+    hostname: String,
+    machine_id: String,
+    ip_address: String,
+    os_details: serde_json::Value,
+    key_sha256: String,
+    status: &'static str,
+    expired: bool,
+    agent_id: Option<AgentId>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    decided_at: Option<OffsetDateTime>,
+}
+
+impl RequestItem {
+    fn new(request: EnrolmentRequest, now: OffsetDateTime) -> Self {
+        Self {
+            expired: request.status == RequestStatus::Pending && request.expired(now),
+            id: request.id,
+            hostname: request.hostname.as_str().to_owned(),
+            machine_id: request.machine_id,
+            ip_address: request.ip_address.to_string(),
+            os_details: serde_json::from_str(&request.os_details)
+                .unwrap_or(serde_json::Value::Null),
+            key_sha256: request.key_sha256.to_string(),
+            status: request.status.as_str(),
+            agent_id: request.agent_id,
+            created_at: request.created_at,
+            expires_at: request.expires_at,
+            decided_at: request.decided_at,
+        }
+    }
+}
+
+/// The polling answer: always 200, the status says what happened.
+#[derive(Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum PollAnswer {
+    Pending,
+    Approved {
+        agent_id: AgentId,
+        certificate: String,
+        ca_certificate: String,
+        #[serde(with = "time::serde::rfc3339")]
+        not_after: OffsetDateTime,
+    },
+    Denied,
+    NotFound,
+}
+
+fn field_error(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_field", message)
+}
+
+impl TryFrom<SubmitRequest> for NewRequest {
+    type Error = ApiError;
+
+    fn try_from(body: SubmitRequest) -> Result<Self, ApiError> {
+        let os_details = match body.os_details {
+            None | Some(serde_json::Value::Null) => "{}".to_owned(),
+            Some(value @ (serde_json::Value::Object(_) | serde_json::Value::String(_))) => {
+                value.to_string()
+            }
+            Some(_) => return Err(field_error("os_details must be an object or a string")),
+        };
+        if os_details.len() > MAX_OS_DETAILS {
+            return Err(field_error("os_details must be at most 4096 bytes of JSON"));
+        }
+        Ok(NewRequest {
+            hostname: Hostname::parse(&body.hostname).map_err(field_error)?,
+            machine_id: parse_machine_id(&body.machine_id).map_err(field_error)?,
+            ip_address: body
+                .ip_address
+                .trim()
+                .parse()
+                .map(canonical_ip)
+                .map_err(|_| field_error("ip_address must be an IPv4 or IPv6 address"))?,
+            os_details,
+            csr_pem: body.csr,
+        })
+    }
+}
+
+/// `POST B/enroll/requests`: every attempt counts against the per-address limit, so a
+/// stranger cannot flood administrators with requests.
+pub async fn submit(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Json<JsonObject<SubmitRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(source) = source_address(&request, &state) {
+        state
+            .request_limiter
+            .record_attempt(source)
+            .map_err(|wait| {
+                ApiError::too_many_requests(
+                    wait,
+                    "too many enrolment requests from this address; retry later",
+                )
+            })?;
+    }
+    let new = NewRequest::try_from(body.into_inner().0)?;
+    let (stored, token) = state
+        .issuance
+        .submit_request(new, OffsetDateTime::now_utc())
+        .await?;
+    Ok(HttpResponse::Accepted().json(Submitted {
+        request_id: stored.id,
+        polling_token: token.as_str(),
+        key_sha256: stored.key_sha256.to_string(),
+        expires_at: stored.expires_at,
+    }))
+}
+
+/// The TCP peer; behind a proxy listed in `CERTGATE_TRUSTED_PROXIES`, the client address it
+/// forwards (otherwise every host behind the proxy would share one limit).
+fn source_address(request: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
+    let peer = request.peer_addr().map(|addr| canonical_ip(addr.ip()))?;
+    if state.trusted_proxies.iter().any(|net| net.contains(&peer)) {
+        return super::verify::client_ip(request, None, Some(peer));
+    }
+    Some(peer)
+}
+
+pub async fn status(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let answer = match state
+        .issuance
+        .poll(&token, OffsetDateTime::now_utc())
+        .await?
+    {
+        Poll::Pending => PollAnswer::Pending,
+        Poll::Denied => PollAnswer::Denied,
+        Poll::NotFound => PollAnswer::NotFound,
+        Poll::Approved {
+            agent_id,
+            certificate_pem,
+            ca_certificate_pem,
+            not_after,
+        } => PollAnswer::Approved {
+            agent_id,
+            certificate: certificate_pem,
+            ca_certificate: ca_certificate_pem,
+            not_after,
+        },
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(answer))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page(query.limit.as_deref(), query.offset.as_deref())?;
+    let status = query
+        .status
+        .as_deref()
+        .map(|text| {
+            RequestStatus::parse(text).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    "status must be pending, approved or denied",
+                )
+            })
+        })
+        .transpose()?;
+    let (requests, total) = state.store.list_requests(status, page).await?;
+    let now = OffsetDateTime::now_utc();
+    let items = requests
+        .into_iter()
+        .map(|r| RequestItem::new(r, now))
+        .collect();
+    Ok(HttpResponse::Ok().json(ListResponse::new(items, total, page)))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let request = state.store.request(parse_id(&id)?).await?;
+    Ok(HttpResponse::Ok().json(RequestItem::new(request, OffsetDateTime::now_utc())))
+}
+
+/// Body optional: the agent's description, tags, allowed IPs and profile.
+pub async fn approve(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let body = body.map_err(|e| payload_error(&e))?;
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        ApproveBody {
+            description: None,
+            tags: None,
+            allowed_ips: None,
+            profile: None,
+        }
+    } else {
+        serde_json::from_slice::<JsonObject<ApproveBody>>(&body)
+            .map_err(|e| body_error(&e))?
+            .0
+    };
+    let approval = Approval {
+        description: body
+            .description
+            .as_deref()
+            .map(parse_description)
+            .transpose()
+            .map_err(field_error)?,
+        tags: Tags::parse(&body.tags.unwrap_or_default()).map_err(field_error)?,
+        allowed_ips: AllowedIps::parse(&body.allowed_ips.unwrap_or_default())
+            .map_err(field_error)?,
+        profile: body
+            .profile
+            .as_deref()
+            .map(Profile::parse)
+            .transpose()
+            .map_err(field_error)?
+            .unwrap_or_default(),
+    };
+    let now = OffsetDateTime::now_utc();
+    let (request, _) = state.issuance.approve(id, approval, now).await?;
+    Ok(HttpResponse::Ok().json(RequestItem::new(request, now)))
+}
+
+pub async fn deny(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let request = state.issuance.deny(parse_id(&id)?, now).await?;
+    Ok(HttpResponse::Ok().json(RequestItem::new(request, now)))
+}
