@@ -43,6 +43,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("enrollment_token_ttl_seconds", "86400"),
     ("renewal_grace_seconds", "86400"),
     ("enroll_requests_per_minute", "1"),
+    ("admin_certificate_auth", "true"),
 ];
 
 /// Settings without a default: absent unless the file or the environment sets them.
@@ -99,6 +100,7 @@ struct RawSettings {
     enrollment_token_ttl_seconds: u64,
     renewal_grace_seconds: u64,
     enroll_requests_per_minute: u32,
+    admin_certificate_auth: bool,
     database_url: Option<SecretString>,
     admin_token: Option<SecretString>,
     verify_secret: Option<SecretString>,
@@ -153,6 +155,7 @@ pub struct Settings {
     pub internal_ca: bool,
     pub issuance: IssuancePolicy,
     pub enroll_requests_per_minute: u32,
+    pub admin_certificate_auth: bool,
     /// Things worth a warning once logging is up (it is configured from these settings).
     pub warnings: Vec<String>,
 }
@@ -296,6 +299,7 @@ impl Settings {
             keep_alive_seconds: raw.keep_alive_seconds,
             internal_ca: raw.internal_ca,
             enroll_requests_per_minute: raw.enroll_requests_per_minute,
+            admin_certificate_auth: raw.admin_certificate_auth,
             issuance: IssuancePolicy {
                 extra_sans: agent_sans,
                 certificate_validity: time::Duration::days(i64::from(raw.agent_certificate_days)),

@@ -44,6 +44,8 @@ pub struct AppState {
     pub identity_headers: IdentityHeaders,
     pub trusted_proxies: Vec<IpNet>,
     pub verify_body: bool,
+    /// Whether agents with the `admin` profile may call the admin API by certificate.
+    pub admin_certificate_auth: bool,
 }
 
 pub struct Application {
@@ -88,6 +90,7 @@ impl Application {
             identity_headers: settings.identity_headers,
             trusted_proxies: settings.trusted_proxies.clone(),
             verify_body: settings.verify_body,
+            admin_certificate_auth: settings.admin_certificate_auth,
         });
 
         let background = vec![

@@ -505,3 +505,72 @@ async fn issuing_routes_answer_503_when_the_internal_ca_is_off() {
     assert!(!app.data_dir.path().join("internal-ca.key").exists());
     assert_eq!(app.ca_total().await, 0);
 }
+
+/// An admin call the way the proxy forwards it for a client certificate: no bearer token,
+/// the verify secret and the certificate.
+async fn admin_by_certificate(app: &TestApp, cert: &TestCert) -> ApiResponse {
+    ApiResponse::from(
+        app.client
+            .get(app.url("/agents"))
+            .header("X-Verify-Secret", crate::helpers::VERIFY_SECRET)
+            .header("X-Client-Cert", cert.nginx_escaped()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn agents_with_the_admin_profile_may_use_the_admin_api_by_certificate() {
+    let app = spawn_app().await;
+    let (_, admin) = app
+        .enrol_host(
+            &AgentHost::new(),
+            json!({"hostname": "ops.example.test", "profile": "admin"}),
+        )
+        .await;
+    let admin_cert = issued_cert(&admin);
+    let (_, plain) = app
+        .enrol_host(&AgentHost::new(), json!({"hostname": "plain.example.test"}))
+        .await;
+    let plain_cert = issued_cert(&plain);
+
+    let listed = admin_by_certificate(&app, &admin_cert).await;
+    listed.assert_status(StatusCode::OK);
+    assert_eq!(listed.body["total"], 2);
+
+    admin_by_certificate(&app, &plain_cert)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let wrong_secret = ApiResponse::from(
+        app.client
+            .get(app.url("/agents"))
+            .header("X-Verify-Secret", "guess")
+            .header("X-Client-Cert", admin_cert.nginx_escaped()),
+    )
+    .await;
+    wrong_secret.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let no_secret = ApiResponse::from(
+        app.client
+            .get(app.url("/agents"))
+            .header("X-Client-Cert", admin_cert.nginx_escaped()),
+    )
+    .await;
+    no_secret.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    app.toggle_agent(admin.body["agent_id"].as_str().unwrap(), Some(false))
+        .await
+        .assert_status(StatusCode::OK);
+    admin_by_certificate(&app, &admin_cert)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    let off = spawn_app_with(&[("CERTGATE_ADMIN_CERTIFICATE_AUTH", "false")]).await;
+    let (_, admin) = off
+        .enrol_host(
+            &AgentHost::new(),
+            json!({"hostname": "ops.example.test", "profile": "admin"}),
+        )
+        .await;
+    admin_by_certificate(&off, &issued_cert(&admin))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+}

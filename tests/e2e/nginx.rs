@@ -168,3 +168,11 @@ async fn full_certificate_mode_lets_a_host_ask_to_be_enrolled() {
     let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
     scenarios::self_enrolment_through_the_cli(&stack, proxy.port()).await;
 }
+
+#[tokio::test]
+async fn full_certificate_mode_admits_admin_agents_to_the_admin_api() {
+    let nginx = nginx_or_skip!();
+    let stack = Stack::start(Believes::Default).await;
+    let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
+    scenarios::admin_by_certificate_through_the_proxy(&stack, proxy.port()).await;
+}

@@ -236,6 +236,84 @@ fn host_identity(dir: &std::path::Path, hostname: &str) -> Leaf {
     }
 }
 
+/// `certgate enroll` through the proxy into `dir`; the files as a TLS identity.
+async fn enrol_with_cli(
+    stack: &Stack,
+    port: u16,
+    token: String,
+    dir: &std::path::Path,
+    hostname: &str,
+) -> Leaf {
+    let server_ca = dir.join("proxy-ca.pem");
+    std::fs::write(&server_ca, stack.pki.root.pem()).unwrap();
+    certgate_cli(vec![
+        "enroll".into(),
+        "--server".into(),
+        format!("https://127.0.0.1:{port}"),
+        "--token".into(),
+        token,
+        "--out".into(),
+        dir.display().to_string(),
+        "--cacert".into(),
+        server_ca.display().to_string(),
+    ])
+    .await;
+    host_identity(dir, hostname)
+}
+
+/// Through the proxy's admin location, an agent with the `admin` profile uses the admin API
+/// by certificate; an ordinary agent, a client without a certificate and a bearer token
+/// (stripped by the recipe) do not get in.
+pub async fn admin_by_certificate_through_the_proxy(stack: &Stack, port: u16) {
+    let (admin, token) = stack
+        .certgate
+        .create_enrolment_as("ops.e2e.test", &["e2e"], "admin")
+        .await;
+    let admin_leaf = enrol_with_cli(
+        stack,
+        port,
+        token,
+        &stack.proxy_dir("admin-host"),
+        &admin.hostname,
+    )
+    .await;
+    let (plain, token) = stack
+        .certgate
+        .create_enrolment("plain.e2e.test", &["e2e"])
+        .await;
+    let plain_leaf = enrol_with_cli(
+        stack,
+        port,
+        token,
+        &stack.proxy_dir("plain-host"),
+        &plain.hostname,
+    )
+    .await;
+    let path = "/api/ext/cockpit-enterprise/mtls/agents";
+    let (status, body) = Client::new(&stack.pki, port, Some(&admin_leaf))
+        .get_path(path, &[])
+        .await;
+    assert_eq!(status, 200, "admin by certificate: {body}");
+    assert!(
+        body.contains(&plain.id),
+        "the admin sees the agents: {body}"
+    );
+    let bearer = [(
+        "Authorization",
+        format!("Bearer {}", stack.certgate.admin_token()),
+    )];
+    for (what, identity, headers) in [
+        ("an ordinary agent", Some(&plain_leaf), &[][..]),
+        ("no certificate", None, &[][..]),
+        ("no certificate, the real bearer token", None, &bearer[..]),
+    ] {
+        let (status, body) = Client::new(&stack.pki, port, identity)
+            .get_path(path, headers)
+            .await;
+        assert_eq!(status, 401, "{what}: {body}");
+    }
+}
+
 /// A host's life with certgate's own CA, all through the proxy: `certgate enroll` with a
 /// one-time token (the key is made on the host), requests pass with the agent's identity,
 /// `certgate renew` presents the current certificate for a new one (the old one keeps

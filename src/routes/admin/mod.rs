@@ -17,6 +17,7 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
+use crate::domain::enrolment::Profile;
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::Page;
@@ -89,7 +90,9 @@ pub async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
     ))
 }
 
-/// Every admin route needs one of the configured bearer tokens; none configured refuses
+/// Every admin route needs one of the configured bearer tokens, or (through the proxy) a
+/// client certificate of an enrolled agent with the `admin` profile, presented the way
+/// verify reads it: identity headers plus the verify secret. Nothing configured refuses
 /// everything. Failed attempts are rate limited per TCP peer.
 pub async fn require_admin(
     req: ServiceRequest,
@@ -117,6 +120,12 @@ pub async fn require_admin(
             matched |= presented.as_bytes().ct_eq(token.expose_secret().as_bytes());
         }
     }
+    if !bool::from(matched) && admin_by_certificate(&req, &state).await {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    }
     if !bool::from(matched) {
         if let Some(peer) = req.peer_addr()
             && let Err(wait) = state.admin_failures.record_failure(peer.ip())
@@ -129,6 +138,24 @@ pub async fn require_admin(
     next.call(req)
         .await
         .map(ServiceResponse::map_into_boxed_body)
+}
+
+/// True when the proxy vouches for an enrolled, allowed agent whose profile is `admin`.
+/// Only tried when the request carries the verify secret header (a proxy's request).
+async fn admin_by_certificate(req: &ServiceRequest, state: &AppState) -> bool {
+    if !state.admin_certificate_auth || !req.headers().contains_key(&super::verify::VERIFY_SECRET) {
+        return false;
+    }
+    let Ok(agent) = super::agent_auth::authenticate(req.request(), state) else {
+        return false;
+    };
+    match state.store.agent(agent.0.id).await {
+        Ok(stored) if stored.profile == Profile::Admin => {
+            tracing::info!(agent_id = %stored.id, path = req.path(), "admin call by certificate");
+            true
+        }
+        _ => false,
+    }
 }
 
 /// `{"items": [...], "total": N, "limit": L, "offset": O}`.

@@ -106,6 +106,18 @@ impl Client {
         }
     }
 
+    /// A GET of `path` on the proxy, with extra headers: the status and body.
+    pub async fn get_path(&self, path: &str, headers: &[(&str, String)]) -> (u16, String) {
+        let url = self.url.replace("/app/resource?q=1", path);
+        let mut request = self.http.get(url);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
     /// A POST of `body` to `path` on the proxy, with extra headers: the status and body.
     pub async fn post_to(
         &self,

@@ -154,11 +154,21 @@ impl Certgate {
 
     /// A pending agent for certgate's internal CA, and its one-time token.
     pub async fn create_enrolment(&self, hostname: &str, tags: &[&str]) -> (Agent, String) {
+        self.create_enrolment_as(hostname, tags, "agent").await
+    }
+
+    /// Like [`create_enrolment`](Self::create_enrolment), with a certificate profile.
+    pub async fn create_enrolment_as(
+        &self,
+        hostname: &str,
+        tags: &[&str],
+        profile: &str,
+    ) -> (Agent, String) {
         let created = self
             .admin_call(
                 reqwest::Method::POST,
                 "/enrollments",
-                Some(json!({ "hostname": hostname, "tags": tags })),
+                Some(json!({ "hostname": hostname, "tags": tags, "profile": profile })),
             )
             .await;
         let agent = Agent {
@@ -197,6 +207,10 @@ impl Certgate {
             hostname: request["hostname"].as_str().unwrap().to_owned(),
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
         }
+    }
+
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
     }
 
     pub async fn disable(&self, agent: &Agent) {
