@@ -7,8 +7,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber, SubjectPublicKeyInfo,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    RevocationReason, RevokedCertParams, SanType, SerialNumber, SubjectPublicKeyInfo,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -189,6 +190,54 @@ impl InternalCa {
     }
 }
 
+/// A certificate on the internal CA's revocation list.
+pub struct Revoked {
+    /// Uppercase hex, as agents store serials.
+    pub serial: String,
+    pub revoked_at: OffsetDateTime,
+    /// Replaced by a re-enrolment (as opposed to revoked by an administrator).
+    pub superseded: bool,
+}
+
+/// How long a CRL stays valid: whoever copies it for a proxy refreshes it well before.
+const CRL_VALIDITY: Duration = Duration::days(7);
+
+impl InternalCa {
+    /// The CA's CRL (PEM) listing `revoked`, issued now.
+    pub fn crl(&self, revoked: &[Revoked], now: OffsetDateTime) -> Result<String, InternalCaError> {
+        let failed = |e: rcgen::Error| InternalCaError::Issue(e.to_string());
+        let revoked_certs = revoked
+            .iter()
+            .filter_map(|entry| {
+                let serial = hex::decode(&entry.serial).ok()?;
+                Some(RevokedCertParams {
+                    serial_number: SerialNumber::from(serial),
+                    revocation_time: entry.revoked_at,
+                    reason_code: Some(if entry.superseded {
+                        RevocationReason::Superseded
+                    } else {
+                        RevocationReason::CessationOfOperation
+                    }),
+                    invalidity_date: None,
+                })
+            })
+            .collect();
+        let params = CertificateRevocationListParams {
+            this_update: now,
+            next_update: now + CRL_VALIDITY,
+            // Increases with time, as RFC 5280 wants; microseconds keep two lists apart.
+            crl_number: SerialNumber::from(
+                u64::try_from(now.unix_timestamp_nanos() / 1000).unwrap_or(0),
+            ),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: self.issuer.params().key_identifier_method.clone(),
+        };
+        let crl = params.signed_by(&self.issuer, &self.key).map_err(failed)?;
+        crl.pem().map_err(failed)
+    }
+}
+
 fn public_key_of(certificate_pem: &str) -> Result<Vec<u8>, InternalCaError> {
     let der = crate::x509::pem_certificates(certificate_pem)
         .ok()
@@ -243,6 +292,38 @@ mod tests {
         let info = x509::single_pem_certificate(created.certificate_pem()).unwrap();
         assert!(info.is_ca);
         assert!(info.not_after - info.not_before >= Duration::days(3650));
+    }
+
+    #[test]
+    fn the_crl_is_signed_by_the_ca_and_lists_the_serials() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, _) = InternalCa::open_or_create(dir.path(), now()).unwrap();
+        let ca_der = x509::pem_certificates(ca.certificate_pem())
+            .unwrap()
+            .remove(0);
+        let revoked = [
+            Revoked {
+                serial: "0A1B2C".to_owned(),
+                revoked_at: now(),
+                superseded: false,
+            },
+            Revoked {
+                serial: "7F00FF".to_owned(),
+                revoked_at: now(),
+                superseded: true,
+            },
+        ];
+        let pem = ca.crl(&revoked, now()).unwrap();
+        let list = x509::revocation_list(pem.as_bytes(), &ca_der).unwrap();
+        assert_eq!(list.serials, ["0A1B2C", "7F00FF"]);
+        assert!(list.next_update.is_some_and(|next| next > now()));
+        let empty = ca.crl(&[], now()).unwrap();
+        assert!(
+            x509::revocation_list(empty.as_bytes(), &ca_der)
+                .unwrap()
+                .serials
+                .is_empty()
+        );
     }
 
     #[test]

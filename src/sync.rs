@@ -61,6 +61,8 @@ impl Follower {
             }
             if cas {
                 self.trust.set_cas(&self.store.live_cas().await?);
+                self.trust
+                    .set_revoked_serials(self.store.crl_serials().await?);
             }
             if policy {
                 self.trust.set_policy(self.store.policy().await?);

@@ -3,6 +3,7 @@
 //! change-feed follower (`sync.rs`) applies other replicas' changes, so verify never waits
 //! on the database.
 
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -135,6 +136,8 @@ pub struct TrustIndex {
     /// Certificates agents no longer use, by agent, with the agent version the list was read
     /// at: only agents that renewed or re-enrolled have any.
     superseded: DashMap<AgentId, (i64, Vec<SupersededCertificate>)>,
+    /// Serials listed by external CAs' uploaded CRLs.
+    revoked_serials: ArcSwap<HashMap<CaId, HashSet<String>>>,
 }
 
 impl TrustIndex {
@@ -147,6 +150,7 @@ impl TrustIndex {
             chain_cache: DigestMap::default(),
             chain_cache_capacity,
             superseded: DashMap::new(),
+            revoked_serials: ArcSwap::from_pointee(HashMap::new()),
         }
     }
 
@@ -179,6 +183,25 @@ impl TrustIndex {
         }
         self.cas.store(Arc::new(CaSet { generation, ders }));
         self.chain_cache.clear();
+    }
+
+    /// Replaces the CRL-listed serials. Cached chain results stop counting, since a listed
+    /// certificate may be among them.
+    pub fn set_revoked_serials(&self, lists: Vec<(CaId, Vec<String>)>) {
+        let lists = lists
+            .into_iter()
+            .map(|(ca, serials)| (ca, serials.into_iter().collect()))
+            .collect();
+        self.revoked_serials.store(Arc::new(lists));
+        self.chain_cache.clear();
+    }
+
+    /// Whether `ca`'s uploaded CRL lists `serial`.
+    pub fn serial_revoked(&self, ca: CaId, serial: &str) -> bool {
+        self.revoked_serials
+            .load()
+            .get(&ca)
+            .is_some_and(|serials| serials.contains(serial))
     }
 
     /// Adds or replaces an agent. Several rows may share a certificate (a re-enrolment after
@@ -292,6 +315,9 @@ impl TrustView for TrustIndex {
             PathOutcome::Trusted {
                 client_auth: false, ..
             } => Err(Rejection::WrongKeyUsage),
+            PathOutcome::Trusted { ca_id, serial, .. } if self.serial_revoked(ca_id, &serial) => {
+                Err(Rejection::AgentRevoked)
+            }
             PathOutcome::Trusted {
                 ca_id,
                 not_before,
@@ -325,6 +351,7 @@ pub async fn load(
 ) -> Result<TrustIndex, crate::store::StoreError> {
     let index = TrustIndex::new(store.policy().await?, chain_cache_capacity);
     index.set_cas(&store.live_cas().await?);
+    index.set_revoked_serials(store.crl_serials().await?);
     // The store produces rows on another thread faster than one at a time is worth a
     // wake-up: take whatever is ready, and when that was only a trickle, give the producer
     // a moment to fill its buffer instead of waking once per row.

@@ -566,6 +566,7 @@ fn find_path_directly_under_a_stored_ca() {
             not_before: datetime!(2025-01-01 00:00:00 UTC).unix_timestamp(),
             not_after: datetime!(2027-01-01 00:00:00 UTC).unix_timestamp(),
             client_auth: true,
+            serial: parse(agent.der().to_vec()).unwrap().serial,
         }
     );
 }
@@ -616,26 +617,28 @@ fn find_path_cases() {
         Vec<(CaId, Vec<u8>)>,
         PathOutcome,
     );
-    let trusted = |id| PathOutcome::Trusted {
+    let trusted = |id, leaf_der: Vec<u8>| PathOutcome::Trusted {
         ca_id: id,
         not_before: datetime!(2024-01-01 00:00:00 UTC).unix_timestamp(),
         not_after: datetime!(2034-01-01 00:00:00 UTC).unix_timestamp(),
         client_auth: true,
+        serial: parse(leaf_der).unwrap().serial,
     };
+    let direct = leaf(&ca);
     let cases: Vec<Case> = vec![
         (
             "via a presented intermediate",
             via_inter.der(),
             vec![inter.der()],
             stored.clone(),
-            trusted(ca_id),
+            trusted(ca_id, via_inter.der()),
         ),
         (
             "intermediate presented with junk and the leaf again",
             via_inter.der(),
             vec![b"junk".to_vec(), via_inter.der(), inter.der()],
             stored.clone(),
-            trusted(ca_id),
+            trusted(ca_id, via_inter.der()),
         ),
         (
             "intermediate not presented",
@@ -649,7 +652,7 @@ fn find_path_cases() {
             via_inter.der(),
             vec![],
             vec![(inter_id, inter.der())],
-            trusted(inter_id),
+            trusted(inter_id, via_inter.der()),
         ),
         (
             "presented issuer is not a CA",
@@ -681,10 +684,10 @@ fn find_path_cases() {
         ),
         (
             "unparsable stored CA is skipped",
-            leaf(&ca).der(),
+            direct.der(),
             vec![],
             vec![(inter_id, b"junk".to_vec()), (ca_id, ca.der())],
-            trusted(ca_id),
+            trusted(ca_id, direct.der()),
         ),
         (
             "garbage leaf",

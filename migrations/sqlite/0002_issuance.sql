@@ -29,6 +29,8 @@ CREATE TABLE superseded_certificates (
     fingerprint      TEXT PRIMARY KEY,
     fingerprint_sha1 TEXT NOT NULL,
     agent_id         TEXT NOT NULL REFERENCES agents (id),
+    ca_id            TEXT NOT NULL REFERENCES cas (id),
+    serial           TEXT NOT NULL,
     not_before       BIGINT NOT NULL,
     not_after        BIGINT NOT NULL,
     superseded_at    BIGINT NOT NULL,
@@ -56,3 +58,14 @@ CREATE TABLE enrollment_requests (
 );
 CREATE UNIQUE INDEX enrollment_requests_token_hash ON enrollment_requests (token_hash);
 CREATE INDEX enrollment_requests_status ON enrollment_requests (status, created_at);
+
+-- The latest CRL uploaded for an external CA, with its serials (uppercase hex, as agents
+-- store theirs) as a JSON list, so verify can deny them without parsing the CRL again.
+CREATE TABLE crls (
+    ca_id       TEXT PRIMARY KEY REFERENCES cas (id),
+    crl_pem     TEXT NOT NULL,
+    serials     TEXT NOT NULL,
+    this_update BIGINT NOT NULL,
+    next_update BIGINT,
+    updated_at  BIGINT NOT NULL
+);

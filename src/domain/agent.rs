@@ -45,6 +45,9 @@ pub struct Agent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SupersededCertificate {
     pub agent_id: AgentId,
+    /// The CA that issued it (the agent may have moved to another since).
+    pub ca_id: CaId,
+    pub serial: String,
     pub fingerprint: Fingerprint,
     pub fingerprint_sha1: Sha1Fingerprint,
     pub not_before: i64,

@@ -14,7 +14,7 @@ use crate::domain::enrolment::{
 };
 use crate::domain::{AgentId, CaId, Fingerprint};
 use crate::error::ApiError;
-use crate::internal_ca::{InternalCa, IssueSpec};
+use crate::internal_ca::{InternalCa, IssueSpec, Revoked};
 use crate::registry::Registry;
 use crate::store::StoreError;
 use crate::x509::{self, CertificateInfo, CsrError};
@@ -220,6 +220,8 @@ impl Issuance {
                 // replaces is revoked, with no grace window.
                 let replaced = SupersededCertificate {
                     agent_id: agent.id,
+                    ca_id: agent.ca_id,
+                    serial: agent.serial.clone(),
                     fingerprint: agent.fingerprint,
                     fingerprint_sha1: agent.fingerprint_sha1,
                     not_before: agent.not_before.unix_timestamp(),
@@ -276,6 +278,8 @@ impl Issuance {
         )?;
         let superseded = SupersededCertificate {
             agent_id: agent.id,
+            ca_id: agent.ca_id,
+            serial: agent.serial.clone(),
             fingerprint: agent.fingerprint,
             fingerprint_sha1: agent.fingerprint_sha1,
             not_before: agent.not_before.unix_timestamp(),
@@ -376,6 +380,25 @@ impl Issuance {
             )),
             other => Ok(other?),
         }
+    }
+
+    /// The internal CA's CRL (PEM), issued now from what the store says is revoked, so it
+    /// reflects every revocation up to this call.
+    pub async fn crl(&self, now: OffsetDateTime) -> Result<String, ApiError> {
+        let (ca, ca_row) = self.registered_ca(now).await?;
+        let revoked = self
+            .registry
+            .store()
+            .revoked_certificates(ca_row.id, now)
+            .await?
+            .into_iter()
+            .map(|entry| Revoked {
+                serial: entry.serial,
+                revoked_at: entry.revoked_at,
+                superseded: entry.superseded,
+            })
+            .collect::<Vec<_>>();
+        ca.crl(&revoked, now).map_err(|e| ApiError::internal(&e))
     }
 
     /// Withdraws a pending agent's enrolment (`DELETE B/agents/:id` before it enrolled).

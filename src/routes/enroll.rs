@@ -103,3 +103,13 @@ fn created(issued: Issued) -> HttpResponse {
         ca_certificate: issued.ca_certificate_pem,
     })
 }
+
+/// `GET B/crl`: the internal CA's revocation list, PEM, for proxies (nginx `ssl_crl`) and
+/// anyone checking an issued certificate. Public, as CRLs are.
+pub async fn crl(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pem = state.issuance.crl(OffsetDateTime::now_utc()).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(pem))
+}

@@ -46,6 +46,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
                 .default_service(web::to(admin::method_not_allowed)),
         )
         .service(
+            web::resource(format!("{base_path}/crl"))
+                .route(web::get().to(enroll::crl))
+                .default_service(web::to(admin::method_not_allowed)),
+        )
+        .service(
             web::resource(format!("{base_path}/enroll/requests"))
                 .route(web::post().to(requests::submit))
                 .route(

@@ -78,6 +78,25 @@ pub enum Change {
     Policy,
 }
 
+/// A certificate a CA's own CRL lists.
+#[derive(Debug, Clone)]
+pub struct RevokedCertificate {
+    /// Uppercase hex.
+    pub serial: String,
+    pub revoked_at: OffsetDateTime,
+    /// No longer used by its agent (rather than revoked by an administrator).
+    pub superseded: bool,
+}
+
+/// An external CA's CRL as kept.
+#[derive(Debug, Clone)]
+pub struct StoredCrl {
+    pub pem: String,
+    pub serials: Vec<String>,
+    pub this_update: OffsetDateTime,
+    pub next_update: Option<OffsetDateTime>,
+}
+
 /// One `last_seen` observation to persist.
 #[derive(Debug, Clone)]
 pub struct Sighting {
@@ -187,6 +206,23 @@ pub trait Store: Send + Sync + 'static {
         hostname: &str,
         ip_address: &str,
     ) -> Result<Option<(AgentId, bool)>, StoreError>;
+
+    /// What the CA's CRL lists: revoked agents' certificates, and certificates agents no
+    /// longer use that were revoked or whose grace window ended.
+    async fn revoked_certificates(
+        &self,
+        ca_id: CaId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<RevokedCertificate>, StoreError>;
+    /// Stores the CA's latest CRL and revokes the agents whose serial it lists; answers them.
+    async fn put_crl(
+        &self,
+        ca_id: CaId,
+        crl: &StoredCrl,
+        now: OffsetDateTime,
+    ) -> Result<Vec<AgentId>, StoreError>;
+    /// The listed serials of every live CA that has a CRL.
+    async fn crl_serials(&self) -> Result<Vec<(CaId, Vec<String>)>, StoreError>;
 
     async fn policy(&self) -> Result<Policy, StoreError>;
     async fn update_policy(&self, policy: &Policy) -> Result<(), StoreError>;

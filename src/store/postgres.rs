@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::rows::*;
 use super::sql::{impl_store, parse_change};
-use super::{AgentFilter, Change, Page, Sighting, StoreError};
+use super::{AgentFilter, Change, Page, RevokedCertificate, Sighting, StoreError, StoredCrl};
 use crate::domain::agent::{Agent, IndexedAgent, SupersededCertificate};
 use crate::domain::approval::{EnrolmentRequest, RequestStatus};
 use crate::domain::ca::Ca;

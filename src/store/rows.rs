@@ -313,14 +313,19 @@ impl TryFrom<RequestRow> for EnrolmentRequest {
     }
 }
 
-pub type SupersededRow = (String, String, String, i64, i64, bool);
+pub const SUPERSEDED_COLUMNS: &str = "agent_id, ca_id, serial, fingerprint, fingerprint_sha1, \
+     not_before, not_after, revoked";
 
-/// A `superseded_certificates` row: agent id, fingerprints, validity, revoked.
+pub type SupersededRow = (String, String, String, String, String, i64, i64, bool);
+
+/// A `superseded_certificates` row, as [`SUPERSEDED_COLUMNS`] lists it.
 pub fn superseded_certificate(
-    (agent_id, fingerprint, fingerprint_sha1, not_before, not_after, revoked): SupersededRow,
+    (agent_id, ca_id, serial, fingerprint, fingerprint_sha1, not_before, not_after, revoked): SupersededRow,
 ) -> Result<SupersededCertificate, StoreError> {
     Ok(SupersededCertificate {
         agent_id: AgentId::from_str(&agent_id).map_err(|_| corrupt("agent id"))?,
+        ca_id: CaId::from_str(&ca_id).map_err(|_| corrupt("ca id"))?,
+        serial,
         fingerprint: sha256(&fingerprint)?,
         fingerprint_sha1: sha1(&fingerprint_sha1)?,
         not_before,

@@ -364,10 +364,11 @@ macro_rules! impl_store {
                 &self,
                 agent_id: Option<AgentId>,
             ) -> Result<Vec<SupersededCertificate>, StoreError> {
-                let rows: Vec<SupersededRow> = sqlx::query_as(
-                    "SELECT agent_id, fingerprint, fingerprint_sha1, not_before, not_after, \
-                     revoked FROM superseded_certificates WHERE ($1 IS NULL OR agent_id = $1)",
-                )
+                let sql = format!(
+                    "SELECT {SUPERSEDED_COLUMNS} FROM superseded_certificates \
+                     WHERE ($1 IS NULL OR agent_id = $1)"
+                );
+                let rows: Vec<SupersededRow> = sqlx::query_as(&sql)
                 .bind(agent_id.map(|id| id.to_string()))
                 .fetch_all(&self.pool)
                 .await?;
@@ -541,6 +542,103 @@ macro_rules! impl_store {
                 .transpose()
             }
 
+            async fn revoked_certificates(
+                &self,
+                ca_id: CaId,
+                now: OffsetDateTime,
+            ) -> Result<Vec<RevokedCertificate>, StoreError> {
+                let rows: Vec<(String, i64, bool)> = sqlx::query_as(
+                    "SELECT serial, revoked_at, FALSE FROM agents \
+                     WHERE ca_id = $1 AND revoked_at IS NOT NULL \
+                     UNION ALL \
+                     SELECT serial, superseded_at, TRUE FROM superseded_certificates \
+                     WHERE ca_id = $1 AND (revoked OR not_after < $2)",
+                )
+                .bind(ca_id.to_string())
+                .bind(now.unix_timestamp())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(serial, at, superseded)| {
+                        Ok(RevokedCertificate {
+                            serial,
+                            revoked_at: from_micros(at)?,
+                            superseded,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn put_crl(
+                &self,
+                ca_id: CaId,
+                crl: &StoredCrl,
+                now: OffsetDateTime,
+            ) -> Result<Vec<AgentId>, StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "INSERT INTO crls (ca_id, crl_pem, serials, this_update, next_update, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (ca_id) DO UPDATE SET crl_pem = $2, serials = $3, \
+                     this_update = $4, next_update = $5, updated_at = $6",
+                )
+                .bind(ca_id.to_string())
+                .bind(&crl.pem)
+                .bind(json_list(&crl.serials))
+                .bind(crl.this_update.unix_timestamp())
+                .bind(crl.next_update.map(|t| t.unix_timestamp()))
+                .bind(micros(now))
+                .execute(&mut *tx)
+                .await?;
+                // Listed serials revoke their agents for good, as an administrator would.
+                let listed: std::collections::HashSet<&str> =
+                    crl.serials.iter().map(String::as_str).collect();
+                let candidates: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, serial FROM agents WHERE ca_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(ca_id.to_string())
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut revoked = Vec::new();
+                for (id, serial) in candidates {
+                    if !listed.contains(serial.as_str()) {
+                        continue;
+                    }
+                    sqlx::query(
+                        "UPDATE agents SET revoked_at = $2, updated_at = $2, version = version + 1 \
+                         WHERE id = $1 AND revoked_at IS NULL",
+                    )
+                    .bind(&id)
+                    .bind(micros(now))
+                    .execute(&mut *tx)
+                    .await?;
+                    record_change(&mut tx, "agent", &id).await?;
+                    revoked.push(id.parse::<AgentId>().map_err(|_| StoreError::Corrupt("agent id".into()))?);
+                }
+                record_change(&mut tx, "ca", &ca_id.to_string()).await?;
+                tx.commit().await?;
+                Ok(revoked)
+            }
+
+            async fn crl_serials(&self) -> Result<Vec<(CaId, Vec<String>)>, StoreError> {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT c.ca_id, c.serials FROM crls c JOIN cas ON cas.id = c.ca_id \
+                     WHERE cas.removed_at IS NULL",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(ca_id, serials)| {
+                        let ca_id = ca_id
+                            .parse::<CaId>()
+                            .map_err(|_| StoreError::Corrupt("ca id".into()))?;
+                        let serials = serde_json::from_str(&serials)
+                            .map_err(|_| StoreError::Corrupt("crl serials".into()))?;
+                        Ok((ca_id, serials))
+                    })
+                    .collect()
+            }
+
             async fn policy(&self) -> Result<Policy, StoreError> {
                 sqlx::query_as::<_, PolicyRow>(
                     "SELECT enforcement_enabled, reject_unknown_certs, auto_enroll, updated_at \
@@ -679,8 +777,8 @@ macro_rules! impl_store {
         ) -> Result<(), StoreError> {
             sqlx::query(
                 "INSERT INTO superseded_certificates (fingerprint, fingerprint_sha1, agent_id, \
-                 not_before, not_after, superseded_at, revoked) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 not_before, not_after, superseded_at, revoked, ca_id, serial) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(hex_of(&superseded.fingerprint))
             .bind(superseded.fingerprint_sha1.to_string())
@@ -689,6 +787,8 @@ macro_rules! impl_store {
             .bind(superseded.not_after)
             .bind(micros(at))
             .bind(superseded.revoked)
+            .bind(superseded.ca_id.to_string())
+            .bind(&superseded.serial)
             .execute(&mut **tx)
             .await?;
             Ok(())

@@ -9,6 +9,7 @@ mod auth_and_limits;
 mod bad_input;
 mod cas;
 mod config;
+mod crl;
 mod health;
 mod helpers;
 mod issuance;

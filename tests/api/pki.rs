@@ -121,6 +121,39 @@ impl TestCa {
         }
     }
 
+    /// A CRL (PEM) signed by this CA, listing `revoked`.
+    pub fn crl(&self, revoked: &[&TestCert]) -> String {
+        let revoked_certs = revoked
+            .iter()
+            .map(|cert| {
+                let parsed = x509_parser::parse_x509_certificate(&cert.der).unwrap().1;
+                rcgen::RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(parsed.raw_serial()),
+                    revocation_time: now() - Duration::minutes(1),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                }
+            })
+            .collect();
+        rcgen::CertificateRevocationListParams {
+            this_update: now() - Duration::minutes(1),
+            next_update: now() + Duration::days(1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&self.issuer, &self.key)
+        .unwrap()
+        .pem()
+        .unwrap()
+    }
+
+    /// A CA with this one's name and a key of its own: what a forger would make.
+    pub fn namesake(&self) -> TestCa {
+        TestCa::root(&self.cert.cn, KeyPair::generate().unwrap())
+    }
+
     /// A leaf to be shaped with the builder; by default valid now, clientAuth, P-256.
     pub fn leaf(&self, cn: &str) -> LeafBuilder<'_> {
         LeafBuilder {

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{ListResponse, page, parse_id};
-use crate::domain::CaId;
 use crate::domain::ca::{Ca, parse_name};
+use crate::domain::{AgentId, CaId};
 use crate::error::ApiError;
 use crate::routes::JsonObject;
 use crate::startup::AppState;
@@ -101,4 +101,41 @@ pub async fn delete(
         .remove_ca(parse_id(&id)?, OffsetDateTime::now_utc())
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Largest CRL accepted: an external CA may list many thousands of serials.
+pub const MAX_CRL_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Serialize)]
+struct CrlAnswer {
+    ca_id: CaId,
+    serials: usize,
+    #[serde(with = "time::serde::rfc3339")]
+    this_update: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    next_update: Option<OffsetDateTime>,
+    revoked_agents: Vec<AgentId>,
+}
+
+/// `PUT B/ca/:id/crl`: the body is the CRL itself, PEM or DER.
+pub async fn put_crl(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let ca_id: CaId = parse_id(&id)?;
+    let body = body.map_err(|e| crate::routes::payload_error(&e))?;
+    let (crl, revoked_agents) = state
+        .registry
+        .import_crl(ca_id, &body, OffsetDateTime::now_utc())
+        .await?;
+    tracing::info!(%ca_id, serials = crl.serials.len(), revoked = revoked_agents.len(),
+        "CRL imported");
+    Ok(HttpResponse::Ok().json(CrlAnswer {
+        ca_id,
+        serials: crl.serials.len(),
+        this_update: crl.this_update,
+        next_update: crl.next_update,
+        revoked_agents,
+    }))
 }

@@ -44,6 +44,11 @@ pub fn scope() -> Scope<
                 .route(web::delete().to(cas::delete)),
         )
         .service(
+            resource("/ca/{id}/crl")
+                .app_data(web::PayloadConfig::new(cas::MAX_CRL_BYTES))
+                .route(web::put().to(cas::put_crl)),
+        )
+        .service(
             resource("/agents")
                 .route(web::get().to(agents::list))
                 .route(web::post().to(agents::create)),
