@@ -55,6 +55,22 @@ pub struct SupersededCertificate {
     pub revoked: bool,
 }
 
+impl SupersededCertificate {
+    /// The certificate `agent` holds now, accepted until `not_after` unless `revoked`.
+    pub fn current_of(agent: &Agent, not_after: i64, revoked: bool) -> Self {
+        Self {
+            agent_id: agent.id,
+            ca_id: agent.ca_id,
+            serial: agent.serial.clone(),
+            fingerprint: agent.fingerprint,
+            fingerprint_sha1: agent.fingerprint_sha1,
+            not_before: agent.not_before.unix_timestamp(),
+            not_after,
+            revoked,
+        }
+    }
+}
+
 impl IndexedAgent {
     /// The same agent as verify should see it when it presents `certificate`.
     pub fn presenting(mut self, certificate: &SupersededCertificate) -> Self {

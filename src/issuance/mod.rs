@@ -218,16 +218,11 @@ impl Issuance {
             Some(agent) => {
                 // A re-enrolment: the key may be lost or stolen, so the certificate it
                 // replaces is revoked, with no grace window.
-                let replaced = SupersededCertificate {
-                    agent_id: agent.id,
-                    ca_id: agent.ca_id,
-                    serial: agent.serial.clone(),
-                    fingerprint: agent.fingerprint,
-                    fingerprint_sha1: agent.fingerprint_sha1,
-                    not_before: agent.not_before.unix_timestamp(),
-                    not_after: agent.not_after.unix_timestamp(),
-                    revoked: true,
-                };
+                let replaced = SupersededCertificate::current_of(
+                    &agent,
+                    agent.not_after.unix_timestamp(),
+                    true,
+                );
                 let agent = with_certificate(agent, &info, ca_row.id, now);
                 self.store_issued(&digest, &agent, &certificate_pem, Some(&replaced))
                     .await?;
@@ -276,20 +271,12 @@ impl Issuance {
             agent.profile,
             now,
         )?;
-        let superseded = SupersededCertificate {
-            agent_id: agent.id,
-            ca_id: agent.ca_id,
-            serial: agent.serial.clone(),
-            fingerprint: agent.fingerprint,
-            fingerprint_sha1: agent.fingerprint_sha1,
-            not_before: agent.not_before.unix_timestamp(),
-            // The last second it is accepted: a grace of 0 ends before this one.
-            not_after: agent
-                .not_after
-                .unix_timestamp()
-                .min((now + self.policy.renewal_grace).unix_timestamp() - 1),
-            revoked: false,
-        };
+        // The last second it is accepted: a grace of 0 ends before this one.
+        let until = agent
+            .not_after
+            .unix_timestamp()
+            .min((now + self.policy.renewal_grace).unix_timestamp() - 1);
+        let superseded = SupersededCertificate::current_of(&agent, until, false);
         let agent = with_certificate(agent, &info, ca_row.id, now);
         match self
             .registry

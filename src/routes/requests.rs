@@ -6,14 +6,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::admin::{ListResponse, page, parse_id};
-use crate::domain::agent::{AllowedIps, Hostname, Tags, canonical_ip, parse_description};
+use super::admin::{ListResponse, OptionalAgentFields, field_error, optional_body, page, parse_id};
+use crate::domain::agent::{Hostname, canonical_ip};
 use crate::domain::approval::{EnrolmentRequest, MAX_OS_DETAILS, RequestStatus, parse_machine_id};
-use crate::domain::enrolment::Profile;
 use crate::domain::{AgentId, RequestId};
 use crate::error::ApiError;
 use crate::issuance::{Approval, NewRequest, Poll};
-use crate::routes::{JsonObject, body_error, payload_error};
+use crate::routes::JsonObject;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -111,10 +110,6 @@ enum PollAnswer {
     },
     Denied,
     NotFound,
-}
-
-fn field_error(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_field", message)
 }
 
 impl TryFrom<SubmitRequest> for NewRequest {
@@ -257,36 +252,20 @@ pub async fn approve(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let body = body.map_err(|e| payload_error(&e))?;
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        ApproveBody {
-            description: None,
-            tags: None,
-            allowed_ips: None,
-            profile: None,
-        }
-    } else {
-        serde_json::from_slice::<JsonObject<ApproveBody>>(&body)
-            .map_err(|e| body_error(&e))?
-            .0
+    let fields = match optional_body::<ApproveBody>(body)? {
+        Some(body) => OptionalAgentFields::parse(
+            body.description.as_deref(),
+            body.tags,
+            body.allowed_ips,
+            body.profile.as_deref(),
+        )?,
+        None => OptionalAgentFields::parse(None, None, None, None)?,
     };
     let approval = Approval {
-        description: body
-            .description
-            .as_deref()
-            .map(parse_description)
-            .transpose()
-            .map_err(field_error)?,
-        tags: Tags::parse(&body.tags.unwrap_or_default()).map_err(field_error)?,
-        allowed_ips: AllowedIps::parse(&body.allowed_ips.unwrap_or_default())
-            .map_err(field_error)?,
-        profile: body
-            .profile
-            .as_deref()
-            .map(Profile::parse)
-            .transpose()
-            .map_err(field_error)?
-            .unwrap_or_default(),
+        description: fields.description,
+        tags: fields.tags,
+        allowed_ips: fields.allowed_ips,
+        profile: fields.profile,
     };
     let now = OffsetDateTime::now_utc();
     let (request, _) = state.issuance.approve(id, approval, now).await?;

@@ -36,12 +36,7 @@ macro_rules! impl_store {
 
             async fn ca(&self, id: CaId) -> Result<Ca, StoreError> {
                 let sql = format!("SELECT {CA_COLUMNS} FROM cas WHERE id = $1 AND removed_at IS NULL");
-                sqlx::query_as::<_, CaRow>(&sql)
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .ok_or(StoreError::NotFound)?
-                    .try_into()
+                one_row::<CaRow, _>(&self.pool, &sql, id.to_string()).await
             }
 
             async fn list_cas(&self, page: Page) -> Result<(Vec<Ca>, i64), StoreError> {
@@ -107,12 +102,7 @@ macro_rules! impl_store {
 
             async fn agent(&self, id: AgentId) -> Result<Agent, StoreError> {
                 let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1");
-                sqlx::query_as::<_, AgentRow>(&sql)
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .ok_or(StoreError::NotFound)?
-                    .try_into()
+                one_row::<AgentRow, _>(&self.pool, &sql, id.to_string()).await
             }
 
             async fn agents_by_fingerprint(&self, fp: &Fingerprint) -> Result<Vec<Agent>, StoreError> {
@@ -261,12 +251,7 @@ macro_rules! impl_store {
 
             async fn enrolment(&self, agent_id: AgentId) -> Result<PendingEnrolment, StoreError> {
                 let sql = format!("SELECT {ENROLMENT_COLUMNS} FROM enrollments WHERE agent_id = $1");
-                sqlx::query_as::<_, EnrolmentRow>(&sql)
-                    .bind(agent_id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .ok_or(StoreError::NotFound)?
-                    .try_into()
+                one_row::<EnrolmentRow, _>(&self.pool, &sql, agent_id.to_string()).await
             }
 
             async fn enrolment_by_token(
@@ -274,12 +259,7 @@ macro_rules! impl_store {
                 digest: &TokenDigest,
             ) -> Result<PendingEnrolment, StoreError> {
                 let sql = format!("SELECT {ENROLMENT_COLUMNS} FROM enrollments WHERE token_hash = $1");
-                sqlx::query_as::<_, EnrolmentRow>(&sql)
-                    .bind(digest.as_str())
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .ok_or(StoreError::NotFound)?
-                    .try_into()
+                one_row::<EnrolmentRow, _>(&self.pool, &sql, digest.as_str().to_owned()).await
             }
 
             async fn list_pending_enrolments(
@@ -424,12 +404,7 @@ macro_rules! impl_store {
 
             async fn request(&self, id: RequestId) -> Result<EnrolmentRequest, StoreError> {
                 let sql = format!("SELECT {REQUEST_COLUMNS} FROM enrollment_requests WHERE id = $1");
-                sqlx::query_as::<_, RequestRow>(&sql)
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .ok_or(StoreError::NotFound)?
-                    .try_into()
+                one_row::<RequestRow, _>(&self.pool, &sql, id.to_string()).await
             }
 
             async fn request_by_token(
@@ -439,12 +414,7 @@ macro_rules! impl_store {
                 let sql = format!(
                     "SELECT {REQUEST_COLUMNS} FROM enrollment_requests WHERE token_hash = $1"
                 );
-                sqlx::query_as::<_, RequestRow>(&sql)
-                    .bind(digest.as_str())
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .ok_or(StoreError::NotFound)?
-                    .try_into()
+                one_row::<RequestRow, _>(&self.pool, &sql, digest.as_str().to_owned()).await
             }
 
             async fn list_requests(
@@ -792,6 +762,21 @@ macro_rules! impl_store {
             .execute(&mut **tx)
             .await?;
             Ok(())
+        }
+
+        /// The one row `sql` selects by its single parameter `key`, converted; `NotFound`
+        /// when there is none.
+        async fn one_row<R, T>(pool: &sqlx::Pool<Db>, sql: &str, key: String) -> Result<T, StoreError>
+        where
+            R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+            T: TryFrom<R, Error = StoreError>,
+        {
+            sqlx::query_as::<_, R>(sql)
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound)?
+                .try_into()
         }
 
         async fn record_change<'c>(

@@ -4,16 +4,18 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
-use super::{ListResponse, page, parse_bool, parse_id};
+use super::{
+    ListResponse, OptionalAgentFields, field_error, optional_body, page, parse_bool, parse_id,
+};
 use crate::domain::agent::{Agent, AgentStatus, AllowedIps, Hostname, Tags, parse_description};
 use crate::domain::{AgentId, CaId};
 use crate::error::ApiError;
 use crate::registry::{AgentUpdate, Enrolment};
-use crate::routes::{JsonObject, body_error, payload_error};
+use crate::routes::JsonObject;
 use crate::startup::AppState;
 use crate::store::{AgentFilter, StoreError};
 
-use super::enrollments::PendingItem;
+use super::enrollments::{PendingItem, pending_page};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,10 +129,6 @@ impl AgentItem {
     }
 }
 
-fn field_error(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_field", message)
-}
-
 fn filter(query: &ListQuery) -> Result<AgentFilter, ApiError> {
     let query_error = |m: &str| ApiError::bad_request("invalid_query", m.to_owned());
     Ok(AgentFilter {
@@ -176,12 +174,7 @@ pub async fn list(
     let page = page(query.limit.as_deref(), query.offset.as_deref())?;
     let now = OffsetDateTime::now_utc();
     if query.status.as_deref() == Some("pending") {
-        let (pending, total) = state.store.list_pending_enrolments(page).await?;
-        let items: Vec<_> = pending
-            .into_iter()
-            .map(|p| PendingItem::new(p, now))
-            .collect();
-        return Ok(HttpResponse::Ok().json(ListResponse::new(items, total, page)));
+        return pending_page(&state, page).await;
     }
     let filter = filter(&query)?;
     let (agents, total) = state.store.list_agents(&filter, page, now).await?;
@@ -211,22 +204,22 @@ impl TryFrom<CreateAgent> for Enrolment {
     type Error = ApiError;
 
     fn try_from(body: CreateAgent) -> Result<Self, ApiError> {
+        let fields = OptionalAgentFields::parse(
+            body.description.as_deref(),
+            body.tags,
+            body.allowed_ips,
+            None,
+        )?;
         Ok(Enrolment {
             hostname: Hostname::parse(&body.hostname).map_err(field_error)?,
-            description: body
-                .description
-                .as_deref()
-                .map(parse_description)
-                .transpose()
-                .map_err(field_error)?,
+            description: fields.description,
             certificate_pem: body.certificate,
             ca_id: body
                 .ca_id
                 .parse()
                 .map_err(|_| field_error("ca_id must be a UUID"))?,
-            tags: Tags::parse(&body.tags.unwrap_or_default()).map_err(field_error)?,
-            allowed_ips: AllowedIps::parse(&body.allowed_ips.unwrap_or_default())
-                .map_err(field_error)?,
+            tags: fields.tags,
+            allowed_ips: fields.allowed_ips,
         })
     }
 }
@@ -309,14 +302,7 @@ pub async fn toggle(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let body = body.map_err(|e| payload_error(&e))?;
-    let enabled = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let parsed: JsonObject<ToggleBody> =
-            serde_json::from_slice(&body).map_err(|e| body_error(&e))?;
-        Some(parsed.0.enabled)
-    };
+    let enabled = optional_body::<ToggleBody>(body)?.map(|body| body.enabled);
     let now = OffsetDateTime::now_utc();
     let agent = state.registry.toggle(id, enabled, now).await?;
     Ok(HttpResponse::Ok().json(AgentItem::new(agent, now)))

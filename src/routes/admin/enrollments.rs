@@ -5,14 +5,15 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use super::{ListResponse, page, parse_id};
+use super::{ListResponse, OptionalAgentFields, field_error, optional_body, page, parse_id};
 use crate::domain::AgentId;
-use crate::domain::agent::{AllowedIps, Hostname, Tags, parse_description};
-use crate::domain::enrolment::{EnrolmentToken, PendingEnrolment, Profile};
+use crate::domain::agent::Hostname;
+use crate::domain::enrolment::{EnrolmentToken, PendingEnrolment};
 use crate::error::ApiError;
 use crate::issuance::{MAX_TOKEN_TTL, MIN_TOKEN_TTL, NewEnrolment};
-use crate::routes::{JsonObject, body_error, payload_error};
+use crate::routes::JsonObject;
 use crate::startup::AppState;
+use crate::store::Page;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,10 +129,6 @@ impl PendingItem {
     }
 }
 
-fn field_error(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_field", message)
-}
-
 fn ttl(seconds: Option<i64>) -> Result<Option<Duration>, ApiError> {
     seconds
         .map(Duration::seconds)
@@ -151,24 +148,18 @@ impl TryFrom<CreateEnrolment> for NewEnrolment {
     type Error = ApiError;
 
     fn try_from(body: CreateEnrolment) -> Result<Self, ApiError> {
+        let fields = OptionalAgentFields::parse(
+            body.description.as_deref(),
+            body.tags,
+            body.allowed_ips,
+            body.profile.as_deref(),
+        )?;
         Ok(NewEnrolment {
             hostname: Hostname::parse(&body.hostname).map_err(field_error)?,
-            description: body
-                .description
-                .as_deref()
-                .map(parse_description)
-                .transpose()
-                .map_err(field_error)?,
-            tags: Tags::parse(&body.tags.unwrap_or_default()).map_err(field_error)?,
-            allowed_ips: AllowedIps::parse(&body.allowed_ips.unwrap_or_default())
-                .map_err(field_error)?,
-            profile: body
-                .profile
-                .as_deref()
-                .map(Profile::parse)
-                .transpose()
-                .map_err(field_error)?
-                .unwrap_or_default(),
+            description: fields.description,
+            tags: fields.tags,
+            allowed_ips: fields.allowed_ips,
+            profile: fields.profile,
             ttl: ttl(body.ttl_seconds)?,
         })
     }
@@ -192,9 +183,14 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page(query.limit.as_deref(), query.offset.as_deref())?;
+    pending_page(&state, page).await
+}
+
+/// One page of agents that have not redeemed their token yet.
+pub async fn pending_page(state: &AppState, page: Page) -> Result<HttpResponse, ApiError> {
     let (pending, total) = state.store.list_pending_enrolments(page).await?;
     let now = OffsetDateTime::now_utc();
-    let items = pending
+    let items: Vec<_> = pending
         .into_iter()
         .map(|p| PendingItem::new(p, now))
         .collect();
@@ -209,14 +205,7 @@ pub async fn rotate(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let body = body.map_err(|e| payload_error(&e))?;
-    let ttl_seconds = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let parsed: JsonObject<RotateToken> =
-            serde_json::from_slice(&body).map_err(|e| body_error(&e))?;
-        parsed.0.ttl_seconds
-    };
+    let ttl_seconds = optional_body::<RotateToken>(body)?.and_then(|body| body.ttl_seconds);
     let (enrolment, token) = state
         .issuance
         .rotate_token(id, ttl(ttl_seconds)?, OffsetDateTime::now_utc())

@@ -17,6 +17,7 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
+use crate::domain::agent::{AllowedIps, Tags, parse_description};
 use crate::domain::enrolment::Profile;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -206,6 +207,57 @@ pub fn page(limit: Option<&str>, offset: Option<&str>) -> Result<Page, ApiError>
 /// A UUID path segment, or 400 `invalid_id`.
 pub fn parse_id<T: FromStr>(text: &str) -> Result<T, ApiError> {
     T::from_str(text).map_err(|_| ApiError::bad_request("invalid_id", "the id is not a UUID"))
+}
+
+/// 400 `invalid_field` with what is wrong.
+pub fn field_error(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_field", message)
+}
+
+/// The optional agent fields several requests share, validated: absent means none, an
+/// empty list, no restriction, the `agent` profile.
+pub struct OptionalAgentFields {
+    pub description: Option<String>,
+    pub tags: Tags,
+    pub allowed_ips: AllowedIps,
+    pub profile: Profile,
+}
+
+impl OptionalAgentFields {
+    pub fn parse(
+        description: Option<&str>,
+        tags: Option<Vec<String>>,
+        allowed_ips: Option<Vec<String>>,
+        profile: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        Ok(Self {
+            description: description
+                .map(parse_description)
+                .transpose()
+                .map_err(field_error)?,
+            tags: Tags::parse(&tags.unwrap_or_default()).map_err(field_error)?,
+            allowed_ips: AllowedIps::parse(&allowed_ips.unwrap_or_default())
+                .map_err(field_error)?,
+            profile: profile
+                .map(Profile::parse)
+                .transpose()
+                .map_err(field_error)?
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// A JSON body that may be left out: `None` when the body is empty or only whitespace.
+pub fn optional_body<T: serde::de::DeserializeOwned>(
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Result<Option<T>, ApiError> {
+    let body = body.map_err(|e| crate::routes::payload_error(&e))?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice::<crate::routes::JsonObject<T>>(&body)
+        .map(|parsed| Some(parsed.0))
+        .map_err(|e| crate::routes::body_error(&e))
 }
 
 pub fn parse_bool(name: &str, text: &str) -> Result<bool, ApiError> {
