@@ -193,6 +193,14 @@ impl TrustIndex {
             .map(|(ca, serials)| (ca, serials.into_iter().collect()))
             .collect();
         self.revoked_serials.store(Arc::new(lists));
+        // A new generation, stored after the serials: a chain check that raced with this
+        // and judged by the old lists caches its result under the old generation, which
+        // lookups then ignore.
+        let cas = self.cas.load();
+        self.cas.store(Arc::new(CaSet {
+            generation: cas.generation + 1,
+            ders: cas.ders.clone(),
+        }));
         self.chain_cache.clear();
     }
 

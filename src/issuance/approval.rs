@@ -58,8 +58,9 @@ impl Issuance {
         let now = crate::registry::stored_precision(now);
         let signing_request =
             x509::signing_request(&request.csr_pem).map_err(super::csr_refused)?;
-        // Refuse now what approval could not issue, rather than after an administrator's work.
-        self.registered_ca(now).await?;
+        // Refuse now what approval could not issue, rather than after an administrator's
+        // work (registering the CA is left to the approval).
+        self.internal_ca()?;
         let token = PollingToken::generate(|n| rand::Rng::gen_range(&mut rand::thread_rng(), 0..n));
         let stored = EnrolmentRequest {
             id: RequestId::new_random(),

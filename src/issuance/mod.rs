@@ -371,13 +371,25 @@ impl Issuance {
 
     /// The internal CA's CRL (PEM), issued now from what the store says is revoked, so it
     /// reflects every revocation up to this call.
+    /// Reading it never registers the CA: before the first issue the list is just empty.
     pub async fn crl(&self, now: OffsetDateTime) -> Result<String, ApiError> {
-        let (ca, ca_row) = self.registered_ca(now).await?;
-        let revoked = self
+        let (ca, fingerprint) = self.internal_ca()?;
+        let registered = self
             .registry
             .store()
-            .revoked_certificates(ca_row.id, now)
+            .internal_ca()
             .await?
+            .filter(|row| row.fingerprint == *fingerprint);
+        let revoked = match registered {
+            Some(row) => {
+                self.registry
+                    .store()
+                    .revoked_certificates(row.id, now)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let revoked = revoked
             .into_iter()
             .map(|entry| Revoked {
                 serial: entry.serial,

@@ -227,3 +227,20 @@ async fn refused_crls_change_nothing() {
         .await
         .assert_error(StatusCode::CONFLICT, "internal_ca");
 }
+
+#[tokio::test]
+async fn reading_the_crl_of_a_fresh_install_registers_nothing() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/crl")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let pem = response.text().await.unwrap();
+    let ca_pem = std::fs::read_to_string(app.data_dir.path().join("internal-ca.crt")).unwrap();
+    let ca_der = pem::parse(ca_pem).unwrap().into_contents();
+    let list = certgate::x509::revocation_list(pem.as_bytes(), &ca_der).unwrap();
+    assert!(list.serials.is_empty());
+    assert_eq!(
+        app.ca_total().await,
+        0,
+        "a fresh install keeps an empty CA list"
+    );
+}
