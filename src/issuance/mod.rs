@@ -56,7 +56,7 @@ pub struct Issued {
 
 pub struct Issuance {
     registry: Arc<Registry>,
-    /// None when the internal CA is switched off or could not be opened (the reason).
+    /// The reason, when the internal CA is switched off or could not be opened.
     ca: Result<(InternalCa, Fingerprint), String>,
     policy: IssuancePolicy,
 }

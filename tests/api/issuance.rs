@@ -201,8 +201,21 @@ async fn signing_requests_are_checked_and_a_refused_one_leaves_the_token_usable(
     let last = der.len() - 3;
     der[last] ^= 0x01;
     let forged = pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", der));
+    // A request signed by one key that names another: whoever sent it does not hold the
+    // key it asks a certificate for.
+    let other = AgentHost::new();
+    let good_der = pem::parse(&good).unwrap().into_contents();
+    let (own, theirs) = (host.key.public_key_der(), other.key.public_key_der());
+    let at = good_der
+        .windows(own.len())
+        .position(|w| w == own.as_slice())
+        .unwrap();
+    let mut swapped = good_der.clone();
+    swapped[at..at + own.len()].copy_from_slice(&theirs);
+    let another_key = pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", swapped));
     let certificate_instead = crate::pki::pki().leaf("not-a-csr").pem();
-    let cases: [(&str, &str, &str); 4] = [
+    let cases: [(&str, &str, &str); 5] = [
+        ("for another key", &another_key, "csr_signature_invalid"),
         ("garbage", "not a PEM at all", "invalid_csr"),
         ("a certificate", &certificate_instead, "invalid_csr"),
         ("a bad signature", &forged, "csr_signature_invalid"),

@@ -117,7 +117,13 @@ struct CrlAnswer {
     revoked_agents: Vec<AgentId>,
 }
 
-/// `PUT B/ca/:id/crl`: the body is the CRL itself, PEM or DER.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrlBody {
+    crl: String,
+}
+
+/// `PUT B/ca/:id/crl`: the body is the CRL itself, PEM or DER, or JSON `{"crl": "PEM"}`.
 pub async fn put_crl(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -125,9 +131,18 @@ pub async fn put_crl(
 ) -> Result<HttpResponse, ApiError> {
     let ca_id: CaId = parse_id(&id)?;
     let body = body.map_err(|e| crate::routes::payload_error(&e))?;
+    let crl_bytes = if body.trim_ascii_start().starts_with(b"{") {
+        serde_json::from_slice::<JsonObject<CrlBody>>(&body)
+            .map_err(|e| crate::routes::body_error(&e))?
+            .0
+            .crl
+            .into_bytes()
+    } else {
+        body.to_vec()
+    };
     let (crl, revoked_agents) = state
         .registry
-        .import_crl(ca_id, &body, OffsetDateTime::now_utc())
+        .import_crl(ca_id, &crl_bytes, OffsetDateTime::now_utc())
         .await?;
     tracing::info!(%ca_id, serials = crl.serials.len(), revoked = revoked_agents.len(),
         "CRL imported");
