@@ -170,7 +170,15 @@ impl Registry {
             this_update: list.this_update,
             next_update: list.next_update,
         };
-        let revoked = self.store.put_crl(ca_id, &crl, now).await?;
+        let revoked = match self.store.put_crl(ca_id, &crl, now).await {
+            Err(StoreError::Conflict) => {
+                return Err(ApiError::conflict(
+                    "crl_outdated",
+                    "a newer CRL of this CA is already stored",
+                ));
+            }
+            other => other?,
+        };
         self.trust
             .set_revoked_serials(self.store.crl_serials().await?);
         for id in &revoked {

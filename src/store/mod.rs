@@ -215,6 +215,7 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Vec<RevokedCertificate>, StoreError>;
     /// Stores the CA's latest CRL and revokes the agents whose serial it lists; answers them.
+    /// `Conflict` when the stored CRL is newer (an older list must not undo a newer one).
     async fn put_crl(
         &self,
         ca_id: CaId,

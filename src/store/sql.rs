@@ -546,11 +546,12 @@ macro_rules! impl_store {
                 now: OffsetDateTime,
             ) -> Result<Vec<AgentId>, StoreError> {
                 let mut tx = self.write_tx().await?;
-                sqlx::query(
+                let stored = sqlx::query(
                     "INSERT INTO crls (ca_id, crl_pem, serials, this_update, next_update, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6) \
                      ON CONFLICT (ca_id) DO UPDATE SET crl_pem = $2, serials = $3, \
-                     this_update = $4, next_update = $5, updated_at = $6",
+                     this_update = $4, next_update = $5, updated_at = $6 \
+                     WHERE crls.this_update <= $4",
                 )
                 .bind(ca_id.to_string())
                 .bind(&crl.pem)
@@ -560,6 +561,9 @@ macro_rules! impl_store {
                 .bind(micros(now))
                 .execute(&mut *tx)
                 .await?;
+                if stored.rows_affected() == 0 {
+                    return Err(StoreError::Conflict);
+                }
                 // Listed serials revoke their agents for good, as an administrator would.
                 let listed: std::collections::HashSet<&str> =
                     crl.serials.iter().map(String::as_str).collect();

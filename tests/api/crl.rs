@@ -147,6 +147,18 @@ async fn an_external_crl_revokes_listed_agents_and_denies_listed_serials() {
     app.verify_escaped_pem(&listed_stranger)
         .await
         .assert_denied(403, "agent_revoked");
+
+    // An older list must not undo a newer one.
+    let older = root.crl_issued(
+        &[],
+        time::OffsetDateTime::now_utc() - time::Duration::days(2),
+    );
+    app.put_crl(&root_id, older.into_bytes())
+        .await
+        .assert_error(StatusCode::CONFLICT, "crl_outdated");
+    app.verify_escaped_pem(&listed_stranger)
+        .await
+        .assert_denied(403, "agent_revoked");
 }
 
 #[tokio::test]

@@ -123,6 +123,11 @@ impl TestCa {
 
     /// A CRL (PEM) signed by this CA, listing `revoked`.
     pub fn crl(&self, revoked: &[&TestCert]) -> String {
+        self.crl_issued(revoked, now() - Duration::minutes(1))
+    }
+
+    /// A CRL issued at `this_update`.
+    pub fn crl_issued(&self, revoked: &[&TestCert], this_update: OffsetDateTime) -> String {
         let revoked_certs = revoked
             .iter()
             .map(|cert| {
@@ -136,7 +141,7 @@ impl TestCa {
             })
             .collect();
         rcgen::CertificateRevocationListParams {
-            this_update: now() - Duration::minutes(1),
+            this_update,
             next_update: now() + Duration::days(1),
             crl_number: SerialNumber::from(1u64),
             issuing_distribution_point: None,
