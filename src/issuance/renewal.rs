@@ -1,0 +1,112 @@
+//! Renewal before expiry, and the internal CA's revocation list: an agent moves to a new
+//! certificate while the old one keeps working for a grace window; what no longer counts
+//! is listed in the CRL.
+
+use time::OffsetDateTime;
+
+use super::{Issuance, Issued, csr_refused, with_certificate};
+use crate::domain::agent::SupersededCertificate;
+use crate::domain::{AgentId, Fingerprint};
+use crate::error::ApiError;
+use crate::internal_ca::Revoked;
+use crate::store::StoreError;
+use crate::x509;
+
+impl Issuance {
+    /// A new certificate for an enrolled agent that proved it holds its current one (the
+    /// proxy's identity headers and the verify secret, checked by the route). The old
+    /// certificate keeps verifying for the grace window, or until it expires if sooner.
+    pub async fn renew(
+        &self,
+        agent_id: AgentId,
+        presented: &Fingerprint,
+        csr_pem: &str,
+        now: OffsetDateTime,
+    ) -> Result<Issued, ApiError> {
+        let now = crate::registry::stored_precision(now);
+        let request = x509::signing_request(csr_pem).map_err(csr_refused)?;
+        let (ca, ca_row) = self.registered_ca(now).await?;
+        let agent = self.registry.store().agent(agent_id).await?;
+        if agent.fingerprint != *presented {
+            return Err(superseded_refusal());
+        }
+        let (certificate_pem, info) = self.issue(
+            ca,
+            &request.public_key_der,
+            agent.id,
+            &agent.hostname,
+            agent.profile,
+            now,
+        )?;
+        // The last second it is accepted: a grace of 0 ends before this one.
+        let until = agent
+            .not_after
+            .unix_timestamp()
+            .min((now + self.policy.renewal_grace).unix_timestamp() - 1);
+        let superseded = SupersededCertificate::current_of(&agent, until, false);
+        let agent = with_certificate(agent, &info, ca_row.id, now);
+        match self
+            .registry
+            .store()
+            .renew_certificate(&agent, &certificate_pem, &superseded)
+            .await
+        {
+            Err(StoreError::Conflict) => return Err(superseded_refusal()),
+            Err(StoreError::NotFound) => {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::FORBIDDEN,
+                    "agent_revoked",
+                    "the agent was revoked",
+                ));
+            }
+            other => other?,
+        }
+        self.refresh_superseded(&agent).await?;
+        self.registry.index(&agent);
+        tracing::info!(agent_id = %agent.id, fingerprint = %agent.fingerprint,
+            previous = %superseded.fingerprint, "certificate renewed");
+        Ok(Issued {
+            agent,
+            certificate_pem,
+            ca_certificate_pem: ca.certificate_pem().to_owned(),
+        })
+    }
+
+    /// The internal CA's CRL (PEM), issued now from what the store says is revoked, so it
+    /// reflects every revocation up to this call.
+    /// Reading it never registers the CA: before the first issue the list is just empty.
+    pub async fn crl(&self, now: OffsetDateTime) -> Result<String, ApiError> {
+        let (ca, fingerprint) = self.internal_ca()?;
+        let registered = self
+            .registry
+            .store()
+            .internal_ca()
+            .await?
+            .filter(|row| row.fingerprint == *fingerprint);
+        let revoked = match registered {
+            Some(row) => {
+                self.registry
+                    .store()
+                    .revoked_certificates(row.id, now)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let revoked = revoked
+            .into_iter()
+            .map(|entry| Revoked {
+                serial: entry.serial,
+                revoked_at: entry.revoked_at,
+                superseded: entry.superseded,
+            })
+            .collect::<Vec<_>>();
+        ca.crl(&revoked, now).map_err(|e| ApiError::internal(&e))
+    }
+}
+
+fn superseded_refusal() -> ApiError {
+    ApiError::conflict(
+        "certificate_superseded",
+        "this certificate was already renewed; renew with the agent's current certificate",
+    )
+}
