@@ -261,7 +261,7 @@ impl Settings {
             .ok_or_else(|| {
                 invalid(
                     "enrollment_token_ttl_seconds",
-                    "must be between 60 and 2592000 (30 days)",
+                    "must be between 1 and 2592000 (30 days)",
                 )
             })?;
         let renewal_grace = i64::try_from(raw.renewal_grace_seconds)

@@ -33,7 +33,7 @@ pub struct IssuancePolicy {
 
 pub const MAX_RENEWAL_GRACE: Duration = Duration::days(30);
 
-pub const MIN_TOKEN_TTL: Duration = Duration::minutes(1);
+pub const MIN_TOKEN_TTL: Duration = Duration::seconds(1);
 pub const MAX_TOKEN_TTL: Duration = Duration::days(30);
 
 /// A validated `POST B/enrollments` request.

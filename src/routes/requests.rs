@@ -18,6 +18,8 @@ use crate::startup::AppState;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
+    /// `fqdn` is the name the self-enrolment seed uses.
+    #[serde(alias = "fqdn")]
     hostname: String,
     machine_id: String,
     ip_address: String,

@@ -258,6 +258,18 @@ async fn requests_are_validated_and_limited_per_address() {
             answer.body
         );
     }
+    // The seed's name for the hostname is understood too.
+    let mut seed_style = request_body(&host, "seed.example.test", "10.0.0.9");
+    let hostname = seed_style
+        .as_object_mut()
+        .unwrap()
+        .remove("hostname")
+        .unwrap();
+    seed_style["fqdn"] = hostname;
+    app.submit_request(seed_style)
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+
     // The default: one request per minute per address, whatever its outcome.
     let limited_app = spawn_app().await;
     limited_app

@@ -137,7 +137,7 @@ fn ttl(seconds: Option<i64>) -> Result<Option<Duration>, ApiError> {
                 Ok(ttl)
             } else {
                 Err(field_error(
-                    "ttl_seconds must be between 60 and 2592000 (30 days)",
+                    "ttl_seconds must be between 1 and 2592000 (30 days)",
                 ))
             }
         })
