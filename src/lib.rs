@@ -11,6 +11,7 @@ pub mod issuance;
 pub mod last_seen;
 pub mod metrics;
 pub mod proxy;
+pub mod proxy_memo;
 pub mod rate_limit;
 pub mod registry;
 pub mod routes;

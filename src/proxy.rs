@@ -56,6 +56,11 @@ impl IdentityHeader {
         1 << (self as u8)
     }
 
+    /// Whether the header can carry a whole certificate (not only a fingerprint).
+    pub fn carries_certificate(self) -> bool {
+        !matches!(self, Self::ClientCertFingerprint | Self::ClientVerify)
+    }
+
     /// Position in [`IdentityHeader::ALL`].
     pub fn index(self) -> usize {
         self as usize

@@ -4,6 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_service::IntoServiceFactory;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
@@ -21,6 +22,7 @@ use crate::proxy::IdentityHeaders;
 use crate::rate_limit::FailureLimiter;
 use crate::registry::Registry;
 use crate::routes;
+use crate::routes::verify_service::VerifyFirst;
 use crate::store::{self, Store};
 use crate::sync::Follower;
 use crate::trust::{self, TrustIndex};
@@ -114,12 +116,14 @@ impl Application {
         let port = listener.local_addr()?.port();
         let base_path = settings.base_path.clone();
         let app_state = state.clone();
+        let verify_path = format!("{base_path}/verify");
         let mut server = HttpServer::new(move || {
             let base_path = base_path.clone();
-            App::new()
+            let app = App::new()
                 .app_data(app_state.clone())
                 .wrap(from_fn(routes::request_envelope))
-                .configure(move |cfg| routes::configure(cfg, &base_path))
+                .configure(move |cfg| routes::configure(cfg, &base_path));
+            VerifyFirst::new(app.into_factory(), &verify_path, app_state.clone())
         })
         .keep_alive(Duration::from_secs(settings.keep_alive_seconds))
         .shutdown_timeout(10)

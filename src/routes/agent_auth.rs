@@ -22,7 +22,7 @@ pub fn authenticate(req: &HttpRequest, state: &AppState) -> Result<AgentRef, Api
     {
         return Err(refusal(Rejection::UntrustedSource));
     }
-    if !secret_matches(req, state) {
+    if !secret_matches(req.headers(), state) {
         if let Some(peer) = peer
             && let Err(wait) = state.verify_failures.record_failure(peer)
         {
@@ -30,11 +30,11 @@ pub fn authenticate(req: &HttpRequest, state: &AppState) -> Result<AgentRef, Api
         }
         return Err(refusal(Rejection::InvalidVerifySecret));
     }
-    let presented = identity_from_headers(req, state)
+    let presented = identity_from_headers(req.headers(), state)
         .map_err(refusal)?
         .ok_or_else(|| refusal(Rejection::MissingCertificate))?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let client_ip = client_ip(req, None, peer);
+    let client_ip = client_ip(req.headers(), None, peer);
     match decide(
         &presented,
         &*state.trust,

@@ -6,12 +6,13 @@ pub mod enroll;
 pub mod health;
 pub mod requests;
 pub mod verify;
+pub mod verify_service;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::de::DeserializeOwned;
@@ -31,10 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
     cfg.app_data(json_config())
         .app_data(query_config())
         .app_data(web::PayloadConfig::new(MAX_JSON_BYTES))
-        // Verify first and outside any scope: it is the hot path, matched before the rest.
-        .service(
-            web::resource(format!("{base_path}/verify")).route(web::route().to(verify::verify)),
-        )
+        // `B/verify` never reaches the App: `verify_service` answers it before routing.
         .service(
             web::resource(format!("{base_path}/enroll"))
                 .route(web::post().to(enroll::enrol))
@@ -162,32 +160,41 @@ pub async fn request_envelope(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let id = match req.headers().get(&REQUEST_ID) {
-        Some(incoming) if is_sane_request_id(incoming) => incoming.clone(),
-        _ => {
-            let id = new_request_id();
-            req.headers_mut().insert(REQUEST_ID.clone(), id.clone());
-            id
-        }
-    };
-    let header_bytes: usize = req
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    let mut response = if header_bytes > MAX_HEADER_BYTES {
-        let refusal = HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).json(
-            serde_json::json!({"error": {
-                "code": "headers_too_large",
-                "message": format!("request headers are limited to {MAX_HEADER_BYTES} bytes"),
-            }}),
-        );
+    let id = request_id_for(req.headers());
+    req.headers_mut().insert(REQUEST_ID.clone(), id.clone());
+    let mut response = if headers_too_large(req.headers()) {
+        let refusal = headers_too_large_response();
         req.into_response(refusal)
     } else {
         next.call(req).await?.map_into_boxed_body()
     };
     response.headers_mut().insert(REQUEST_ID.clone(), id);
     Ok(response)
+}
+
+/// The proxy's `X-Request-Id` when sane, else a new UUID.
+pub fn request_id_for(headers: &HeaderMap) -> HeaderValue {
+    match headers.get(&REQUEST_ID) {
+        Some(incoming) if is_sane_request_id(incoming) => incoming.clone(),
+        _ => new_request_id(),
+    }
+}
+
+pub fn headers_too_large(headers: &HeaderMap) -> bool {
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    header_bytes > MAX_HEADER_BYTES
+}
+
+pub fn headers_too_large_response() -> HttpResponse {
+    HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).json(serde_json::json!({
+        "error": {
+            "code": "headers_too_large",
+            "message": format!("request headers are limited to {MAX_HEADER_BYTES} bytes"),
+        }
+    }))
 }
 
 fn is_sane_request_id(value: &HeaderValue) -> bool {

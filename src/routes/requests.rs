@@ -179,7 +179,7 @@ pub async fn submit(
 fn source_address(request: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
     let peer = request.peer_addr().map(|addr| canonical_ip(addr.ip()))?;
     if state.trusted_proxies.iter().any(|net| net.contains(&peer)) {
-        return super::verify::client_ip(request, None, Some(peer));
+        return super::verify::client_ip(request.headers(), None, Some(peer));
     }
     Some(peer)
 }

@@ -1,14 +1,17 @@
 //! `B/verify`: the proxy's question "may this certificate pass?". Answers only 200, 401,
 //! 403 or 5xx, because nginx turns any other status into a 500.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
+use actix_web::body::BoxBody;
+use actix_web::dev::Response;
+use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::web::Bytes;
+use futures_util::{Stream, StreamExt};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -19,7 +22,7 @@ use crate::domain::agent::canonical_ip;
 use crate::domain::verify::{Presented, Rejection, Verdict, decide};
 use crate::metrics::Allowed;
 use crate::proxy::{self, IdentityHeader};
-use crate::routes::request_id_of;
+use crate::proxy_memo;
 use crate::startup::AppState;
 
 pub static VERIFY_SECRET: HeaderName = HeaderName::from_static("x-verify-secret");
@@ -62,39 +65,55 @@ struct Identity<'a> {
     tags: &'a str,
 }
 
-pub async fn verify(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
+/// What verify reads from a request: its headers, the TCP peer and the body stream (read
+/// only for the seed's JSON form). Built by [`super::verify_service`] straight from the HTTP
+/// layer's request, without actix-web's routing and extractors.
+pub struct VerifyCall<'a, P> {
+    pub headers: &'a HeaderMap,
+    pub peer: Option<SocketAddr>,
+    pub payload: P,
+    pub request_id: &'a str,
+}
+
+/// Answers one verify call and records its latency.
+pub async fn verify<P>(call: VerifyCall<'_, P>, state: &AppState) -> Response<BoxBody>
+where
+    P: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
     let started = Instant::now();
-    let response = answer(&req, payload, &state).await;
-    state
-        .metrics
-        .verify_latency
-        .observe(started.elapsed().as_secs_f64());
+    let response = answer(call, state).await;
+    state.metrics.observe_verify_latency(started.elapsed());
     response
 }
 
-async fn answer(req: &HttpRequest, payload: web::Payload, state: &AppState) -> HttpResponse {
-    let peer = req.peer_addr().map(|addr| canonical_ip(addr.ip()));
+async fn answer<P>(call: VerifyCall<'_, P>, state: &AppState) -> Response<BoxBody>
+where
+    P: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    let VerifyCall {
+        headers,
+        peer,
+        payload,
+        request_id,
+    } = call;
+    let peer = peer.map(|addr| canonical_ip(addr.ip()));
     if !state.trusted_proxies.is_empty()
         && !peer.is_some_and(|ip| state.trusted_proxies.iter().any(|net| net.contains(&ip)))
     {
-        return refuse(req, state, Rejection::UntrustedSource, peer);
+        return refuse(request_id, state, Rejection::UntrustedSource, peer);
     }
-    if !secret_matches(req, state) {
+    if !secret_matches(headers, state) {
         let reason = match peer.map(|ip| state.verify_failures.record_failure(ip)) {
             Some(Err(_)) => Rejection::RateLimited,
             _ => Rejection::InvalidVerifySecret,
         };
-        return refuse(req, state, reason, peer);
+        return refuse(request_id, state, reason, peer);
     }
-    let (presented, body_ip) = match read_identity(req, payload, state).await {
+    let (presented, body_ip) = match read_identity(headers, payload, state).await {
         Ok(found) => found,
-        Err(reason) => return deny_unreadable(req, state, reason),
+        Err(reason) => return deny_unreadable(request_id, state, reason),
     };
-    let client_ip = client_ip(req, body_ip.as_deref(), peer);
+    let client_ip = client_ip(headers, body_ip.as_deref(), peer);
     let now = OffsetDateTime::now_utc();
     let policy = state.trust.policy();
     match decide(
@@ -153,7 +172,7 @@ async fn answer(req: &HttpRequest, payload: web::Payload, state: &AppState) -> H
                 tags: a.0.tags(),
             });
             let enforced = policy.enforcement_enabled;
-            log_denial(req, reason, &presented, client_ip, enforced);
+            log_denial(request_id, reason, &presented, client_ip, enforced);
             state.metrics.denied(reason, enforced);
             if enforced {
                 answer_with(reason.http_status(), false, identity, Some(reason), true)
@@ -167,12 +186,12 @@ async fn answer(req: &HttpRequest, payload: web::Payload, state: &AppState) -> H
 /// Denials that happen before a certificate is looked at: the secret and the source are
 /// never relaxed by audit mode.
 fn refuse(
-    req: &HttpRequest,
+    request_id: &str,
     state: &AppState,
     reason: Rejection,
     peer: Option<IpAddr>,
-) -> HttpResponse {
-    tracing::warn!(reason = reason.as_str(), peer = ?peer, request_id = %request_id_of(req),
+) -> Response<BoxBody> {
+    tracing::warn!(reason = reason.as_str(), peer = ?peer, request_id,
         "verify refused");
     state.metrics.denied(reason, true);
     answer_with(reason.http_status(), false, None, Some(reason), true)
@@ -180,23 +199,22 @@ fn refuse(
 
 /// A certificate decision made before the trust index was consulted (unreadable headers):
 /// audit mode applies as to any other certificate decision.
-fn deny_unreadable(req: &HttpRequest, state: &AppState, reason: Rejection) -> HttpResponse {
+fn deny_unreadable(request_id: &str, state: &AppState, reason: Rejection) -> Response<BoxBody> {
     let enforced = state.trust.policy().enforcement_enabled;
-    log_denial(req, reason, &Presented::default(), None, enforced);
+    log_denial(request_id, reason, &Presented::default(), None, enforced);
     state.metrics.denied(reason, enforced);
     let status = if enforced { reason.http_status() } else { 200 };
     answer_with(status, false, None, Some(reason), enforced)
 }
 
 fn log_denial(
-    req: &HttpRequest,
+    request_id: &str,
     reason: Rejection,
     presented: &Presented,
     client_ip: Option<IpAddr>,
     enforced: bool,
 ) {
     let fingerprint = proxy::describe(presented).unwrap_or_default();
-    let request_id = request_id_of(req);
     if enforced {
         tracing::warn!(reason = reason.as_str(), %fingerprint, ip = ?client_ip, %request_id,
             "verify denied");
@@ -206,18 +224,21 @@ fn log_denial(
     }
 }
 
-fn allow(enforced: bool, identity: Option<Identity<'_>>) -> HttpResponse {
+fn allow(enforced: bool, identity: Option<Identity<'_>>) -> Response<BoxBody> {
     answer_with(200, true, identity, None, enforced)
 }
 
-fn internal_error() -> HttpResponse {
-    HttpResponse::InternalServerError().json(Answer {
-        verified: false,
-        agent_id: None,
-        hostname: None,
-        reason: Some("internal_error"),
-        enforced: true,
-    })
+fn internal_error() -> Response<BoxBody> {
+    json_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &Answer {
+            verified: false,
+            agent_id: None,
+            hostname: None,
+            reason: Some("internal_error"),
+            enforced: true,
+        },
+    )
 }
 
 fn answer_with(
@@ -226,17 +247,26 @@ fn answer_with(
     identity: Option<Identity<'_>>,
     reason: Option<Rejection>,
     enforced: bool,
-) -> HttpResponse {
+) -> Response<BoxBody> {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
-    let mut response = HttpResponse::build(status);
-    response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-    if let Some(reason) = reason {
-        response.insert_header((REASON.clone(), HeaderValue::from_static(reason.as_str())));
-    }
     let mut id_buffer = uuid::Uuid::encode_buffer();
     let id = identity
         .as_ref()
         .map(|i| &*i.id.as_uuid().hyphenated().encode_lower(&mut id_buffer));
+    let mut response = json_response(
+        status,
+        &Answer {
+            verified,
+            agent_id: id,
+            hostname: identity.as_ref().map(|i| i.hostname),
+            reason: reason.map(Rejection::as_str),
+            enforced,
+        },
+    );
+    let headers = response.headers_mut();
+    if let Some(reason) = reason {
+        headers.insert(REASON.clone(), HeaderValue::from_static(reason.as_str()));
+    }
     if verified {
         // Always send all three on allow, so a proxy never keeps a client's own copy.
         let (hostname, tags) = identity.as_ref().map_or(("", ""), |i| (i.hostname, i.tags));
@@ -246,23 +276,33 @@ fn answer_with(
             (&AGENT_TAGS, tags),
         ] {
             if let Ok(value) = HeaderValue::from_str(value) {
-                response.insert_header((name.clone(), value));
+                headers.insert(name.clone(), value);
             }
         }
     }
-    response.json(Answer {
-        verified,
-        agent_id: id,
-        hostname: identity.as_ref().map(|i| i.hostname),
-        reason: reason.map(Rejection::as_str),
-        enforced,
-    })
+    response
+}
+
+/// A verify answer: the JSON body, `Content-Type` and `Cache-Control: no-store`.
+fn json_response(status: StatusCode, answer: &Answer<'_>) -> Response<BoxBody> {
+    let Ok(body) = serde_json::to_vec(answer) else {
+        // Serialising this struct of strings and booleans cannot fail; answer 500 if it did.
+        return Response::with_body(StatusCode::INTERNAL_SERVER_ERROR, BoxBody::new(()));
+    };
+    let mut response = Response::with_body(status, BoxBody::new(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Constant-time comparison against every configured secret. No secret configured: nothing
 /// matches (fail closed).
-pub(super) fn secret_matches(req: &HttpRequest, state: &AppState) -> bool {
-    let Some(presented) = req.headers().get(&VERIFY_SECRET) else {
+pub(super) fn secret_matches(headers: &HeaderMap, state: &AppState) -> bool {
+    let Some(presented) = headers.get(&VERIFY_SECRET) else {
         return false;
     };
     let presented = presented.as_bytes();
@@ -274,15 +314,18 @@ pub(super) fn secret_matches(req: &HttpRequest, state: &AppState) -> bool {
 }
 
 /// Identity from the enabled headers, else from the seed's JSON body when one is announced.
-async fn read_identity(
-    req: &HttpRequest,
-    payload: web::Payload,
+async fn read_identity<P>(
+    headers: &HeaderMap,
+    payload: P,
     state: &AppState,
-) -> Result<(Presented, Option<String>), Rejection> {
-    if let Some(presented) = identity_from_headers(req, state)? {
+) -> Result<(Presented, Option<String>), Rejection>
+where
+    P: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    if let Some(presented) = identity_from_headers(headers, state)? {
         return Ok((presented, None));
     }
-    if !state.verify_body || !announces_json_body(req) {
+    if !state.verify_body || !announces_json_body(headers) {
         return Ok((Presented::default(), None));
     }
     let Ok(bytes) = tokio::time::timeout(BODY_WAIT, read_body(payload)).await else {
@@ -300,20 +343,22 @@ async fn read_identity(
 
 /// What the enabled identity headers say; `None` when none of them is present.
 pub(super) fn identity_from_headers(
-    req: &HttpRequest,
+    headers: &HeaderMap,
     state: &AppState,
 ) -> Result<Option<Presented>, Rejection> {
-    let headers = req.headers();
-    proxy::read_headers(state.identity_headers, |header| {
-        headers
-            .get_all(&IDENTITY_HEADER_NAMES[header.index()])
-            .map(HeaderValue::as_bytes)
-            .collect()
-    })
+    let enabled = state.identity_headers;
+    let present: Vec<(IdentityHeader, &[u8])> = enabled
+        .enabled()
+        .flat_map(|header| {
+            headers
+                .get_all(&IDENTITY_HEADER_NAMES[header.index()])
+                .map(move |value| (header, value.as_bytes()))
+        })
+        .collect();
+    proxy_memo::read_headers(enabled, &present)
 }
 
-fn announces_json_body(req: &HttpRequest) -> bool {
-    let headers = req.headers();
+fn announces_json_body(headers: &HeaderMap) -> bool {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -330,7 +375,10 @@ fn announces_json_body(req: &HttpRequest) -> bool {
     is_json && (has_length || headers.contains_key(header::TRANSFER_ENCODING))
 }
 
-async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, Rejection> {
+async fn read_body<P>(mut payload: P) -> Result<Vec<u8>, Rejection>
+where
+    P: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| Rejection::MalformedRequest)?;
@@ -346,14 +394,13 @@ async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, Rejection> {
 /// value that is present but unreadable gives no IP at all (an allow list then refuses),
 /// never a fallback to the peer, which is the proxy.
 pub(super) fn client_ip(
-    req: &HttpRequest,
+    headers: &HeaderMap,
     body_ip: Option<&str>,
     peer: Option<IpAddr>,
 ) -> Option<IpAddr> {
     if let Some(ip) = body_ip {
         return parse_ip(ip);
     }
-    let headers = req.headers();
     if let Some(value) = headers.get(&X_REAL_IP) {
         return value.to_str().ok().and_then(parse_ip);
     }

@@ -1,0 +1,108 @@
+//! Prometheus metrics. Verify's own counters and histogram live in [`verify`], sharded by
+//! worker thread so that the hot path never contends on them.
+
+mod verify;
+
+use std::sync::Arc;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::{Encoder, IntCounter, IntGauge, Registry, TextEncoder};
+
+use crate::domain::verify::Rejection;
+use verify::VerifyStats;
+
+/// Why a verify call was allowed.
+#[derive(Debug, Clone, Copy)]
+pub enum Allowed {
+    Enrolled,
+    Unknown,
+    AutoEnrolled,
+}
+
+impl Allowed {
+    pub const ALL: [Allowed; 3] = [Self::Enrolled, Self::Unknown, Self::AutoEnrolled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enrolled => "enrolled",
+            Self::Unknown => "unknown_allowed",
+            Self::AutoEnrolled => "auto_enrolled",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    verify: Arc<VerifyStats>,
+    pub agents: IntGauge,
+    pub cas: IntGauge,
+    pub last_seen_flush_errors: IntCounter,
+    pub sync_errors: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let verify = Arc::new(VerifyStats::new()?);
+        registry.register(Box::new(SharedCollector(Arc::clone(&verify))))?;
+        let agents = IntGauge::new("certgate_agents", "Agents in the in-memory trust index")?;
+        registry.register(Box::new(agents.clone()))?;
+        let cas = IntGauge::new("certgate_cas", "Trusted CAs in the in-memory trust index")?;
+        registry.register(Box::new(cas.clone()))?;
+        let last_seen_flush_errors = IntCounter::new(
+            "certgate_last_seen_flush_errors_total",
+            "Failed attempts to write last_seen batches",
+        )?;
+        registry.register(Box::new(last_seen_flush_errors.clone()))?;
+        let sync_errors = IntCounter::new(
+            "certgate_sync_errors_total",
+            "Failed attempts to follow the change feed",
+        )?;
+        registry.register(Box::new(sync_errors.clone()))?;
+        Ok(Self {
+            registry,
+            verify,
+            agents,
+            cas,
+            last_seen_flush_errors,
+            sync_errors,
+        })
+    }
+
+    pub fn observe_verify_latency(&self, elapsed: std::time::Duration) {
+        self.verify.observe_latency(elapsed);
+    }
+
+    pub fn allowed(&self, why: Allowed) {
+        self.verify.allowed(why);
+    }
+
+    /// `enforced = false` counts a denial that audit mode let through.
+    pub fn denied(&self, reason: Rejection, enforced: bool) {
+        self.verify.denied(reason, enforced);
+    }
+
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .is_err()
+        {
+            return String::new();
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+/// Registers the verify statistics, which the `Metrics` also keep, with the registry.
+struct SharedCollector(Arc<VerifyStats>);
+
+impl Collector for SharedCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.0.collect()
+    }
+}
