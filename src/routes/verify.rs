@@ -214,6 +214,10 @@ fn log_denial(
     client_ip: Option<IpAddr>,
     enforced: bool,
 ) {
+    // Naming the fingerprint allocates: only when the line is going to be written.
+    if !tracing::enabled!(tracing::Level::WARN) {
+        return;
+    }
     let fingerprint = proxy::describe(presented).unwrap_or_default();
     if enforced {
         tracing::warn!(reason = reason.as_str(), %fingerprint, ip = ?client_ip, %request_id,
