@@ -366,10 +366,15 @@ async fn certgate_request_waits_for_approval_and_writes_the_files() {
     };
     assert_eq!(request["machine_id"], "0f0e0d0c0b0a09080706050403020100");
     assert_eq!(request["ip_address"], "10.20.30.40");
-    assert!(
-        out.join("request.token").exists(),
-        "the token is kept while waiting"
-    );
+    // The CLI writes the token once it has the answer, which may be after the listing saw
+    // the request.
+    let token_file = out.join("request.token");
+    let kept = crate::helpers::eventually(Duration::from_secs(10), || {
+        let exists = token_file.exists();
+        async move { exists.then_some(()) }
+    })
+    .await;
+    assert!(kept.is_some(), "the token is kept while waiting");
     app.decide(request["id"].as_str().unwrap(), "approve")
         .await
         .assert_status(StatusCode::OK);
