@@ -349,9 +349,6 @@ impl TrustView for TrustIndex {
     }
 }
 
-const LOAD_BATCH: usize = 1024;
-const LOAD_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
-
 /// Builds the index from the store: policy, CAs, then every agent.
 pub async fn load(
     store: &dyn crate::store::Store,
@@ -360,17 +357,10 @@ pub async fn load(
     let index = TrustIndex::new(store.policy().await?, chain_cache_capacity);
     index.set_cas(&store.live_cas().await?);
     index.set_revoked_serials(store.crl_serials().await?);
-    // The store produces rows on another thread faster than one at a time is worth a
-    // wake-up: take whatever is ready, and when that was only a trickle, give the producer
-    // a moment to fill its buffer instead of waking once per row.
-    let mut batches = store.index_agents().ready_chunks(LOAD_BATCH);
-    while let Some(batch) = batches.next().await {
-        let trickle = batch.len() < LOAD_BATCH / 4;
-        for agent in batch {
-            index.insert(agent?);
-        }
-        if trickle {
-            tokio::time::sleep(LOAD_PAUSE).await;
+    let mut pages = store.index_agents();
+    while let Some(page) = pages.next().await {
+        for agent in page? {
+            index.insert(agent);
         }
     }
     let mut superseded: std::collections::HashMap<AgentId, Vec<SupersededCertificate>> =

@@ -127,10 +127,10 @@ pub trait Store: Send + Sync + 'static {
         page: Page,
         now: OffsetDateTime,
     ) -> Result<(Vec<Agent>, i64), StoreError>;
-    /// Every agent, streamed in no particular order, with only the fields the trust index
-    /// keeps (see `rows::INDEX_AGENTS_SQL`): start-up reads a million rows, so it reads no
-    /// more than it needs and holds none of them.
-    fn index_agents(&self) -> BoxStream<'_, Result<IndexedAgent, StoreError>>;
+    /// Every agent, streamed in pages in no particular order, with only the fields the trust
+    /// index keeps (see `rows::INDEX_AGENTS_SQL`): start-up reads a million agents, so it
+    /// reads no more than it needs and holds no more than a few pages.
+    fn index_agents(&self) -> BoxStream<'_, Result<Vec<IndexedAgent>, StoreError>>;
     /// Writes the mutable fields if `agent.version` is still the stored one; the stored
     /// version becomes `agent.version + 1`. `Concurrent` otherwise.
     async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -49,6 +51,19 @@ impl PostgresStore {
             .await?;
         Ok(tx)
     }
+
+    /// The agents a row each, handed over in pages as they arrive.
+    fn index_pages(&self) -> BoxStream<'_, Result<Vec<IndexedAgent>, StoreError>> {
+        sqlx::query_scalar::<_, String>(INDEX_AGENTS_SQL)
+            .fetch(&self.pool)
+            .map(|line| indexed_agent(&line?))
+            .ready_chunks(INDEX_PAGE_ROWS)
+            .map(|page| page.into_iter().collect())
+            .boxed()
+    }
 }
+
+/// Agents per page when the trust index is loaded.
+const INDEX_PAGE_ROWS: usize = 8192;
 
 impl_store!(PostgresStore);

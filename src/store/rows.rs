@@ -20,19 +20,40 @@ pub const AGENT_COLUMNS: &str = "id, hostname, description, tags, ca_id, fingerp
      created_at, updated_at, revoked_at, ca_removed_at, last_seen_at, last_seen_ip, version, \
      profile";
 
-/// The fields the trust index keeps, packed into one tab-separated value per row: SQLite
+/// The fields the trust index keeps, packed into one tab-separated line per agent: SQLite
 /// copies every value out of a row under its global allocator lock, so loading a million
-/// rows of fourteen columns is mostly lock traffic. No packed field can hold a tab
-/// (hostnames, tags and the JSON of allow lists are validated printable text).
-pub const INDEX_AGENTS_SQL: &str = "SELECT id || '\t' || ca_id || '\t' || fingerprint || '\t' \
-     || fingerprint_sha1 || '\t' || CAST(not_before AS TEXT) || '\t' \
-     || CAST(not_after AS TEXT) || '\t' || CASE WHEN enabled THEN '1' ELSE '0' END || '\t' \
-     || CASE WHEN revoked_at IS NULL THEN '0' ELSE '1' END || '\t' \
-     || CASE WHEN ca_removed_at IS NULL THEN '0' ELSE '1' END || '\t' \
-     || CAST(created_at AS TEXT) || '\t' || CAST(version AS TEXT) || '\t' || hostname \
-     || '\t' || tags || '\t' || allowed_ips FROM agents";
+/// rows of fourteen columns is mostly lock traffic. No packed field can hold a tab or a
+/// line break (hostnames, tags and the JSON of allow lists are validated printable text).
+macro_rules! index_line {
+    () => {
+        "id || '\t' || ca_id || '\t' || fingerprint || '\t' \
+         || fingerprint_sha1 || '\t' || CAST(not_before AS TEXT) || '\t' \
+         || CAST(not_after AS TEXT) || '\t' || CASE WHEN enabled THEN '1' ELSE '0' END || '\t' \
+         || CASE WHEN revoked_at IS NULL THEN '0' ELSE '1' END || '\t' \
+         || CASE WHEN ca_removed_at IS NULL THEN '0' ELSE '1' END || '\t' \
+         || CAST(created_at AS TEXT) || '\t' || CAST(version AS TEXT) || '\t' || hostname \
+         || '\t' || tags || '\t' || allowed_ips"
+    };
+}
 
-/// A row of [`INDEX_AGENTS_SQL`]. The fields were validated when they were written, so
+/// One index line per agent, as a row each.
+pub const INDEX_AGENTS_SQL: &str = concat!("SELECT ", index_line!(), " FROM agents");
+
+/// Up to `$2` index lines, joined by line breaks into one value, of the agents whose rowid
+/// follows `$1`, and the last rowid among them (SQLite): a million agents cross from
+/// SQLite's thread in a hundred values instead of a million rows.
+pub const SQLITE_INDEX_PAGE_SQL: &str = concat!(
+    "SELECT group_concat(line, char(10)), max(rowid) FROM (SELECT rowid, ",
+    index_line!(),
+    " AS line FROM agents WHERE rowid > $1 ORDER BY rowid LIMIT $2)"
+);
+
+/// The agents of one page of [`SQLITE_INDEX_PAGE_SQL`].
+pub fn indexed_agents(lines: &str) -> Result<Vec<IndexedAgent>, StoreError> {
+    lines.split('\n').map(indexed_agent).collect()
+}
+
+/// A line of [`INDEX_AGENTS_SQL`]. The fields were validated when they were written, so
 /// this only decodes them, allocating the two strings the index keeps.
 pub fn indexed_agent(line: &str) -> Result<IndexedAgent, StoreError> {
     let bad = || corrupt("index row");

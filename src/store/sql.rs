@@ -164,12 +164,8 @@ macro_rules! impl_store {
 
             fn index_agents(
                 &self,
-            ) -> futures_util::stream::BoxStream<'_, Result<IndexedAgent, StoreError>> {
-                use futures_util::StreamExt;
-                sqlx::query_scalar::<_, String>(INDEX_AGENTS_SQL)
-                    .fetch(&self.pool)
-                    .map(|line| indexed_agent(&line?))
-                    .boxed()
+            ) -> futures_util::stream::BoxStream<'_, Result<Vec<IndexedAgent>, StoreError>> {
+                self.index_pages()
             }
 
             async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError> {

@@ -5,6 +5,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
@@ -21,7 +23,8 @@ use crate::domain::{AgentId, CaId, Fingerprint, RequestId};
 
 type Db = Sqlite;
 
-const LOAD_BATCH_ROWS: usize = 1024;
+/// Agents per page when the trust index is loaded.
+const INDEX_PAGE_ROWS: i64 = 8192;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -42,10 +45,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
-            // Rows cross from SQLite's thread to ours through this buffer: start-up streams
-            // a million agents, and reads them in batches (see `trust::load`).
-            .row_buffer_size(LOAD_BATCH_ROWS);
+            .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)
@@ -57,6 +57,116 @@ impl SqliteStore {
     async fn write_tx(&self) -> Result<Transaction<'static, Db>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
+
+    /// Pages of [`SQLITE_INDEX_PAGE_SQL`]. A task asks for the next page as soon as it has
+    /// handed over the last one, so SQLite's thread builds page n + 1 while the caller's
+    /// thread decodes page n.
+    fn index_pages(&self) -> BoxStream<'static, Result<Vec<IndexedAgent>, StoreError>> {
+        let pool = self.pool.clone();
+        let (pages, received) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(async move {
+            let mut after = 0_i64;
+            loop {
+                let page =
+                    sqlx::query_as::<_, (Option<String>, Option<i64>)>(SQLITE_INDEX_PAGE_SQL)
+                        .bind(after)
+                        .bind(INDEX_PAGE_ROWS)
+                        .fetch_one(&pool)
+                        .await;
+                let lines = match page {
+                    Ok((Some(lines), Some(last))) => {
+                        after = last;
+                        Ok(lines)
+                    }
+                    Ok(_) => return,
+                    Err(error) => Err(StoreError::from(error)),
+                };
+                let failed = lines.is_err();
+                if pages.send(lines).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        futures_util::stream::unfold(received, |mut received| async move {
+            let page = received.recv().await?;
+            Some((page.and_then(|lines| indexed_agents(&lines)), received))
+        })
+        .boxed()
+    }
 }
 
 impl_store!(SqliteStore);
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::store::Store;
+
+    /// More agents than one page holds, inserted by SQLite itself.
+    async fn store_with_agents(dir: &Path, count: i64) -> SqliteStore {
+        let store = SqliteStore::open(&dir.join("certgate.db"), 2)
+            .await
+            .expect("store");
+        let ca = "00000000-0000-4000-8000-0000000000ca";
+        sqlx::query(
+            "INSERT INTO cas (id, name, fingerprint, subject, not_before, not_after, \
+             certificate_pem, created_at) VALUES ($1, 'ca', $2, 'CN=ca', 0, 1, '', 0)",
+        )
+        .bind(ca)
+        .bind("ab".repeat(32))
+        .execute(&store.pool)
+        .await
+        .expect("ca");
+        if count == 0 {
+            return store;
+        }
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1), \
+             r(i, h) AS (SELECT i, lower(hex(randomblob(16))) FROM n) \
+             INSERT INTO agents (id, hostname, tags, ca_id, fingerprint, fingerprint_sha1, \
+                 subject, serial, not_before, not_after, certificate_pem, enabled, \
+                 allowed_ips, created_at, updated_at, version) \
+             SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) \
+                    || '-8' || substr(h, 18, 3) || '-' || substr(h, 21, 12), \
+                    'agent-' || i || '.example.test', '[\"bulk\"]', $2, \
+                    lower(hex(randomblob(32))), lower(hex(randomblob(20))), 'CN=agent', '01', \
+                    0, 1, '', 1, '[]', 0, 0, 1 FROM r",
+        )
+        .bind(count)
+        .bind(ca)
+        .execute(&store.pool)
+        .await
+        .expect("agents");
+        store
+    }
+
+    #[tokio::test]
+    async fn the_index_is_read_in_pages_that_cover_every_agent_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let count = 2 * INDEX_PAGE_ROWS + 17;
+        let store = store_with_agents(dir.path(), count).await;
+        let mut pages = store.index_agents();
+        let mut ids = HashSet::new();
+        let mut page_count = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.expect("page");
+            assert!(!page.is_empty() && page.len() <= INDEX_PAGE_ROWS as usize);
+            for agent in page {
+                assert!(agent.hostname.ends_with(".example.test"));
+                assert!(ids.insert(agent.id), "agent read twice");
+            }
+            page_count += 1;
+        }
+        assert_eq!(ids.len() as i64, count);
+        assert_eq!(page_count, 3);
+    }
+
+    #[tokio::test]
+    async fn an_empty_store_has_no_pages() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store_with_agents(dir.path(), 0).await;
+        assert!(store.index_agents().next().await.is_none());
+    }
+}
