@@ -65,13 +65,21 @@ impl SqliteStore {
         let pool = self.pool.clone();
         let (pages, received) = tokio::sync::mpsc::channel(2);
         tokio::spawn(async move {
+            // One connection for every page: each connection keeps its own page cache.
+            let mut connection = match pool.acquire().await {
+                Ok(connection) => connection,
+                Err(error) => {
+                    let _ = pages.send(Err(StoreError::from(error))).await;
+                    return;
+                }
+            };
             let mut after = 0_i64;
             loop {
                 let page =
                     sqlx::query_as::<_, (Option<String>, Option<i64>)>(SQLITE_INDEX_PAGE_SQL)
                         .bind(after)
                         .bind(INDEX_PAGE_ROWS)
-                        .fetch_one(&pool)
+                        .fetch_one(&mut *connection)
                         .await;
                 let lines = match page {
                     Ok((Some(lines), Some(last))) => {
