@@ -16,7 +16,7 @@ use certgate::domain::ca::Ca;
 use certgate::domain::policy::Policy;
 use certgate::domain::verify::decide;
 use certgate::domain::{AgentId, CaId, Fingerprint, Sha1Fingerprint};
-use certgate::proxy::{IdentityHeaders, read_headers};
+use certgate::proxy::{IdentityHeader, IdentityHeaders, read_headers};
 use certgate::trust::TrustIndex;
 use certgate::x509;
 
@@ -116,18 +116,21 @@ fn benches(c: &mut Criterion) {
     });
     c.bench_function("decode/X-Client-Cert escaped PEM", |b| {
         b.iter(|| {
-            read_headers(headers, |header| match header.name() {
-                "x-client-cert" => vec![black_box(escaped.as_bytes())],
-                _ => Vec::new(),
-            })
+            read_headers(
+                headers,
+                &[(IdentityHeader::ClientCert, black_box(escaped.as_bytes()))],
+            )
         })
     });
     c.bench_function("decode/X-Client-Cert-Fingerprint SHA-1", |b| {
         b.iter(|| {
-            read_headers(headers, |header| match header.name() {
-                "x-client-cert-fingerprint" => vec![black_box(sha1.as_bytes())],
-                _ => Vec::new(),
-            })
+            read_headers(
+                headers,
+                &[(
+                    IdentityHeader::ClientCertFingerprint,
+                    black_box(sha1.as_bytes()),
+                )],
+            )
         })
     });
 
@@ -135,20 +138,17 @@ fn benches(c: &mut Criterion) {
     let policy = index.policy();
     let ip: Option<IpAddr> = "127.0.0.1".parse().ok();
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let by_sha1 = read_headers(headers, |header| match header.name() {
-        "x-client-cert-fingerprint" => vec![sha1.as_bytes()],
-        _ => Vec::new(),
-    })
+    let by_sha1 = read_headers(
+        headers,
+        &[(IdentityHeader::ClientCertFingerprint, sha1.as_bytes())],
+    )
     .ok()
     .flatten()
     .unwrap_or_default();
-    let by_cert = read_headers(headers, |header| match header.name() {
-        "x-client-cert" => vec![escaped.as_bytes()],
-        _ => Vec::new(),
-    })
-    .ok()
-    .flatten()
-    .unwrap_or_default();
+    let by_cert = read_headers(headers, &[(IdentityHeader::ClientCert, escaped.as_bytes())])
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     c.bench_function("decide/100k agents, SHA-1 fingerprint", |b| {
         b.iter(|| decide(black_box(&by_sha1), &index, &policy, ip, now))
     });

@@ -113,48 +113,51 @@ impl IdentityHeaders {
     }
 }
 
-/// Reads the enabled identity headers. `values(header)` returns every value of a header.
+/// Reads the identity header values present in a request, as (header, value) pairs in the
+/// order of [`IdentityHeaders::enabled`]; values of headers `enabled` does not list are
+/// ignored.
 ///
 /// `Ok(None)`: no enabled identity header is present at all (the JSON body may be read).
 /// `Ok(Some(_))`: headers were present; the result may still hold no certificate.
-pub fn read_headers<'a>(
+pub fn read_headers(
     enabled: IdentityHeaders,
-    values: impl Fn(IdentityHeader) -> Vec<&'a [u8]>,
+    present: &[(IdentityHeader, &[u8])],
 ) -> Result<Option<Presented>, Rejection> {
     let mut collector = Collector::default();
     let mut any_present = false;
-    for header in enabled.enabled() {
-        for raw in values(header) {
-            any_present = true;
-            if raw.len() > MAX_IDENTITY_HEADER_BYTES {
-                return Err(Rejection::MalformedRequest);
+    for &(header, raw) in present {
+        if !enabled.enables(header) {
+            continue;
+        }
+        any_present = true;
+        if raw.len() > MAX_IDENTITY_HEADER_BYTES {
+            return Err(Rejection::MalformedRequest);
+        }
+        let text = std::str::from_utf8(raw).map_err(|_| Rejection::MalformedRequest)?;
+        let text = text.trim();
+        if means_no_certificate(text) {
+            continue;
+        }
+        match header {
+            IdentityHeader::ClientCert => collector.certificate(decode_client_cert(text)?)?,
+            IdentityHeader::ForwardedTlsClientCert => {
+                collector.certificate(decode_traefik(text)?)?
             }
-            let text = std::str::from_utf8(raw).map_err(|_| Rejection::MalformedRequest)?;
-            let text = text.trim();
-            if means_no_certificate(text) {
-                continue;
+            IdentityHeader::ForwardedClientCert => decode_xfcc(text, &mut collector)?,
+            IdentityHeader::Rfc9440ClientCert => {
+                collector.certificate(vec![decode_sf_binary(text)?])?
             }
-            match header {
-                IdentityHeader::ClientCert => collector.certificate(decode_client_cert(text)?)?,
-                IdentityHeader::ForwardedTlsClientCert => {
-                    collector.certificate(decode_traefik(text)?)?
-                }
-                IdentityHeader::ForwardedClientCert => decode_xfcc(text, &mut collector)?,
-                IdentityHeader::Rfc9440ClientCert => {
-                    collector.certificate(vec![decode_sf_binary(text)?])?
-                }
-                IdentityHeader::Rfc9440ClientCertChain => {
-                    collector.chain.extend(decode_sf_binary_list(text)?)
-                }
-                IdentityHeader::ClientCertFingerprint => {
-                    collector.fingerprint(decode_fingerprint(text)?)?
-                }
-                IdentityHeader::ClientVerify => {
-                    // Several values: any one that is not SUCCESS wins (fail closed).
-                    let success = text.eq_ignore_ascii_case("SUCCESS");
-                    collector.proxy_verified =
-                        Some(collector.proxy_verified.unwrap_or(true) && success);
-                }
+            IdentityHeader::Rfc9440ClientCertChain => {
+                collector.chain.extend(decode_sf_binary_list(text)?)
+            }
+            IdentityHeader::ClientCertFingerprint => {
+                collector.fingerprint(decode_fingerprint(text)?)?
+            }
+            IdentityHeader::ClientVerify => {
+                // Several values: any one that is not SUCCESS wins (fail closed).
+                let success = text.eq_ignore_ascii_case("SUCCESS");
+                collector.proxy_verified =
+                    Some(collector.proxy_verified.unwrap_or(true) && success);
             }
         }
     }

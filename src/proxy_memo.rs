@@ -26,15 +26,7 @@ pub fn read_headers(
     enabled: IdentityHeaders,
     present: &[(IdentityHeader, &[u8])],
 ) -> Result<Option<Presented>, Rejection> {
-    let decode = || {
-        proxy::read_headers(enabled, |wanted| {
-            present
-                .iter()
-                .filter(|(header, _)| *header == wanted)
-                .map(|(_, value)| *value)
-                .collect()
-        })
-    };
+    let decode = || proxy::read_headers(enabled, present);
     if !present
         .iter()
         .any(|(header, _)| header.carries_certificate())

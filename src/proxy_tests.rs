@@ -83,13 +83,17 @@ fn enabled(list: &str) -> IdentityHeaders {
 /// `read_headers` over a list of (name, value) pairs; names match case-insensitively, as in
 /// an HTTP header map, and a name may repeat.
 fn read_raw(list: &str, headers: &[(&str, &[u8])]) -> Result<Option<Presented>, Rejection> {
-    read_headers(enabled(list), |header| {
-        headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(header.name()))
-            .map(|(_, v)| *v)
-            .collect()
-    })
+    let enabled = enabled(list);
+    let present: Vec<(IdentityHeader, &[u8])> = enabled
+        .enabled()
+        .flat_map(|header| {
+            headers
+                .iter()
+                .filter(move |(n, _)| n.eq_ignore_ascii_case(header.name()))
+                .map(move |(_, v)| (header, *v))
+        })
+        .collect();
+    read_headers(enabled, &present)
 }
 
 fn read(list: &str, headers: &[(&str, &str)]) -> Result<Option<Presented>, Rejection> {
