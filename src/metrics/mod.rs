@@ -20,7 +20,7 @@ pub enum Allowed {
 }
 
 impl Allowed {
-    pub const ALL: [Allowed; 3] = [Self::Enrolled, Self::Unknown, Self::AutoEnrolled];
+    const ALL: [Allowed; 3] = [Self::Enrolled, Self::Unknown, Self::AutoEnrolled];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -14,7 +14,7 @@ use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
@@ -153,15 +153,14 @@ fn query_config() -> web::QueryConfig {
     })
 }
 
-/// Runs before routing on every request: refuses a header block larger than
-/// [`MAX_HEADER_BYTES`] with 431, and gives the request an id (the proxy's `X-Request-Id`
-/// when sane, else a new UUID) that handlers read from the request and the response echoes.
+/// Runs before routing on every request the App serves: refuses a header block larger than
+/// [`MAX_HEADER_BYTES`] with 431, and gives the response an `X-Request-Id` (the proxy's when
+/// sane, else a new UUID).
 pub async fn request_envelope(
-    mut req: ServiceRequest,
+    req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let id = request_id_for(req.headers());
-    req.headers_mut().insert(REQUEST_ID.clone(), id.clone());
     let mut response = if headers_too_large(req.headers()) {
         let refusal = headers_too_large_response();
         req.into_response(refusal)
@@ -206,12 +205,4 @@ fn new_request_id() -> HeaderValue {
     let mut buffer = uuid::Uuid::encode_buffer();
     let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
-}
-
-/// The request's id, as [`request_envelope`] set it.
-pub fn request_id_of(req: &HttpRequest) -> &str {
-    req.headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
 }
