@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use time::OffsetDateTime;
 
@@ -20,12 +20,20 @@ pub struct LastSeen {
 }
 
 impl LastSeen {
-    pub fn record(&self, agent: &AgentEntry, now: OffsetDateTime, ip: Option<IpAddr>) {
-        if agent.first_sighting_in(now.unix_timestamp()) {
+    /// `unix_second` is `now` in whole seconds, which the caller has at hand: the
+    /// calendar form is only worked out for a sighting that is kept.
+    pub fn record(
+        &self,
+        agent: &AgentEntry,
+        now: SystemTime,
+        unix_second: i64,
+        ip: Option<IpAddr>,
+    ) {
+        if agent.first_sighting_in(unix_second) {
             self.pending
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(agent.id, (now, ip));
+                .insert(agent.id, (OffsetDateTime::from(now), ip));
         }
     }
 

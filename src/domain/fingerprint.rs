@@ -132,11 +132,10 @@ impl PresentedFingerprint {
 
 /// `AA:BB:CC` → `AABBCC` in `buffer` (verify parses one per request: no allocation);
 /// refuses a mix of separated and run-together digits and anything longer than a SHA-256.
-fn strip_colons<'b>(text: &str, buffer: &'b mut [u8; 64]) -> Option<&'b [u8]> {
+/// Digits without colons are handed back as they are.
+fn strip_colons<'a>(text: &'a str, buffer: &'a mut [u8; 64]) -> Option<&'a [u8]> {
     if !text.contains(':') {
-        let digits = buffer.get_mut(..text.len())?;
-        digits.copy_from_slice(text.as_bytes());
-        return Some(digits);
+        return Some(text.as_bytes());
     }
     let mut len = 0;
     for pair in text.split(':') {

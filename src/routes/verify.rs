@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::LazyLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::body::BoxBody;
 use actix_web::dev::Response;
@@ -13,13 +13,16 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::web::Bytes;
 use futures_util::{Stream, StreamExt};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use smallvec::SmallVec;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use crate::domain::AgentId;
 use crate::domain::agent::canonical_ip;
-use crate::domain::verify::{Presented, Rejection, Verdict, decide};
+use crate::domain::verify::{
+    ChainInfo, Presented, PresentedCertificate, Rejection, Verdict, decide,
+};
 use crate::metrics::Allowed;
 use crate::proxy::{self, IdentityHeader};
 use crate::proxy_memo;
@@ -49,15 +52,6 @@ struct VerifyBody {
     ip: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Answer<'a> {
-    verified: bool,
-    agent_id: Option<&'a str>,
-    hostname: Option<&'a str>,
-    reason: Option<&'static str>,
-    enforced: bool,
-}
-
 /// The identity of an allowed agent, for the answer's body and headers.
 struct Identity<'a> {
     id: AgentId,
@@ -65,121 +59,216 @@ struct Identity<'a> {
     tags: &'a str,
 }
 
-/// What verify reads from a request: its headers, the TCP peer and the body stream (read
-/// only for the seed's JSON form). Built by [`super::verify_service`] straight from the HTTP
-/// layer's request, without actix-web's routing and extractors.
-pub struct VerifyCall<'a, P> {
+/// What verify reads from a request's head: its headers, the TCP peer and the request id.
+/// Built by [`super::verify_service`] straight from the HTTP layer's request, without
+/// actix-web's routing and extractors.
+pub struct VerifyCall<'a> {
     pub headers: &'a HeaderMap,
     pub peer: Option<SocketAddr>,
-    pub payload: P,
     pub request_id: &'a str,
 }
 
-/// Answers one verify call and records its latency.
-pub async fn verify<P>(call: VerifyCall<'_, P>, state: &AppState) -> Response<BoxBody>
-where
-    P: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
-{
-    let started = Instant::now();
-    let response = answer(call, state).await;
-    state.metrics.observe_verify_latency(started.elapsed());
-    response
+/// A verify that needs to wait before it can answer. Every proxy recipe sends the identity
+/// in headers and never takes this path; it exists for the seed's JSON body and for the
+/// first sighting of a certificate that is to be auto-enrolled.
+pub struct Deferred {
+    started: Instant,
+    step: Step,
 }
 
-async fn answer<P>(call: VerifyCall<'_, P>, state: &AppState) -> Response<BoxBody>
-where
-    P: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
-{
+enum Step {
+    /// The source and the secret passed, no identity header is present and the request
+    /// announces a JSON body.
+    ReadBody { peer: Option<IpAddr> },
+    /// A certificate to enrol, then allow.
+    Enrol(Box<Enrolment>),
+}
+
+struct Enrolment {
+    certificate: PresentedCertificate,
+    chain: ChainInfo,
+    now: SystemTime,
+    client_ip: Option<IpAddr>,
+    enforced: bool,
+}
+
+/// Answers one verify from the request's head alone when it can (no await, no allocation
+/// of a future), and records its latency; otherwise says what is left to wait for.
+pub fn verify(call: &VerifyCall<'_>, state: &AppState) -> Result<Response<BoxBody>, Deferred> {
+    let started = Instant::now();
+    match answer_from_head(call, state) {
+        Ok(response) => {
+            state.metrics.observe_verify_latency(started.elapsed());
+            Ok(response)
+        }
+        Err(step) => Err(Deferred { started, step }),
+    }
+}
+
+impl Deferred {
+    /// Finishes the verify: reads the body (`payload`) or enrols, answers, and records the
+    /// latency from the start of the call.
+    pub async fn finish<P>(
+        self,
+        call: &VerifyCall<'_>,
+        payload: P,
+        state: &AppState,
+    ) -> Response<BoxBody>
+    where
+        P: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+    {
+        let Deferred { started, step } = self;
+        let response = match step {
+            Step::Enrol(enrolment) => enrol(enrolment, state).await,
+            Step::ReadBody { peer } => match read_body_identity(payload).await {
+                Err(reason) => deny_unreadable(call.request_id, state, reason),
+                Ok((presented, body_ip)) => {
+                    let client_ip = client_ip(call.headers, body_ip.as_deref(), peer);
+                    match judge(presented, client_ip, call.request_id, state) {
+                        Ok(response) => response,
+                        Err(enrolment) => enrol(enrolment, state).await,
+                    }
+                }
+            },
+        };
+        state.metrics.observe_verify_latency(started.elapsed());
+        response
+    }
+}
+
+fn answer_from_head(call: &VerifyCall<'_>, state: &AppState) -> Result<Response<BoxBody>, Step> {
     let VerifyCall {
         headers,
         peer,
-        payload,
         request_id,
-    } = call;
+    } = *call;
     let peer = peer.map(|addr| canonical_ip(addr.ip()));
     if !state.trusted_proxies.is_empty()
         && !peer.is_some_and(|ip| state.trusted_proxies.iter().any(|net| net.contains(&ip)))
     {
-        return refuse(request_id, state, Rejection::UntrustedSource, peer);
+        return Ok(refuse(request_id, state, Rejection::UntrustedSource, peer));
     }
     if !secret_matches(headers, state) {
         let reason = match peer.map(|ip| state.verify_failures.record_failure(ip)) {
             Some(Err(_)) => Rejection::RateLimited,
             _ => Rejection::InvalidVerifySecret,
         };
-        return refuse(request_id, state, reason, peer);
+        return Ok(refuse(request_id, state, reason, peer));
     }
-    let (presented, body_ip) = match read_identity(headers, payload, state).await {
-        Ok(found) => found,
-        Err(reason) => return deny_unreadable(request_id, state, reason),
+    let presented = match identity_from_headers(headers, state) {
+        Ok(Some(presented)) => presented,
+        Ok(None) if state.verify_body && announces_json_body(headers) => {
+            return Err(Step::ReadBody { peer });
+        }
+        Ok(None) => Presented::default(),
+        Err(reason) => return Ok(deny_unreadable(request_id, state, reason)),
     };
-    let client_ip = client_ip(headers, body_ip.as_deref(), peer);
-    let now = OffsetDateTime::now_utc();
+    judge(presented, client_ip(headers, None, peer), request_id, state).map_err(Step::Enrol)
+}
+
+/// The decision for a presented identity, answered; `Err` only for a certificate to enrol.
+fn judge(
+    presented: Presented,
+    client_ip: Option<IpAddr>,
+    request_id: &str,
+    state: &AppState,
+) -> Result<Response<BoxBody>, Box<Enrolment>> {
+    // The wall clock once, as seconds: the calendar form is only needed off the hot path.
+    let now = SystemTime::now();
+    let unix_second = unix_seconds(now);
     let policy = state.trust.policy();
-    match decide(
-        &presented,
-        &*state.trust,
-        &policy,
-        client_ip,
-        now.unix_timestamp(),
-    ) {
+    let enforced = policy.enforcement_enabled;
+    match decide(&presented, &*state.trust, &policy, client_ip, unix_second) {
         Verdict::Allow(agent) => {
-            state.last_seen.record(&agent.0, now, client_ip);
+            state
+                .last_seen
+                .record(&agent.0, now, unix_second, client_ip);
             state.metrics.allowed(Allowed::Enrolled);
-            allow(
-                policy.enforcement_enabled,
+            Ok(allow(
+                enforced,
                 Some(Identity {
                     id: agent.0.id,
                     hostname: agent.0.hostname(),
                     tags: agent.0.tags(),
                 }),
-            )
+            ))
         }
         Verdict::AllowUnknown => {
             state.metrics.allowed(Allowed::Unknown);
-            allow(policy.enforcement_enabled, None)
+            Ok(allow(enforced, None))
         }
-        Verdict::Enrol(chain) => {
-            let Some(certificate) = &presented.certificate else {
-                return internal_error();
-            };
-            match state.registry.auto_enrol(certificate, chain, now).await {
-                Ok(agent) => {
-                    tracing::info!(agent_id = %agent.id, hostname = agent.hostname.as_str(),
-                        fingerprint = %agent.fingerprint, "auto-enrolled");
-                    state.metrics.allowed(Allowed::AutoEnrolled);
-                    // The verify that enrolled the agent is its first sighting.
-                    if let Some(entry) = state.trust.lookup(&agent.fingerprint) {
-                        state.last_seen.record(&entry.0, now, client_ip);
-                    }
-                    let tags = agent.tags.joined();
-                    allow(
-                        policy.enforcement_enabled,
-                        Some(Identity {
-                            id: agent.id,
-                            hostname: agent.hostname.as_str(),
-                            tags: &tags,
-                        }),
-                    )
-                }
-                Err(_) => internal_error(),
-            }
-        }
+        Verdict::Enrol(chain) => match presented.certificate {
+            Some(certificate) => Err(Box::new(Enrolment {
+                certificate,
+                chain,
+                now,
+                client_ip,
+                enforced,
+            })),
+            None => Ok(internal_error()),
+        },
         Verdict::Deny(reason, agent) => {
             let identity = agent.as_ref().map(|a| Identity {
                 id: a.0.id,
                 hostname: a.0.hostname(),
                 tags: a.0.tags(),
             });
-            let enforced = policy.enforcement_enabled;
             log_denial(request_id, reason, &presented, client_ip, enforced);
             state.metrics.denied(reason, enforced);
-            if enforced {
-                answer_with(reason.http_status(), false, identity, Some(reason), true)
+            Ok(if enforced {
+                answer_with(
+                    reason.http_status(),
+                    false,
+                    identity,
+                    Some(reason.as_str()),
+                    true,
+                )
             } else {
-                answer_with(200, false, identity, Some(reason), false)
-            }
+                answer_with(200, false, identity, Some(reason.as_str()), false)
+            })
         }
+    }
+}
+
+async fn enrol(enrolment: Box<Enrolment>, state: &AppState) -> Response<BoxBody> {
+    let Enrolment {
+        certificate,
+        chain,
+        now,
+        client_ip,
+        enforced,
+    } = *enrolment;
+    let Ok(agent) = state
+        .registry
+        .auto_enrol(&certificate, chain, OffsetDateTime::from(now))
+        .await
+    else {
+        return internal_error();
+    };
+    tracing::info!(agent_id = %agent.id, hostname = agent.hostname.as_str(),
+        fingerprint = %agent.fingerprint, "auto-enrolled");
+    state.metrics.allowed(Allowed::AutoEnrolled);
+    // The verify that enrolled the agent is its first sighting.
+    if let Some(entry) = state.trust.lookup(&agent.fingerprint) {
+        state
+            .last_seen
+            .record(&entry.0, now, unix_seconds(now), client_ip);
+    }
+    let tags = agent.tags.joined();
+    allow(
+        enforced,
+        Some(Identity {
+            id: agent.id,
+            hostname: agent.hostname.as_str(),
+            tags: &tags,
+        }),
+    )
+}
+
+fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
     }
 }
 
@@ -194,7 +283,13 @@ fn refuse(
     tracing::warn!(reason = reason.as_str(), peer = ?peer, request_id,
         "verify refused");
     state.metrics.denied(reason, true);
-    answer_with(reason.http_status(), false, None, Some(reason), true)
+    answer_with(
+        reason.http_status(),
+        false,
+        None,
+        Some(reason.as_str()),
+        true,
+    )
 }
 
 /// A certificate decision made before the trust index was consulted (unreadable headers):
@@ -204,7 +299,7 @@ fn deny_unreadable(request_id: &str, state: &AppState, reason: Rejection) -> Res
     log_denial(request_id, reason, &Presented::default(), None, enforced);
     state.metrics.denied(reason, enforced);
     let status = if enforced { reason.http_status() } else { 200 };
-    answer_with(status, false, None, Some(reason), enforced)
+    answer_with(status, false, None, Some(reason.as_str()), enforced)
 }
 
 fn log_denial(
@@ -233,23 +328,20 @@ fn allow(enforced: bool, identity: Option<Identity<'_>>) -> Response<BoxBody> {
 }
 
 fn internal_error() -> Response<BoxBody> {
-    json_response(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        &Answer {
-            verified: false,
-            agent_id: None,
-            hostname: None,
-            reason: Some("internal_error"),
-            enforced: true,
-        },
-    )
+    answer_with(500, false, None, Some("internal_error"), true)
 }
 
+/// Renders a verify answer: the JSON body, `Content-Type`, `Cache-Control: no-store`, the
+/// identity headers on allow and `X-Certgate-Reason` on deny.
+///
+/// The body and the identity header values are written into one buffer and shared from it
+/// (one allocation instead of one per value), and the body's keys are written as literals:
+/// this runs on every protected request.
 fn answer_with(
     status: u16,
     verified: bool,
     identity: Option<Identity<'_>>,
-    reason: Option<Rejection>,
+    reason: Option<&'static str>,
     enforced: bool,
 ) -> Response<BoxBody> {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
@@ -257,50 +349,89 @@ fn answer_with(
     let id = identity
         .as_ref()
         .map(|i| &*i.id.as_uuid().hyphenated().encode_lower(&mut id_buffer));
-    let mut response = json_response(
-        status,
-        &Answer {
-            verified,
-            agent_id: id,
-            hostname: identity.as_ref().map(|i| i.hostname),
-            reason: reason.map(Rejection::as_str),
-            enforced,
-        },
-    );
-    let headers = response.headers_mut();
-    if let Some(reason) = reason {
-        headers.insert(REASON.clone(), HeaderValue::from_static(reason.as_str()));
-    }
+    let hostname = identity.as_ref().map(|i| i.hostname);
+    let tags = identity.as_ref().map_or("", |i| i.tags);
+
+    let mut buffer = Vec::with_capacity(160 + 2 * hostname.map_or(0, str::len) + tags.len());
+    write_body(&mut buffer, verified, id, hostname, reason, enforced);
+    let body_end = buffer.len();
+    let mut values = [0..0, 0..0, 0..0];
     if verified {
-        // Always send all three on allow, so a proxy never keeps a client's own copy.
-        let (hostname, tags) = identity.as_ref().map_or(("", ""), |i| (i.hostname, i.tags));
-        for (name, value) in [
-            (&AGENT_ID, id.unwrap_or_default()),
-            (&AGENT_HOSTNAME, hostname),
-            (&AGENT_TAGS, tags),
-        ] {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                headers.insert(name.clone(), value);
-            }
+        for (range, value) in
+            values
+                .iter_mut()
+                .zip([id.unwrap_or_default(), hostname.unwrap_or_default(), tags])
+        {
+            let start = buffer.len();
+            buffer.extend_from_slice(value.as_bytes());
+            *range = start..buffer.len();
         }
     }
-    response
-}
+    let buffer = Bytes::from(buffer);
 
-/// A verify answer: the JSON body, `Content-Type` and `Cache-Control: no-store`.
-fn json_response(status: StatusCode, answer: &Answer<'_>) -> Response<BoxBody> {
-    let Ok(body) = serde_json::to_vec(answer) else {
-        // Serialising this struct of strings and booleans cannot fail; answer 500 if it did.
-        return Response::with_body(StatusCode::INTERNAL_SERVER_ERROR, BoxBody::new(()));
-    };
-    let mut response = Response::with_body(status, BoxBody::new(body));
+    let mut response = Response::with_body(status, BoxBody::new(buffer.slice(..body_end)));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(reason) = reason {
+        headers.insert(REASON.clone(), HeaderValue::from_static(reason));
+    }
+    if verified {
+        // Always send all three on allow, so a proxy never keeps a client's own copy; a
+        // value that cannot be a header value is sent empty.
+        for (name, range) in [&AGENT_ID, &AGENT_HOSTNAME, &AGENT_TAGS]
+            .into_iter()
+            .zip(values)
+        {
+            let value = HeaderValue::from_maybe_shared(buffer.slice(range))
+                .unwrap_or_else(|_| HeaderValue::from_static(""));
+            headers.insert(name.clone(), value);
+        }
+    }
     response
+}
+
+/// `{"verified":…,"agent_id":…,"hostname":…,"reason":…,"enforced":…}`. Only the hostname
+/// can need escaping: the id is a UUID and reasons are fixed snake_case words.
+fn write_body(
+    out: &mut Vec<u8>,
+    verified: bool,
+    agent_id: Option<&str>,
+    hostname: Option<&str>,
+    reason: Option<&str>,
+    enforced: bool,
+) {
+    fn boolean(value: bool) -> &'static [u8] {
+        if value { b"true" } else { b"false" }
+    }
+    fn plain_string(out: &mut Vec<u8>, value: Option<&str>) {
+        match value {
+            Some(value) => {
+                out.push(b'"');
+                out.extend_from_slice(value.as_bytes());
+                out.push(b'"');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    out.extend_from_slice(b"{\"verified\":");
+    out.extend_from_slice(boolean(verified));
+    out.extend_from_slice(b",\"agent_id\":");
+    plain_string(out, agent_id);
+    out.extend_from_slice(b",\"hostname\":");
+    match hostname {
+        // Writing a string into a Vec cannot fail.
+        Some(hostname) => serde_json::to_writer(&mut *out, hostname).unwrap_or_default(),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"reason\":");
+    plain_string(out, reason);
+    out.extend_from_slice(b",\"enforced\":");
+    out.extend_from_slice(boolean(enforced));
+    out.push(b'}');
 }
 
 /// Constant-time comparison against every configured secret. No secret configured: nothing
@@ -317,21 +448,12 @@ pub(super) fn secret_matches(headers: &HeaderMap, state: &AppState) -> bool {
     matched.into()
 }
 
-/// Identity from the enabled headers, else from the seed's JSON body when one is announced.
-async fn read_identity<P>(
-    headers: &HeaderMap,
-    payload: P,
-    state: &AppState,
-) -> Result<(Presented, Option<String>), Rejection>
+/// The identity in the seed's JSON body; none when the body is empty or does not arrive in
+/// time.
+async fn read_body_identity<P>(payload: P) -> Result<(Presented, Option<String>), Rejection>
 where
     P: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
 {
-    if let Some(presented) = identity_from_headers(headers, state)? {
-        return Ok((presented, None));
-    }
-    if !state.verify_body || !announces_json_body(headers) {
-        return Ok((Presented::default(), None));
-    }
     let Ok(bytes) = tokio::time::timeout(BODY_WAIT, read_body(payload)).await else {
         return Ok((Presented::default(), None));
     };
@@ -351,7 +473,8 @@ pub(super) fn identity_from_headers(
     state: &AppState,
 ) -> Result<Option<Presented>, Rejection> {
     let enabled = state.identity_headers;
-    let present: Vec<(IdentityHeader, &[u8])> = enabled
+    // A proxy sends one or two of them: no allocation for the list.
+    let present: SmallVec<[(IdentityHeader, &[u8]); 4]> = enabled
         .enabled()
         .flat_map(|header| {
             headers
@@ -429,4 +552,48 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
                 .and_then(|t| t.parse().ok())
         })
         .map(canonical_ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(
+        verified: bool,
+        agent_id: Option<&str>,
+        hostname: Option<&str>,
+        reason: Option<&str>,
+        enforced: bool,
+    ) -> serde_json::Value {
+        let mut out = Vec::new();
+        write_body(&mut out, verified, agent_id, hostname, reason, enforced);
+        serde_json::from_slice(&out)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out)))
+    }
+
+    #[test]
+    fn the_body_has_the_five_fields_with_nulls_for_what_is_absent() {
+        assert_eq!(
+            body(false, None, None, Some("unknown_certificate"), true),
+            serde_json::json!({"verified": false, "agent_id": null, "hostname": null,
+                               "reason": "unknown_certificate", "enforced": true})
+        );
+        let id = "6ce9168d-87b2-4984-b956-2eba5211c559";
+        assert_eq!(
+            body(true, Some(id), Some("web-1"), None, false),
+            serde_json::json!({"verified": true, "agent_id": id, "hostname": "web-1",
+                               "reason": null, "enforced": false})
+        );
+    }
+
+    #[test]
+    fn hostnames_are_escaped() {
+        for hostname in [r#"a"b"#, r"a\b", "a\u{7f}b", "tab\there", "ünï", "}{,:"] {
+            assert_eq!(
+                body(true, None, Some(hostname), None, true)["hostname"],
+                hostname,
+                "{hostname:?}"
+            );
+        }
+    }
 }

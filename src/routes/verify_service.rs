@@ -12,8 +12,9 @@ use std::rc::Rc;
 use actix_http::Request;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{AppConfig, Response, Service, ServiceFactory, ServiceResponse};
+use actix_web::http::header::HeaderValue;
 use actix_web::{Error, HttpMessage, web};
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 
 use super::verify::{self, VerifyCall};
 use super::{REQUEST_ID, headers_too_large, headers_too_large_response, request_id_for};
@@ -79,37 +80,52 @@ where
 {
     type Response = Response<BoxBody>;
     type Error = Error;
-    type Future = LocalBoxFuture<'static, Result<Response<BoxBody>, Error>>;
+    /// Verify answered at once is a ready value; anything that waits is boxed.
+    type Future = Either<
+        Ready<Result<Response<BoxBody>, Error>>,
+        LocalBoxFuture<'static, Result<Response<BoxBody>, Error>>,
+    >;
 
     actix_web::dev::forward_ready!(app);
 
     fn call(&self, req: Request) -> Self::Future {
         if req.path() != &*self.verify_path {
             let answer = self.app.call(req);
-            return Box::pin(async move {
+            return Either::Right(Box::pin(async move {
                 let response = answer.await?;
                 Ok(response.map_into_boxed_body().into())
-            });
+            }));
         }
-        let state = self.state.clone();
-        Box::pin(async move { Ok(answer_verify(req, &state).await) })
-    }
-}
-
-async fn answer_verify(mut req: Request, state: &AppState) -> Response<BoxBody> {
-    let request_id = request_id_for(req.headers());
-    let mut response = if headers_too_large(req.headers()) {
-        headers_too_large_response().into()
-    } else {
-        let payload = req.take_payload();
+        let request_id = request_id_for(req.headers());
+        if headers_too_large(req.headers()) {
+            let response = headers_too_large_response().into();
+            return Either::Left(ready(Ok(with_request_id(response, request_id))));
+        }
         let call = VerifyCall {
             headers: req.headers(),
             peer: req.peer_addr(),
-            payload,
             request_id: request_id.to_str().unwrap_or_default(),
         };
-        verify::verify(call, state).await
-    };
+        let deferred = match verify::verify(&call, &self.state) {
+            Ok(response) => return Either::Left(ready(Ok(with_request_id(response, request_id)))),
+            Err(deferred) => deferred,
+        };
+        let state = self.state.clone();
+        Either::Right(Box::pin(async move {
+            let mut req = req;
+            let payload = req.take_payload();
+            let call = VerifyCall {
+                headers: req.headers(),
+                peer: req.peer_addr(),
+                request_id: request_id.to_str().unwrap_or_default(),
+            };
+            let response = deferred.finish(&call, payload, &state).await;
+            Ok(with_request_id(response, request_id))
+        }))
+    }
+}
+
+fn with_request_id(mut response: Response<BoxBody>, request_id: HeaderValue) -> Response<BoxBody> {
     response
         .headers_mut()
         .insert(REQUEST_ID.clone(), request_id);

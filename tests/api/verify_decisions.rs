@@ -325,6 +325,25 @@ async fn denials_of_enrolled_agents_name_the_agent_in_the_body() {
 }
 
 #[tokio::test]
+async fn a_hostname_with_json_metacharacters_is_escaped_in_the_body_and_sent_as_is() {
+    let app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("escaped.example");
+    let hostname = r#"we"ird\host{}<>"#;
+    let agent = app
+        .enrol_with(
+            &cert,
+            &root_id,
+            json!({"hostname": hostname, "tags": ["a:b", "c"]}),
+        )
+        .await;
+    assert_eq!(agent["hostname"], hostname);
+    let answer = app.verify_escaped_pem(&cert).await;
+    answer.assert_allowed(&agent);
+    assert_eq!(answer.header("x-agent-tags"), Some("a:b,c"));
+}
+
+#[tokio::test]
 async fn an_enrolled_certificate_that_expires_is_denied_and_listed_expired() {
     let app = spawn_app().await;
     let root_id = app.add_ca(&pki().root).await;
