@@ -377,7 +377,7 @@ fn traefik_plus_is_base64_data_not_a_space() {
         .ok()
         .flatten()
         .and_then(|p| p.certificate)
-        .map(|c| c.der),
+        .map(|c| c.der.to_vec()),
         Some(der())
     );
 }

@@ -2,6 +2,7 @@
 //! the policy, the client IP and the time.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::agent::AllowedIps;
 use super::policy::Policy;
@@ -112,7 +113,8 @@ impl Rejection {
 /// A whole certificate as the proxy forwarded it: the leaf and any certificates after it.
 #[derive(Debug, Clone)]
 pub struct PresentedCertificate {
-    pub der: Vec<u8>,
+    /// Shared, because each worker's memo of decoded headers hands out copies.
+    pub der: Arc<[u8]>,
     pub fingerprint: Fingerprint,
     /// Certificates after the leaf: help to build a path, never trusted on their own.
     pub chain: Vec<Vec<u8>>,
@@ -122,7 +124,7 @@ impl PresentedCertificate {
     pub fn new(der: Vec<u8>, chain: Vec<Vec<u8>>) -> Self {
         Self {
             fingerprint: Fingerprint::of_der(&der),
-            der,
+            der: der.into(),
             chain,
         }
     }

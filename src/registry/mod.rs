@@ -230,7 +230,7 @@ impl Registry {
         now: OffsetDateTime,
     ) -> Result<Agent, ApiError> {
         let now = stored_precision(now);
-        let info = x509::parse(certificate.der.clone())?;
+        let info = x509::parse(certificate.der.to_vec())?;
         let hostname = info
             .preferred_hostname()
             .and_then(Hostname::from_certificate_name)
