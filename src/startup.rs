@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use actix_service::IntoServiceFactory;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use ipnet::IpNet;
 use secrecy::SecretString;
@@ -121,7 +120,6 @@ impl Application {
             let base_path = base_path.clone();
             let app = App::new()
                 .app_data(app_state.clone())
-                .wrap(from_fn(routes::request_envelope))
                 .configure(move |cfg| routes::configure(cfg, &base_path));
             VerifyFirst::new(app.into_factory(), &verify_path, app_state.clone())
         })

@@ -8,12 +8,10 @@ pub mod requests;
 pub mod verify;
 pub mod verify_service;
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
-use actix_web::middleware::{Next, from_fn};
+use actix_web::http::header::HeaderName;
+use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -151,58 +149,4 @@ fn query_config() -> web::QueryConfig {
         };
         ApiError::bad_request("invalid_query", message).into()
     })
-}
-
-/// Runs before routing on every request the App serves: refuses a header block larger than
-/// [`MAX_HEADER_BYTES`] with 431, and gives the response an `X-Request-Id` (the proxy's when
-/// sane, else a new UUID).
-pub async fn request_envelope(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let id = request_id_for(req.headers());
-    let mut response = if headers_too_large(req.headers()) {
-        let refusal = headers_too_large_response();
-        req.into_response(refusal)
-    } else {
-        next.call(req).await?.map_into_boxed_body()
-    };
-    response.headers_mut().insert(REQUEST_ID.clone(), id);
-    Ok(response)
-}
-
-/// The proxy's `X-Request-Id` when sane, else a new UUID.
-pub fn request_id_for(headers: &HeaderMap) -> HeaderValue {
-    match headers.get(&REQUEST_ID) {
-        Some(incoming) if is_sane_request_id(incoming) => incoming.clone(),
-        _ => new_request_id(),
-    }
-}
-
-pub fn headers_too_large(headers: &HeaderMap) -> bool {
-    let header_bytes: usize = headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    header_bytes > MAX_HEADER_BYTES
-}
-
-pub fn headers_too_large_response() -> HttpResponse {
-    HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).json(serde_json::json!({
-        "error": {
-            "code": "headers_too_large",
-            "message": format!("request headers are limited to {MAX_HEADER_BYTES} bytes"),
-        }
-    }))
-}
-
-fn is_sane_request_id(value: &HeaderValue) -> bool {
-    let bytes = value.as_bytes();
-    !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(u8::is_ascii_graphic)
-}
-
-fn new_request_id() -> HeaderValue {
-    let mut buffer = uuid::Uuid::encode_buffer();
-    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
-    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }

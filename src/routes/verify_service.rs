@@ -1,23 +1,24 @@
-//! The service the HTTP layer calls for every request. `B/verify` is answered here, straight
-//! from the parsed request; every other path goes on to the actix-web `App`.
+//! The service the HTTP layer calls for every request. It refuses a header block larger
+//! than [`super::MAX_HEADER_BYTES`] with 431 and gives every response an `X-Request-Id` (the
+//! proxy's when sane, else a new UUID). `B/verify` is answered here, straight from the
+//! parsed request; every other path goes on to the actix-web `App`.
 //!
 //! Verify is the one route on every protected request's path, and the `App`'s per-request
 //! machinery (request and response wrappers, middleware, routing, extractors) costs about
 //! as much as the decision itself; the path is fixed, so none of it is needed to find it.
-//! What the `App`'s middleware does for every route, this does for verify too: the 431 on
-//! oversized headers and the `X-Request-Id` echo.
 
 use std::rc::Rc;
 
 use actix_http::Request;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{AppConfig, Response, Service, ServiceFactory, ServiceResponse};
-use actix_web::http::header::HeaderValue;
-use actix_web::{Error, HttpMessage, web};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderMap, HeaderValue};
+use actix_web::{Error, HttpMessage, HttpResponse, web};
 use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 
 use super::verify::{self, VerifyCall};
-use super::{REQUEST_ID, headers_too_large, headers_too_large_response, request_id_for};
+use super::{MAX_HEADER_BYTES, REQUEST_ID};
 use crate::startup::AppState;
 
 /// Wraps an `App`'s service factory: verify first, the `App` for the rest.
@@ -80,7 +81,7 @@ where
 {
     type Response = Response<BoxBody>;
     type Error = Error;
-    /// Verify answered at once is a ready value; anything that waits is boxed.
+    /// An answer given at once (verify, 431) is a ready value; anything that waits is boxed.
     type Future = Either<
         Ready<Result<Response<BoxBody>, Error>>,
         LocalBoxFuture<'static, Result<Response<BoxBody>, Error>>,
@@ -89,17 +90,17 @@ where
     actix_web::dev::forward_ready!(app);
 
     fn call(&self, req: Request) -> Self::Future {
-        if req.path() != &*self.verify_path {
-            let answer = self.app.call(req);
-            return Either::Right(Box::pin(async move {
-                let response = answer.await?;
-                Ok(response.map_into_boxed_body().into())
-            }));
-        }
         let request_id = request_id_for(req.headers());
         if headers_too_large(req.headers()) {
             let response = headers_too_large_response().into();
             return Either::Left(ready(Ok(with_request_id(response, request_id))));
+        }
+        if req.path() != &*self.verify_path {
+            let answer = self.app.call(req);
+            return Either::Right(Box::pin(async move {
+                let response = answer.await?.map_into_boxed_body().into();
+                Ok(with_request_id(response, request_id))
+            }));
         }
         let call = VerifyCall {
             headers: req.headers(),
@@ -130,4 +131,40 @@ fn with_request_id(mut response: Response<BoxBody>, request_id: HeaderValue) -> 
         .headers_mut()
         .insert(REQUEST_ID.clone(), request_id);
     response
+}
+
+/// The proxy's `X-Request-Id` when sane, else a new UUID.
+fn request_id_for(headers: &HeaderMap) -> HeaderValue {
+    match headers.get(&REQUEST_ID) {
+        Some(incoming) if is_sane_request_id(incoming) => incoming.clone(),
+        _ => new_request_id(),
+    }
+}
+
+fn headers_too_large(headers: &HeaderMap) -> bool {
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    header_bytes > MAX_HEADER_BYTES
+}
+
+fn headers_too_large_response() -> HttpResponse {
+    HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).json(serde_json::json!({
+        "error": {
+            "code": "headers_too_large",
+            "message": format!("request headers are limited to {MAX_HEADER_BYTES} bytes"),
+        }
+    }))
+}
+
+fn is_sane_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(u8::is_ascii_graphic)
+}
+
+fn new_request_id() -> HeaderValue {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
