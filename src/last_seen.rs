@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use time::OffsetDateTime;
 
 use crate::domain::AgentId;
+use crate::domain::verify::unix_seconds;
 use crate::metrics::Metrics;
 use crate::store::{Sighting, Store};
 use crate::trust::AgentEntry;
@@ -20,16 +21,10 @@ pub struct LastSeen {
 }
 
 impl LastSeen {
-    /// `unix_second` is `now` in whole seconds, which the caller has at hand: the
-    /// calendar form is only worked out for a sighting that is kept.
-    pub fn record(
-        &self,
-        agent: &AgentEntry,
-        now: SystemTime,
-        unix_second: i64,
-        ip: Option<IpAddr>,
-    ) {
-        if agent.first_sighting_in(unix_second) {
+    /// Takes the clock as `SystemTime`: the calendar form is only worked out for a sighting
+    /// that is kept.
+    pub fn record(&self, agent: &AgentEntry, now: SystemTime, ip: Option<IpAddr>) {
+        if agent.first_sighting_in(unix_seconds(now)) {
             self.pending
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::agent::AllowedIps;
 use super::policy::Policy;
@@ -204,6 +205,14 @@ pub enum Verdict<E> {
     Enrol(ChainInfo),
     /// Refused; carries the agent when the certificate was enrolled.
     Deny(Rejection, Option<E>),
+}
+
+/// `time` as the whole Unix seconds [`decide`] works in.
+pub fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
 }
 
 pub fn decide<V: TrustView>(

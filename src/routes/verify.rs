@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::LazyLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix_web::body::BoxBody;
 use actix_web::dev::Response;
@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use crate::domain::AgentId;
 use crate::domain::agent::canonical_ip;
 use crate::domain::verify::{
-    ChainInfo, Presented, PresentedCertificate, Rejection, Verdict, decide,
+    ChainInfo, Presented, PresentedCertificate, Rejection, Verdict, decide, unix_seconds,
 };
 use crate::metrics::Allowed;
 use crate::proxy::{self, IdentityHeader};
@@ -173,16 +173,19 @@ fn judge(
     request_id: &str,
     state: &AppState,
 ) -> Result<Response<BoxBody>, Box<Enrolment>> {
-    // The wall clock once, as seconds: the calendar form is only needed off the hot path.
+    // The wall clock as `SystemTime`: the calendar form is only needed off the hot path.
     let now = SystemTime::now();
-    let unix_second = unix_seconds(now);
     let policy = state.trust.policy();
     let enforced = policy.enforcement_enabled;
-    match decide(&presented, &*state.trust, &policy, client_ip, unix_second) {
+    match decide(
+        &presented,
+        &*state.trust,
+        &policy,
+        client_ip,
+        unix_seconds(now),
+    ) {
         Verdict::Allow(agent) => {
-            state
-                .last_seen
-                .record(&agent.0, now, unix_second, client_ip);
+            state.last_seen.record(&agent.0, now, client_ip);
             state.metrics.allowed(Allowed::Enrolled);
             Ok(allow(
                 enforced,
@@ -250,9 +253,7 @@ async fn enrol(enrolment: Box<Enrolment>, state: &AppState) -> Response<BoxBody>
     state.metrics.allowed(Allowed::AutoEnrolled);
     // The verify that enrolled the agent is its first sighting.
     if let Some(entry) = state.trust.lookup(&agent.fingerprint) {
-        state
-            .last_seen
-            .record(&entry.0, now, unix_seconds(now), client_ip);
+        state.last_seen.record(&entry.0, now, client_ip);
     }
     let tags = agent.tags.joined();
     allow(
@@ -263,13 +264,6 @@ async fn enrol(enrolment: Box<Enrolment>, state: &AppState) -> Response<BoxBody>
             tags: &tags,
         }),
     )
-}
-
-fn unix_seconds(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
-    }
 }
 
 /// Denials that happen before a certificate is looked at: the secret and the source are
