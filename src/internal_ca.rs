@@ -357,7 +357,10 @@ mod tests {
             };
             let pem = ca.issue(&request.public_key_der, &spec, now()).unwrap();
             let info = x509::single_pem_certificate(&pem).unwrap();
-            assert!(x509::is_issued_by(&info.der, &ca_der));
+            let anchors =
+                x509::Anchors::new([(crate::domain::CaId::new_random(), ca_der.as_slice())]);
+            let judgement = x509::validate(&info.der, &[], &anchors, now().unix_timestamp());
+            assert!(judgement.outcome.is_ok(), "{:?}", judgement.outcome);
             assert_eq!(
                 info.common_name.as_deref(),
                 Some(agent_id.to_string().as_str())

@@ -7,7 +7,6 @@ use std::time::Duration;
 use actix_service::IntoServiceFactory;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
-use ipnet::IpNet;
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
@@ -17,10 +16,10 @@ use crate::internal_ca::InternalCa;
 use crate::issuance::Issuance;
 use crate::last_seen::LastSeen;
 use crate::metrics::Metrics;
-use crate::proxy::IdentityHeaders;
 use crate::rate_limit::FailureLimiter;
 use crate::registry::Registry;
 use crate::routes;
+use crate::routes::proxy_gate::ProxyGate;
 use crate::routes::verify_service::VerifyFirst;
 use crate::store::{self, Store};
 use crate::sync::Follower;
@@ -38,12 +37,10 @@ pub struct AppState {
     pub request_limiter: FailureLimiter,
     pub metrics: Arc<Metrics>,
     pub last_seen: Arc<LastSeen>,
-    pub verify_failures: FailureLimiter,
+    /// Source, secret and identity headers of every call from the proxy.
+    pub proxy_gate: ProxyGate,
     pub admin_failures: FailureLimiter,
-    pub verify_secrets: Vec<SecretString>,
     pub admin_tokens: Vec<SecretString>,
-    pub identity_headers: IdentityHeaders,
-    pub trusted_proxies: Vec<IpNet>,
     pub verify_body: bool,
     /// Whether agents with the `admin` profile may call the admin API by certificate.
     pub admin_certificate_auth: bool,
@@ -63,6 +60,7 @@ impl Application {
             tracing::warn!("{warning}");
         }
         let store = store::connect(&settings).await?;
+        crate::registry::record_missing_identities(store.as_ref()).await?;
         let metrics = Arc::new(Metrics::new()?);
         let feed_position = store.last_change().await?;
         let trust = Arc::new(trust::load(store.as_ref(), settings.unknown_cert_cache_size).await?);
@@ -84,12 +82,14 @@ impl Application {
             trust: Arc::clone(&trust),
             metrics: Arc::clone(&metrics),
             last_seen: Arc::clone(&last_seen),
-            verify_failures: FailureLimiter::per_minute(settings.verify_secret_failures_per_minute),
+            proxy_gate: ProxyGate::new(
+                settings.trusted_proxies.clone(),
+                settings.verify_secrets.clone(),
+                settings.verify_secret_failures_per_minute,
+                settings.identity_headers,
+            ),
             admin_failures: FailureLimiter::per_minute(settings.admin_auth_failures_per_minute),
-            verify_secrets: settings.verify_secrets.clone(),
             admin_tokens: settings.admin_tokens.clone(),
-            identity_headers: settings.identity_headers,
-            trusted_proxies: settings.trusted_proxies.clone(),
             verify_body: settings.verify_body,
             admin_certificate_auth: settings.admin_certificate_auth,
         });
@@ -167,7 +167,7 @@ fn spawn_limiter_cleanup(state: web::Data<AppState>) -> JoinHandle<()> {
         let mut ticker = tokio::time::interval(Duration::from_secs(60));
         loop {
             ticker.tick().await;
-            state.verify_failures.forget_idle();
+            state.proxy_gate.forget_idle();
             state.admin_failures.forget_idle();
             state.token_failures.forget_idle();
             state.request_limiter.forget_idle();

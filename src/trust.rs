@@ -18,8 +18,8 @@ use crate::domain::agent::{Agent, IndexedAgent, SupersededCertificate};
 use crate::domain::ca::Ca;
 use crate::domain::policy::Policy;
 use crate::domain::verify::{AgentFacts, ChainInfo, PresentedCertificate, Rejection, TrustView};
-use crate::domain::{AgentId, CaId, Fingerprint, Sha1Fingerprint};
-use crate::x509::{self, PathOutcome};
+use crate::domain::{AgentId, CaId, Fingerprint, IssuerSerial, Sha1Fingerprint};
+use crate::x509::{self, Anchors, Judgement};
 
 /// Fingerprints are uniformly distributed digests: their first 8 bytes are a perfect hash,
 /// so hashing them again with SipHash would only cost time on every verify.
@@ -111,27 +111,42 @@ impl AsRef<AgentFacts> for AgentRef {
 #[derive(Default)]
 struct CaSet {
     generation: u64,
-    ders: Vec<(CaId, Vec<u8>)>,
+    /// Every live CA with its validity `(not_before, not_after)`, unix seconds.
+    validity: Vec<(CaId, (i64, i64))>,
+    anchors: Arc<Anchors>,
 }
 
 impl CaSet {
     fn contains(&self, id: CaId) -> bool {
-        self.ders.iter().any(|(ca, _)| *ca == id)
+        self.validity.iter().any(|(ca, _)| *ca == id)
     }
 }
 
 type ChainResult = Result<ChainInfo, Rejection>;
+
+/// A path validation's answer, kept while the CA set is the same and the time is inside the
+/// stretch in which no certificate involved starts or stops being valid.
+#[derive(Clone, Copy)]
+struct CachedChain {
+    generation: u64,
+    holds_from: i64,
+    holds_until: i64,
+    result: ChainResult,
+}
 
 pub struct TrustIndex {
     by_sha256: DigestMap<Fingerprint, AgentRef>,
     /// The same entries by SHA-1 (nginx's `$ssl_client_fingerprint`); both maps always name
     /// the same entry for a certificate.
     by_sha1: DigestMap<Sha1Fingerprint, AgentRef>,
+    /// The same entries by the certificate's issuer and serial number, which its
+    /// re-encodings share.
+    by_identity: DigestMap<IssuerSerial, AgentRef>,
     cas: ArcSwap<CaSet>,
     policy: ArcSwap<Policy>,
-    /// Chain results for certificates that are not enrolled, keyed by a digest of the leaf
-    /// and the presented chain; entries from an older CA set are ignored.
-    chain_cache: DigestMap<Fingerprint, (u64, ChainResult)>,
+    /// Path validations of certificates that are not enrolled, keyed by a digest of the leaf
+    /// and the presented chain.
+    chain_cache: DigestMap<Fingerprint, CachedChain>,
     chain_cache_capacity: usize,
     /// Certificates agents no longer use, by agent, with the agent version the list was read
     /// at: only agents that renewed or re-enrolled have any.
@@ -145,6 +160,7 @@ impl TrustIndex {
         Self {
             by_sha256: DigestMap::default(),
             by_sha1: DigestMap::default(),
+            by_identity: DigestMap::default(),
             cas: ArcSwap::from_pointee(CaSet::default()),
             policy: ArcSwap::from_pointee(policy),
             chain_cache: DigestMap::default(),
@@ -167,21 +183,47 @@ impl TrustIndex {
     }
 
     pub fn ca_count(&self) -> usize {
-        self.cas.load().ders.len()
+        self.cas.load().validity.len()
     }
 
     /// Replaces the live CA set. Cached chain results of the old set stop counting.
     pub fn set_cas(&self, cas: &[Ca]) {
         let generation = self.cas.load().generation + 1;
-        let mut ders = Vec::with_capacity(cas.len());
-        for ca in cas.iter().filter(|ca| ca.removed_at.is_none()) {
-            if let Ok(blocks) = x509::pem_certificates(&ca.certificate_pem)
-                && let Some(der) = blocks.into_iter().next()
-            {
-                ders.push((ca.id, der));
-            }
+        let live: Vec<&Ca> = cas.iter().filter(|ca| ca.removed_at.is_none()).collect();
+        let ders: Vec<(CaId, Vec<u8>)> = live
+            .iter()
+            .filter_map(|ca| {
+                let der = x509::pem_certificates(&ca.certificate_pem)
+                    .ok()?
+                    .into_iter()
+                    .next()?;
+                Some((ca.id, der))
+            })
+            .collect();
+        let anchors = Anchors::new(ders.iter().map(|(id, der)| (*id, der.as_slice())));
+        if anchors.len() < live.len() {
+            tracing::warn!(
+                stored = live.len(),
+                usable = anchors.len(),
+                "some stored CA certificates cannot anchor a path (their agents still verify \
+                 by fingerprint); remove and upload them again"
+            );
         }
-        self.cas.store(Arc::new(CaSet { generation, ders }));
+        let validity = live
+            .iter()
+            .map(|ca| {
+                let window = (
+                    ca.not_before.unix_timestamp(),
+                    ca.not_after.unix_timestamp(),
+                );
+                (ca.id, window)
+            })
+            .collect();
+        self.cas.store(Arc::new(CaSet {
+            generation,
+            validity,
+            anchors: Arc::new(anchors),
+        }));
         self.chain_cache.clear();
     }
 
@@ -199,7 +241,8 @@ impl TrustIndex {
         let cas = self.cas.load();
         self.cas.store(Arc::new(CaSet {
             generation: cas.generation + 1,
-            ders: cas.ders.clone(),
+            validity: cas.validity.clone(),
+            anchors: Arc::clone(&cas.anchors),
         }));
         self.chain_cache.clear();
     }
@@ -252,29 +295,35 @@ impl TrustIndex {
     fn insert(&self, agent: IndexedAgent) {
         let (fingerprint, fingerprint_sha1) =
             (agent.facts.fingerprint, agent.facts.fingerprint_sha1);
+        let identity = agent.issuer_serial;
         let entry = AgentRef(Arc::new(AgentEntry::new(agent)));
         let cas = self.cas.load();
-        let is_live = |e: &AgentEntry| !e.facts.ca_removed && cas.contains(e.facts.ca_id);
         // The SHA-1 map is written under the SHA-256 entry's lock, so two concurrent
         // upserts of one certificate cannot leave the maps naming different entries.
         match self.by_sha256.entry(fingerprint) {
             Entry::Occupied(mut slot) => {
-                let current = &slot.get().0;
-                let replace = if current.id == entry.0.id {
-                    entry.0.version >= current.version
-                } else {
-                    let (new_live, old_live) = (is_live(&entry.0), is_live(current));
-                    (new_live && !old_live)
-                        || (new_live == old_live && entry.0.created_at >= current.created_at)
-                };
-                if replace {
+                if replaces(&entry.0, &slot.get().0, &cas) {
                     self.by_sha1.insert(fingerprint_sha1, entry.clone());
-                    slot.insert(entry);
+                    slot.insert(entry.clone());
                 }
             }
             Entry::Vacant(slot) => {
                 self.by_sha1.insert(fingerprint_sha1, entry.clone());
-                slot.insert(entry);
+                slot.insert(entry.clone());
+            }
+        }
+        // Another certificate with this identity may be indexed under its own fingerprint
+        // (rows written before identities were checked): the same rule picks one.
+        if let Some(identity) = identity {
+            match self.by_identity.entry(identity) {
+                Entry::Occupied(mut slot) => {
+                    if replaces(&entry.0, &slot.get().0, &cas) {
+                        slot.insert(entry);
+                    }
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(entry);
+                }
             }
         }
     }
@@ -296,6 +345,17 @@ impl TrustIndex {
     }
 }
 
+/// Whether `new` should replace `current` for one certificate: a newer version of the same
+/// agent does; of two agents, a live one beats one whose CA is gone, then the newer one.
+fn replaces(new: &AgentEntry, current: &AgentEntry, cas: &CaSet) -> bool {
+    if new.id == current.id {
+        return new.version >= current.version;
+    }
+    let is_live = |e: &AgentEntry| !e.facts.ca_removed && cas.contains(e.facts.ca_id);
+    let (new_live, old_live) = (is_live(new), is_live(current));
+    (new_live && !old_live) || (new_live == old_live && new.created_at >= current.created_at)
+}
+
 impl TrustView for TrustIndex {
     type Entry = AgentRef;
 
@@ -307,45 +367,62 @@ impl TrustView for TrustIndex {
         self.by_sha1.get(fingerprint).map(|e| e.value().clone())
     }
 
-    fn ca_trusted(&self, ca: CaId) -> bool {
-        self.cas.load().contains(ca)
+    fn agent_by_identity(&self, certificate: &PresentedCertificate) -> Option<AgentRef> {
+        let identity = x509::issuer_serial(&certificate.der)?;
+        self.by_identity.get(&identity).map(|e| e.value().clone())
     }
 
-    fn check_chain(&self, certificate: &PresentedCertificate) -> ChainResult {
+    fn ca_validity(&self, ca: CaId) -> Option<(i64, i64)> {
+        let cas = self.cas.load();
+        cas.validity
+            .iter()
+            .find(|(id, _)| *id == ca)
+            .map(|(_, window)| *window)
+    }
+
+    fn check_chain(&self, certificate: &PresentedCertificate, now: i64) -> ChainResult {
         let cas = self.cas.load();
         let key = Self::chain_key(certificate);
         if let Some(cached) = self.chain_cache.get(&key)
-            && cached.0 == cas.generation
+            && cached.generation == cas.generation
+            && (cached.holds_from..cached.holds_until).contains(&now)
         {
-            return cached.1;
+            return cached.result;
         }
-        let result = match x509::find_path(&certificate.der, &certificate.chain, &cas.ders) {
-            PathOutcome::Trusted {
-                client_auth: false, ..
-            } => Err(Rejection::WrongKeyUsage),
-            PathOutcome::Trusted { ca_id, serial, .. } if self.serial_revoked(ca_id, &serial) => {
-                Err(Rejection::AgentRevoked)
-            }
-            PathOutcome::Trusted {
-                ca_id,
-                not_before,
-                not_after,
-                ..
-            } => Ok(ChainInfo {
-                ca_id,
-                not_before,
-                not_after,
-            }),
-            PathOutcome::Untrusted => Err(Rejection::UntrustedIssuer),
-            PathOutcome::Malformed => Err(Rejection::MalformedCertificate),
-        };
+        let judgement = x509::validate(&certificate.der, &certificate.chain, &cas.anchors, now);
+        let result = self.chain_result(&judgement);
         if self.chain_cache.len() >= self.chain_cache_capacity {
             self.chain_cache.clear();
         }
         if self.chain_cache_capacity > 0 {
-            self.chain_cache.insert(key, (cas.generation, result));
+            self.chain_cache.insert(
+                key,
+                CachedChain {
+                    generation: cas.generation,
+                    holds_from: judgement.holds_from,
+                    holds_until: judgement.holds_until,
+                    result,
+                },
+            );
         }
         result
+    }
+}
+
+impl TrustIndex {
+    /// A path validation in verify's terms; a valid path whose certificate under the
+    /// stored CA is on that CA's revocation list is a revoked certificate.
+    fn chain_result(&self, judgement: &Judgement) -> ChainResult {
+        match &judgement.outcome {
+            Ok(path) if self.serial_revoked(path.ca_id, &path.serial_under_ca) => {
+                Err(Rejection::AgentRevoked)
+            }
+            Ok(path) => Ok(ChainInfo {
+                ca_id: path.ca_id,
+                ca_not_after: path.ca_not_after,
+            }),
+            Err(error) => Err(error.rejection()),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::enrolment::Profile;
 use super::verify::AgentFacts;
-use super::{AgentId, CaId, Fingerprint, Sha1Fingerprint};
+use super::{AgentId, CaId, Fingerprint, IssuerSerial, Sha1Fingerprint};
 
 pub const MAX_TAGS: usize = 32;
 
@@ -24,8 +24,13 @@ pub struct Agent {
     pub fingerprint_sha1: Sha1Fingerprint,
     pub subject: String,
     pub serial: String,
+    /// What the certificate is, whatever its encoding. `None` only on a row an older
+    /// certgate wrote, until the next start fills it in.
+    pub issuer_serial: Option<IssuerSerial>,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    /// When the agent's CA expires (its status turns `ca_expired`).
+    pub ca_not_after: OffsetDateTime,
     pub enabled: bool,
     pub allowed_ips: AllowedIps,
     pub profile: Profile,
@@ -48,6 +53,7 @@ pub struct SupersededCertificate {
     /// The CA that issued it (the agent may have moved to another since).
     pub ca_id: CaId,
     pub serial: String,
+    pub issuer_serial: Option<IssuerSerial>,
     pub fingerprint: Fingerprint,
     pub fingerprint_sha1: Sha1Fingerprint,
     pub not_before: i64,
@@ -62,6 +68,7 @@ impl SupersededCertificate {
             agent_id: agent.id,
             ca_id: agent.ca_id,
             serial: agent.serial.clone(),
+            issuer_serial: agent.issuer_serial,
             fingerprint: agent.fingerprint,
             fingerprint_sha1: agent.fingerprint_sha1,
             not_before: agent.not_before.unix_timestamp(),
@@ -74,6 +81,7 @@ impl SupersededCertificate {
 impl IndexedAgent {
     /// The same agent as verify should see it when it presents `certificate`.
     pub fn presenting(mut self, certificate: &SupersededCertificate) -> Self {
+        self.issuer_serial = certificate.issuer_serial;
         self.facts.fingerprint = certificate.fingerprint;
         self.facts.fingerprint_sha1 = certificate.fingerprint_sha1;
         self.facts.not_before = certificate.not_before;
@@ -90,6 +98,8 @@ pub struct IndexedAgent {
     pub hostname: String,
     /// Tags joined by `,`, as `X-Agent-Tags` carries them.
     pub tags: String,
+    /// The certificate's issuer and serial, by which its other encodings are recognised.
+    pub issuer_serial: Option<IssuerSerial>,
     pub facts: AgentFacts,
     /// Unix seconds; with `version`, decides which of two rows for one certificate counts.
     pub created_at: i64,
@@ -102,6 +112,7 @@ impl From<&Agent> for IndexedAgent {
             id: agent.id,
             hostname: agent.hostname.as_str().to_owned(),
             tags: agent.tags.joined(),
+            issuer_serial: agent.issuer_serial,
             facts: AgentFacts {
                 fingerprint: agent.fingerprint,
                 fingerprint_sha1: agent.fingerprint_sha1,
@@ -127,6 +138,7 @@ pub enum AgentStatus {
     Revoked,
     Expired,
     CaRemoved,
+    CaExpired,
 }
 
 impl AgentStatus {
@@ -137,6 +149,7 @@ impl AgentStatus {
             Self::Revoked => "revoked",
             Self::Expired => "expired",
             Self::CaRemoved => "ca_removed",
+            Self::CaExpired => "ca_expired",
         }
     }
 
@@ -147,6 +160,7 @@ impl AgentStatus {
             Self::Revoked,
             Self::Expired,
             Self::CaRemoved,
+            Self::CaExpired,
         ]
         .into_iter()
         .find(|status| status.as_str() == text)
@@ -161,6 +175,8 @@ impl Agent {
             AgentStatus::Revoked
         } else if self.ca_removed_at.is_some() {
             AgentStatus::CaRemoved
+        } else if now > self.ca_not_after {
+            AgentStatus::CaExpired
         } else if !self.enabled {
             AgentStatus::Disabled
         } else if now > self.not_after {

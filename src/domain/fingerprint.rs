@@ -1,4 +1,5 @@
-//! Certificate fingerprints: SHA-256 (canonical) and SHA-1 (what nginx sends), both over DER.
+//! Certificate fingerprints: SHA-256 (canonical) and SHA-1 (what nginx sends), both over DER;
+//! and a certificate's identity, its issuer and serial number.
 
 use std::fmt;
 
@@ -81,6 +82,63 @@ impl fmt::Display for Sha1Fingerprint {
 impl fmt::Debug for Sha1Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "sha1:{}", hex::encode(self.0))
+    }
+}
+
+/// A certificate's identity as RFC 5280 defines it: its issuer's name and its serial
+/// number. A re-encoded certificate, or one whose ECDSA signature was turned into the other
+/// valid one, has another fingerprint but the same identity. Kept as SHA-256 over the
+/// issuer name's DER and the serial's magnitude, so each entry of the index is 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IssuerSerial([u8; 32]);
+
+impl IssuerSerial {
+    /// `issuer` is the issuer Name's DER (tag, length and value); `serial` the serial
+    /// number's content octets, with or without the sign byte DER puts before a serial whose
+    /// high bit is set (it is dropped, as the uppercase hex agents store drops it).
+    pub fn of(issuer: &[u8], serial: &[u8]) -> Self {
+        let magnitude = serial
+            .iter()
+            .position(|byte| *byte != 0)
+            .map_or(&serial[serial.len().saturating_sub(1)..], |first| {
+                &serial[first..]
+            });
+        let mut digest = Sha256::new();
+        digest.update(
+            u32::try_from(issuer.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
+        digest.update(issuer);
+        digest.update(magnitude);
+        Self(digest.finalize().into())
+    }
+
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The 64 lowercase hex digits [`Display`](fmt::Display) writes.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(Self(bytes))
+    }
+}
+
+impl fmt::Display for IssuerSerial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for IssuerSerial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "issuer-serial:{}", hex::encode(self.0))
     }
 }
 

@@ -9,5 +9,5 @@ pub mod ids;
 pub mod policy;
 pub mod verify;
 
-pub use fingerprint::{Fingerprint, PresentedFingerprint, Sha1Fingerprint};
+pub use fingerprint::{Fingerprint, IssuerSerial, PresentedFingerprint, Sha1Fingerprint};
 pub use ids::{AgentId, CaId, RequestId};

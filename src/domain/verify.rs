@@ -35,17 +35,23 @@ pub enum Rejection {
     CertificateNotYetValid,
     /// The agent's CA was deleted.
     CaRemoved,
+    /// The agent's CA, or a CA on the path of a certificate that is not enrolled, has
+    /// expired or is not valid yet.
+    CaExpired,
     IpNotAllowed,
     /// Not enrolled and unknown certificates are refused.
     UnknownCertificate,
-    /// The certificate does not chain by signature to a trusted CA.
+    /// No valid path leads from the certificate to a trusted CA.
     UntrustedIssuer,
-    /// The certificate has an EKU extension without clientAuth.
+    /// The certificate may not be used by a TLS client: an EKU without clientAuth (on it or
+    /// on a CA above it), or it is a CA certificate itself.
     WrongKeyUsage,
+    /// A signature over SHA-1 or MD5, or a key too weak to trust, on the certificate's path.
+    WeakCrypto,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 17] = [
+    pub const ALL: [Rejection; 19] = [
         Self::InvalidVerifySecret,
         Self::RateLimited,
         Self::UntrustedSource,
@@ -59,10 +65,12 @@ impl Rejection {
         Self::CertificateExpired,
         Self::CertificateNotYetValid,
         Self::CaRemoved,
+        Self::CaExpired,
         Self::IpNotAllowed,
         Self::UnknownCertificate,
         Self::UntrustedIssuer,
         Self::WrongKeyUsage,
+        Self::WeakCrypto,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,10 +88,12 @@ impl Rejection {
             Self::CertificateExpired => "certificate_expired",
             Self::CertificateNotYetValid => "certificate_not_yet_valid",
             Self::CaRemoved => "ca_removed",
+            Self::CaExpired => "ca_expired",
             Self::IpNotAllowed => "ip_not_allowed",
             Self::UnknownCertificate => "unknown_certificate",
             Self::UntrustedIssuer => "untrusted_issuer",
             Self::WrongKeyUsage => "wrong_key_usage",
+            Self::WeakCrypto => "weak_crypto",
         }
     }
 
@@ -176,13 +186,13 @@ pub struct AgentFacts {
     pub allowed_ips: AllowedIps,
 }
 
-/// What chain building found for a certificate that is not enrolled.
+/// Where path validation led a certificate that is not enrolled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainInfo {
     /// The stored CA at the top of the path.
     pub ca_id: CaId,
-    pub not_before: i64,
-    pub not_after: i64,
+    /// That CA's expiry, unix seconds.
+    pub ca_not_after: i64,
 }
 
 /// Read access to the trusted state.
@@ -190,9 +200,17 @@ pub trait TrustView {
     type Entry: AsRef<AgentFacts>;
     fn agent_by_sha256(&self, fingerprint: &Fingerprint) -> Option<Self::Entry>;
     fn agent_by_sha1(&self, fingerprint: &Sha1Fingerprint) -> Option<Self::Entry>;
-    fn ca_trusted(&self, ca: CaId) -> bool;
-    /// Signature path to a stored CA plus key-usage rules; time is checked by the caller.
-    fn check_chain(&self, certificate: &PresentedCertificate) -> Result<ChainInfo, Rejection>;
+    /// The agent one of whose certificates has this certificate's issuer and serial number.
+    fn agent_by_identity(&self, certificate: &PresentedCertificate) -> Option<Self::Entry>;
+    /// A live CA's validity `(not_before, not_after)`, unix seconds; `None` once removed.
+    fn ca_validity(&self, ca: CaId) -> Option<(i64, i64)>;
+    /// RFC 5280 path validation at `now` (validity of every certificate on the path, CA
+    /// and key-usage rules, weak crypto), plus the CAs' revocation lists.
+    fn check_chain(
+        &self,
+        certificate: &PresentedCertificate,
+        now: i64,
+    ) -> Result<ChainInfo, Rejection>;
 }
 
 #[derive(Debug)]
@@ -248,13 +266,17 @@ pub fn decide<V: TrustView>(
             Verdict::AllowUnknown
         };
     };
-    let chain = match view.check_chain(certificate) {
+    // Another encoding of an enrolled certificate, or its ECDSA twin: it is that agent's
+    // certificate, never an unknown one.
+    if let Some(entry) = view.agent_by_identity(certificate) {
+        let reason = enrolled_rejection(entry.as_ref(), view, client_ip, now)
+            .unwrap_or(Rejection::FingerprintMismatch);
+        return Verdict::Deny(reason, Some(entry));
+    }
+    let chain = match view.check_chain(certificate, now) {
         Ok(chain) => chain,
         Err(reason) => return Verdict::Deny(reason, None),
     };
-    if let Some(reason) = validity_rejection(chain.not_before, chain.not_after, now) {
-        return Verdict::Deny(reason, None);
-    }
     if policy.auto_enroll {
         Verdict::Enrol(chain)
     } else if policy.reject_unknown_certs {
@@ -303,8 +325,15 @@ fn enrolled_rejection<V: TrustView>(
     if agent.revoked {
         return Some(Rejection::AgentRevoked);
     }
-    if agent.ca_removed || !view.ca_trusted(agent.ca_id) {
+    if agent.ca_removed {
         return Some(Rejection::CaRemoved);
+    }
+    match view.ca_validity(agent.ca_id) {
+        None => return Some(Rejection::CaRemoved),
+        Some((not_before, not_after)) if now < not_before || now > not_after => {
+            return Some(Rejection::CaExpired);
+        }
+        Some(_) => {}
     }
     if !agent.enabled {
         return Some(Rejection::AgentDisabled);

@@ -16,7 +16,8 @@ const HOUR: i64 = 3600;
 /// One enrolled agent, one trusted CA and whatever chain building should answer.
 struct FakeView {
     agents: Vec<Arc<AgentFacts>>,
-    trusted: Vec<CaId>,
+    /// The CA's validity; `None` once it is removed.
+    ca_validity: Option<(i64, i64)>,
     chain: Result<ChainInfo, Rejection>,
     chain_calls: Cell<usize>,
 }
@@ -38,11 +39,18 @@ impl TrustView for FakeView {
             .cloned()
     }
 
-    fn ca_trusted(&self, ca: CaId) -> bool {
-        self.trusted.contains(&ca)
+    /// `TWIN_DER` has the enrolled agent's issuer and serial.
+    fn agent_by_identity(&self, certificate: &PresentedCertificate) -> Option<Self::Entry> {
+        (*certificate.der == *TWIN_DER)
+            .then(|| self.agents.first().cloned())
+            .flatten()
     }
 
-    fn check_chain(&self, _: &PresentedCertificate) -> Result<ChainInfo, Rejection> {
+    fn ca_validity(&self, id: CaId) -> Option<(i64, i64)> {
+        self.ca_validity.filter(|_| id == ca())
+    }
+
+    fn check_chain(&self, _: &PresentedCertificate, _: i64) -> Result<ChainInfo, Rejection> {
         self.chain_calls.set(self.chain_calls.get() + 1);
         self.chain
     }
@@ -71,7 +79,7 @@ fn outcome(verdict: Verdict<Arc<AgentFacts>>) -> Outcome {
 struct World {
     presented: Presented,
     agent: Option<AgentFacts>,
-    ca_trusted: bool,
+    ca_validity: Option<(i64, i64)>,
     chain: Result<ChainInfo, Rejection>,
     policy: Policy,
     client_ip: Option<IpAddr>,
@@ -84,6 +92,9 @@ fn ca() -> CaId {
 
 const AGENT_DER: &[u8] = b"the enrolled agent's certificate";
 const STRANGER_DER: &[u8] = b"a certificate nobody enrolled";
+/// Another encoding of the agent's certificate (or its ECDSA twin): another fingerprint,
+/// the agent's issuer and serial.
+const TWIN_DER: &[u8] = b"the agent's certificate, encoded otherwise";
 
 fn sha256(der: &[u8]) -> PresentedFingerprint {
     PresentedFingerprint::Sha256(Fingerprint::of_der(der))
@@ -114,8 +125,7 @@ fn fingerprints(fps: &[PresentedFingerprint]) -> Presented {
 fn chains() -> ChainInfo {
     ChainInfo {
         ca_id: ca(),
-        not_before: NOW - HOUR,
-        not_after: NOW + HOUR,
+        ca_not_after: NOW + 100 * HOUR,
     }
 }
 
@@ -142,7 +152,7 @@ impl World {
                 not_after: NOW + HOUR,
                 allowed_ips: AllowedIps::default(),
             }),
-            ca_trusted: true,
+            ca_validity: Some((NOW - 100 * HOUR, NOW + 100 * HOUR)),
             chain: Ok(chains()),
             policy: Policy::defaults(OffsetDateTime::UNIX_EPOCH),
             client_ip: ip("192.0.2.10"),
@@ -174,7 +184,7 @@ impl World {
     fn decide(&self) -> (Outcome, usize) {
         let view = FakeView {
             agents: self.agent.iter().cloned().map(Arc::new).collect(),
-            trusted: if self.ca_trusted { vec![ca()] } else { vec![] },
+            ca_validity: self.ca_validity,
             chain: self.chain,
             chain_calls: Cell::new(0),
         };
@@ -207,6 +217,7 @@ fn decision_table() {
     let enrolled = World::new;
     let stranger = || World::new().presenting(whole(STRANGER_DER));
     let stranger_fp = || World::new().presenting(fingerprints(&[sha256(STRANGER_DER)]));
+    let twin = || World::new().presenting(whole(TWIN_DER));
     let failed_proxy = |mut p: Presented| {
         p.proxy_verified = Some(false);
         p
@@ -305,15 +316,51 @@ fn decision_table() {
         ),
         (
             "CA removed (no longer in the trusted set)",
-            enrolled().with(|w| w.ca_trusted = false),
+            enrolled().with(|w| w.ca_validity = None),
             deny_agent(R::CaRemoved),
         ),
         (
             "CA removed, fingerprint only",
             enrolled()
                 .presenting(fingerprints(&[sha256(AGENT_DER)]))
-                .with(|w| w.ca_trusted = false),
+                .with(|w| w.ca_validity = None),
             deny_agent(R::CaRemoved),
+        ),
+        (
+            "CA expired",
+            enrolled().with(|w| w.ca_validity = Some((NOW - 2 * HOUR, NOW - 1))),
+            deny_agent(R::CaExpired),
+        ),
+        (
+            "CA expired, SHA-1 fingerprint only",
+            enrolled()
+                .presenting(fingerprints(&[sha1(AGENT_DER)]))
+                .with(|w| w.ca_validity = Some((NOW - 2 * HOUR, NOW - 1))),
+            deny_agent(R::CaExpired),
+        ),
+        (
+            "CA not valid yet",
+            enrolled().with(|w| w.ca_validity = Some((NOW + 1, NOW + 2 * HOUR))),
+            deny_agent(R::CaExpired),
+        ),
+        (
+            "last second of the CA's validity",
+            enrolled().with(|w| w.ca_validity = Some((NOW - HOUR, NOW))),
+            allow(),
+        ),
+        (
+            "revoked wins over an expired CA",
+            enrolled()
+                .agent(|a| a.revoked = true)
+                .with(|w| w.ca_validity = Some((NOW - 2 * HOUR, NOW - 1))),
+            deny_agent(R::AgentRevoked),
+        ),
+        (
+            "an expired CA wins over disabled",
+            enrolled()
+                .agent(|a| a.enabled = false)
+                .with(|w| w.ca_validity = Some((NOW - 2 * HOUR, NOW - 1))),
+            deny_agent(R::CaExpired),
         ),
         (
             "disabled",
@@ -438,35 +485,46 @@ fn decision_table() {
             stranger().policy(false, true),
             Outcome::Enrol(chains()),
         ),
+        // --- another encoding of an enrolled certificate: it is that agent's
         (
-            "unknown and expired, reject_unknown off",
-            stranger().policy(false, false).with(|w| {
-                w.chain = Ok(ChainInfo {
-                    not_after: NOW - 1,
-                    ..chains()
-                })
-            }),
-            deny(R::CertificateExpired),
+            "twin of a healthy agent",
+            twin(),
+            deny_agent(R::FingerprintMismatch),
         ),
         (
-            "unknown and expired is never auto-enrolled",
-            stranger().policy(false, true).with(|w| {
-                w.chain = Ok(ChainInfo {
-                    not_after: NOW - 1,
-                    ..chains()
-                })
-            }),
-            deny(R::CertificateExpired),
+            "twin of a healthy agent, unknown certificates allowed",
+            twin().policy(false, false),
+            deny_agent(R::FingerprintMismatch),
         ),
         (
-            "unknown and not yet valid is never auto-enrolled",
-            stranger().policy(true, true).with(|w| {
-                w.chain = Ok(ChainInfo {
-                    not_before: NOW + 1,
-                    ..chains()
-                })
-            }),
-            deny(R::CertificateNotYetValid),
+            "twin of a healthy agent is never auto-enrolled",
+            twin().policy(false, true),
+            deny_agent(R::FingerprintMismatch),
+        ),
+        (
+            "twin of a revoked agent, unknown certificates allowed",
+            twin().policy(false, false).agent(|a| a.revoked = true),
+            deny_agent(R::AgentRevoked),
+        ),
+        (
+            "twin of a revoked agent, auto_enroll on",
+            twin().policy(true, true).agent(|a| a.revoked = true),
+            deny_agent(R::AgentRevoked),
+        ),
+        (
+            "twin of a disabled agent, unknown certificates allowed",
+            twin().policy(false, false).agent(|a| a.enabled = false),
+            deny_agent(R::AgentDisabled),
+        ),
+        (
+            "twin of an agent whose CA was removed",
+            twin().policy(false, true).agent(|a| a.ca_removed = true),
+            deny_agent(R::CaRemoved),
+        ),
+        (
+            "twin of an expired agent",
+            twin().policy(false, false).agent(|a| a.not_after = NOW - 1),
+            deny_agent(R::CertificateExpired),
         ),
     ];
     let mut failures = Vec::new();
@@ -485,6 +543,11 @@ fn chain_errors_pass_through_for_unknown_certificates() {
         Rejection::UntrustedIssuer,
         Rejection::WrongKeyUsage,
         Rejection::MalformedCertificate,
+        Rejection::CertificateExpired,
+        Rejection::CertificateNotYetValid,
+        Rejection::CaExpired,
+        Rejection::WeakCrypto,
+        Rejection::AgentRevoked,
     ] {
         for (reject_unknown, auto_enroll) in [(true, false), (false, false), (true, true)] {
             let world = World::new()
@@ -520,6 +583,11 @@ fn chain_building_runs_only_for_unknown_whole_certificates() {
             "unknown whole certificate",
             World::new().presenting(whole(STRANGER_DER)),
             1,
+        ),
+        (
+            "another encoding of the agent's certificate",
+            World::new().presenting(whole(TWIN_DER)).policy(false, true),
+            0,
         ),
     ];
     for (name, world, calls) in cases {
@@ -558,10 +626,12 @@ fn documented_code(reason: Rejection) -> &'static str {
         Rejection::CertificateExpired => "certificate_expired",
         Rejection::CertificateNotYetValid => "certificate_not_yet_valid",
         Rejection::CaRemoved => "ca_removed",
+        Rejection::CaExpired => "ca_expired",
         Rejection::IpNotAllowed => "ip_not_allowed",
         Rejection::UnknownCertificate => "unknown_certificate",
         Rejection::UntrustedIssuer => "untrusted_issuer",
         Rejection::WrongKeyUsage => "wrong_key_usage",
+        Rejection::WeakCrypto => "weak_crypto",
     }
 }
 
@@ -601,7 +671,7 @@ fn every_rejection_has_a_stable_code_and_a_proxy_safe_status() {
     assert_eq!(codes.len(), Rejection::ALL.len());
     assert_eq!(
         Rejection::ALL.len(),
-        17,
+        19,
         "one entry per arm of documented_code"
     );
 }

@@ -152,6 +152,7 @@ impl Issuance {
         let agent_id = AgentId::new_random();
         let (certificate_pem, info) = self.issue(
             ca,
+            &ca_row,
             &signing_request.public_key_der,
             agent_id,
             &request.hostname,
@@ -175,7 +176,7 @@ impl Issuance {
             created_at: now,
             used_at: None,
         };
-        let agent = crate::registry::agent_from_enrolment(&info, ca_row.id, &fields, now);
+        let agent = crate::registry::agent_from_enrolment(&info, &ca_row, &fields, now);
         match store.approve_request(id, &agent, &certificate_pem).await {
             Err(StoreError::Conflict) => return Err(decided()),
             other => other?,

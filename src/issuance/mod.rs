@@ -13,12 +13,12 @@ use crate::domain::ca::Ca;
 use crate::domain::enrolment::{
     EnrolmentToken, PendingEnrolment, Profile, TokenDigest, TokenRefusal,
 };
-use crate::domain::{AgentId, CaId, Fingerprint};
+use crate::domain::{AgentId, Fingerprint};
 use crate::error::ApiError;
 use crate::internal_ca::{InternalCa, IssueSpec};
 use crate::registry::Registry;
 use crate::store::StoreError;
-use crate::x509::{self, CertificateInfo, CsrError};
+use crate::x509::{self, Anchors, CertificateInfo, CsrError, PathError};
 
 /// How the internal CA issues, from the settings.
 #[derive(Debug, Clone)]
@@ -208,6 +208,7 @@ impl Issuance {
         };
         let (certificate_pem, info) = self.issue(
             ca,
+            &ca_row,
             &request.public_key_der,
             enrolment.agent_id,
             &enrolment.hostname,
@@ -224,15 +225,14 @@ impl Issuance {
                     agent.not_after.unix_timestamp(),
                     true,
                 );
-                let agent = with_certificate(agent, &info, ca_row.id, now);
+                let agent = with_certificate(agent, &info, &ca_row, now);
                 self.store_issued(&digest, &agent, &certificate_pem, Some(&replaced))
                     .await?;
                 self.refresh_superseded(&agent).await?;
                 agent
             }
             None => {
-                let agent =
-                    crate::registry::agent_from_enrolment(&info, ca_row.id, &enrolment, now);
+                let agent = crate::registry::agent_from_enrolment(&info, &ca_row, &enrolment, now);
                 self.store_issued(&digest, &agent, &certificate_pem, None)
                     .await?;
                 agent
@@ -248,10 +248,13 @@ impl Issuance {
     }
 
     /// Signs a certificate for the agent: CN = its id, SANs from its hostname (when it is
-    /// DNS-shaped) and the configured extra names.
+    /// DNS-shaped) and the configured extra names. The certificate must pass the path
+    /// validation verify applies to certificates it judges itself: a weak key is refused.
+    #[allow(clippy::too_many_arguments)]
     fn issue(
         &self,
         ca: &InternalCa,
+        ca_row: &Ca,
         public_key_der: &[u8],
         agent_id: AgentId,
         hostname: &Hostname,
@@ -274,7 +277,20 @@ impl Issuance {
             .map_err(|e| ApiError::bad_request("invalid_csr", e.to_string()))?;
         let info =
             x509::single_pem_certificate(&certificate_pem).map_err(|e| ApiError::internal(&e))?;
-        Ok((certificate_pem, info))
+        let ca_der = x509::pem_certificates(ca.certificate_pem())?;
+        let anchors = Anchors::new(ca_der.iter().map(|der| (ca_row.id, der.as_slice())));
+        match x509::validate(&info.der, &[], &anchors, now.unix_timestamp()).outcome {
+            Ok(_) => Ok((certificate_pem, info)),
+            Err(PathError::WeakCrypto(_)) => Err(ApiError::bad_request(
+                "weak_crypto",
+                "the signing request's key is too weak (RSA under 2048 bits, EC under 256 \
+                 bits, or DSA)",
+            )),
+            Err(error) => Err(ApiError::unavailable(
+                "internal_ca_unavailable",
+                format!("the internal CA issued a certificate that does not validate: {error}"),
+            )),
+        }
     }
 
     /// Reads the agent's superseded certificates back, so the index judges them as stored.
@@ -321,16 +337,18 @@ impl Issuance {
 fn with_certificate(
     mut agent: Agent,
     info: &CertificateInfo,
-    ca_id: CaId,
+    ca: &Ca,
     now: OffsetDateTime,
 ) -> Agent {
     agent.fingerprint = info.fingerprint;
     agent.fingerprint_sha1 = info.sha1;
     agent.subject = info.subject.clone();
     agent.serial = info.serial.clone();
+    agent.issuer_serial = Some(info.issuer_serial);
     agent.not_before = info.not_before;
     agent.not_after = info.not_after;
-    agent.ca_id = ca_id;
+    agent.ca_id = ca.id;
+    agent.ca_not_after = ca.not_after;
     agent.updated_at = now;
     agent.version += 1;
     agent

@@ -32,6 +32,7 @@ impl Issuance {
         }
         let (certificate_pem, info) = self.issue(
             ca,
+            &ca_row,
             &request.public_key_der,
             agent.id,
             &agent.hostname,
@@ -44,7 +45,7 @@ impl Issuance {
             .unix_timestamp()
             .min((now + self.policy.renewal_grace).unix_timestamp() - 1);
         let superseded = SupersededCertificate::current_of(&agent, until, false);
-        let agent = with_certificate(agent, &info, ca_row.id, now);
+        let agent = with_certificate(agent, &info, &ca_row, now);
         match self
             .registry
             .store()

@@ -3,6 +3,7 @@
 //! this replica sees it.
 
 mod crl;
+mod identities;
 
 use std::sync::Arc;
 
@@ -17,7 +18,9 @@ use crate::domain::{AgentId, CaId};
 use crate::error::ApiError;
 use crate::store::{Store, StoreError};
 use crate::trust::TrustIndex;
-use crate::x509::{self, CertificateInfo};
+use crate::x509::{self, Anchors, CaRefusal, CertificateInfo, PathError};
+
+pub use identities::record_missing_identities;
 
 /// Optimistic updates retry this often when another writer got there first.
 const UPDATE_ATTEMPTS: usize = 3;
@@ -105,12 +108,7 @@ impl Registry {
     ) -> Result<Ca, ApiError> {
         let now = stored_precision(now);
         let info = x509::single_pem_certificate(certificate_pem)?;
-        if !info.is_ca {
-            return Err(ApiError::bad_request(
-                "not_a_ca",
-                "the certificate is not a CA (needs basicConstraints CA:TRUE, or a self-signed v1 root)",
-            ));
-        }
+        x509::check_ca_certificate(&info, now.unix_timestamp()).map_err(ca_refusal)?;
         let ca = Ca {
             id: CaId::new_random(),
             name,
@@ -154,17 +152,17 @@ impl Registry {
             other => other?,
         };
         let info = x509::single_pem_certificate(&request.certificate_pem)?;
-        check_client_certificate(&info, now)?;
         let ca_der = x509::pem_certificates(&ca.certificate_pem)?
             .into_iter()
             .next()
             .ok_or_else(|| ApiError::internal(&"stored CA has no certificate"))?;
-        if !x509::is_issued_by(&info.der, &ca_der) {
-            return Err(ApiError::bad_request(
-                "issuer_mismatch",
-                "the certificate is not signed by this CA",
-            ));
+        let anchors = Anchors::new([(ca.id, ca_der.as_slice())]);
+        if anchors.is_empty() {
+            return Err(ApiError::internal(&"stored CA cannot anchor a path"));
         }
+        x509::validate(&info.der, &[], &anchors, now.unix_timestamp())
+            .outcome
+            .map_err(path_refusal)?;
         if self.trust.serial_revoked(request.ca_id, &info.serial) {
             return Err(ApiError::conflict(
                 "certificate_revoked",
@@ -174,7 +172,7 @@ impl Registry {
         self.refuse_if_enrolled(&info).await?;
         let agent = new_agent(
             &info,
-            request.ca_id,
+            &ca,
             now,
             AgentFields {
                 hostname: request.hostname,
@@ -185,7 +183,8 @@ impl Registry {
             },
         );
         match self.store.insert_agent(&agent, &info.to_pem()).await {
-            Err(StoreError::Conflict) => return Err(already_enrolled()),
+            // Lost a race against an enrolment of this certificate or one of its encodings.
+            Err(StoreError::Conflict) => return Err(self.enrolment_conflict(&info).await),
             other => other?,
         }
         self.trust.upsert(&agent);
@@ -207,18 +206,22 @@ impl Registry {
         self.trust.set_superseded(agent_id, version, certificates);
     }
 
+    /// A certificate is its issuer and serial number: once an agent holds it (in any
+    /// encoding) it cannot be enrolled again, unless that agent's CA was removed.
     async fn refuse_if_enrolled(&self, info: &CertificateInfo) -> Result<(), ApiError> {
-        let existing = self.store.agents_by_fingerprint(&info.fingerprint).await?;
-        if existing.iter().any(|a| a.revoked_at.is_some()) {
-            return Err(ApiError::conflict(
-                "certificate_revoked",
-                "this certificate was revoked; issue a new one",
-            ));
+        let holders = self.store.identity_holders(&info.issuer_serial).await?;
+        match refusal_for(&holders, info) {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
         }
-        if existing.iter().any(|a| a.ca_removed_at.is_none()) {
-            return Err(already_enrolled());
+    }
+
+    /// The refusal for an enrolment the store turned down as a conflict.
+    async fn enrolment_conflict(&self, info: &CertificateInfo) -> ApiError {
+        match self.store.identity_holders(&info.issuer_serial).await {
+            Ok(holders) => refusal_for(&holders, info).unwrap_or_else(already_enrolled),
+            Err(error) => error.into(),
         }
-        Ok(())
     }
 
     /// Enrols a certificate that verify found chaining to a trusted CA (`auto_enroll`).
@@ -231,6 +234,8 @@ impl Registry {
     ) -> Result<Agent, ApiError> {
         let now = stored_precision(now);
         let info = x509::parse(certificate.der.to_vec())?;
+        let ca_not_after = OffsetDateTime::from_unix_timestamp(chain.ca_not_after)
+            .map_err(|e| ApiError::internal(&e))?;
         let hostname = info
             .preferred_hostname()
             .and_then(Hostname::from_certificate_name)
@@ -238,7 +243,10 @@ impl Registry {
             .ok_or_else(|| ApiError::internal(&"cannot name auto-enrolled agent"))?;
         let agent = new_agent(
             &info,
-            chain.ca_id,
+            CaOfAgent {
+                id: chain.ca_id,
+                not_after: ca_not_after,
+            },
             now,
             AgentFields {
                 hostname,
@@ -254,11 +262,13 @@ impl Registry {
                 Ok(agent)
             }
             Err(StoreError::Conflict) => {
+                // Another verify enrolled it first; a different certificate with its identity
+                // is no winner (verify refuses it as that agent's from now on).
                 let existing = self.store.agents_by_fingerprint(&info.fingerprint).await?;
                 let winner = existing
                     .into_iter()
                     .find(|a| a.ca_removed_at.is_none())
-                    .ok_or_else(|| ApiError::internal(&"enrolment conflict without a row"))?;
+                    .ok_or_else(|| self_conflict(&info))?;
                 self.trust.upsert(&winner);
                 Ok(winner)
             }
@@ -373,42 +383,74 @@ fn refuse_if_revoked(agent: &Agent) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The enrolment rules that do not need the CA: validity now, clientAuth when an EKU exists.
-pub fn check_client_certificate(
+/// The refusal of a certificate whose identity `holders` hold, if one applies: a revoked
+/// certificate stays revoked, and a live agent's certificate is that agent's.
+fn refusal_for(
+    holders: &[crate::store::IdentityHolder],
     info: &CertificateInfo,
-    now: OffsetDateTime,
-) -> Result<(), ApiError> {
-    if now < info.not_before {
-        return Err(ApiError::bad_request(
-            "certificate_not_yet_valid",
-            "the certificate is not valid yet",
+) -> Option<ApiError> {
+    if holders.iter().any(|h| h.revoked) {
+        return Some(ApiError::conflict(
+            "certificate_revoked",
+            "this certificate (or another encoding of it) was revoked; issue a new one",
         ));
     }
-    if now > info.not_after {
-        return Err(ApiError::bad_request(
-            "certificate_expired",
-            "the certificate has expired",
-        ));
-    }
-    if !info.allows_client_auth() {
-        return Err(ApiError::bad_request(
-            "wrong_key_usage",
-            "the certificate's extended key usage does not include clientAuth",
-        ));
-    }
-    Ok(())
+    let holder = holders.iter().find(|h| !h.ca_removed)?;
+    Some(if holder.fingerprint == info.fingerprint {
+        already_enrolled()
+    } else {
+        ApiError::conflict(
+            "serial_in_use",
+            format!(
+                "agent {} holds a certificate with this issuer and serial number (another \
+                 encoding of this one, or a CA reusing a serial)",
+                holder.agent_id
+            ),
+        )
+    })
+}
+
+fn self_conflict(info: &CertificateInfo) -> ApiError {
+    ApiError::internal(&format!(
+        "auto-enrolment of {} conflicted with another certificate of the same identity",
+        info.fingerprint
+    ))
+}
+
+/// A certificate path validation refused, in the admin error shape.
+pub fn path_refusal(error: PathError) -> ApiError {
+    let code = match error {
+        PathError::Malformed(_) => "invalid_certificate",
+        PathError::Expired => "certificate_expired",
+        PathError::NotYetValid => "certificate_not_yet_valid",
+        PathError::IssuerOutsideValidity => "ca_expired",
+        PathError::WrongKeyUsage(_) => "wrong_key_usage",
+        PathError::WeakCrypto(_) => "weak_crypto",
+        PathError::Untrusted(_) => "issuer_mismatch",
+    };
+    ApiError::bad_request(code, error.to_string())
+}
+
+fn ca_refusal(refusal: CaRefusal) -> ApiError {
+    let code = match refusal {
+        CaRefusal::Malformed(_) => "invalid_certificate",
+        CaRefusal::NotACa(_) => "not_a_ca",
+        CaRefusal::Expired => "certificate_expired",
+        CaRefusal::WeakCrypto(_) => "weak_crypto",
+    };
+    ApiError::bad_request(code, refusal.to_string())
 }
 
 /// The agent a redeemed enrolment token becomes, with the certificate just issued to it.
 pub fn agent_from_enrolment(
     info: &CertificateInfo,
-    ca_id: CaId,
+    ca: &Ca,
     enrolment: &PendingEnrolment,
     now: OffsetDateTime,
 ) -> Agent {
     let mut agent = new_agent(
         info,
-        ca_id,
+        ca,
         now,
         AgentFields {
             hostname: enrolment.hostname.clone(),
@@ -430,24 +472,42 @@ struct AgentFields {
     profile: Profile,
 }
 
+/// The CA an agent is enrolled under, as its row records it.
+pub struct CaOfAgent {
+    pub id: CaId,
+    pub not_after: OffsetDateTime,
+}
+
+impl From<&Ca> for CaOfAgent {
+    fn from(ca: &Ca) -> Self {
+        Self {
+            id: ca.id,
+            not_after: ca.not_after,
+        }
+    }
+}
+
 fn new_agent(
     info: &CertificateInfo,
-    ca_id: CaId,
+    ca: impl Into<CaOfAgent>,
     now: OffsetDateTime,
     fields: AgentFields,
 ) -> Agent {
+    let ca = ca.into();
     Agent {
         id: AgentId::new_random(),
         hostname: fields.hostname,
         description: fields.description,
         tags: fields.tags,
-        ca_id,
+        ca_id: ca.id,
         fingerprint: info.fingerprint,
         fingerprint_sha1: info.sha1,
         subject: info.subject.clone(),
         serial: info.serial.clone(),
+        issuer_serial: Some(info.issuer_serial),
         not_before: info.not_before,
         not_after: info.not_after,
+        ca_not_after: ca.not_after,
         enabled: true,
         allowed_ips: fields.allowed_ips,
         profile: fields.profile,

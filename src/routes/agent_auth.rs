@@ -6,7 +6,6 @@
 use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 
-use super::verify::{client_ip, identity_from_headers, secret_matches};
 use crate::domain::agent::canonical_ip;
 use crate::domain::verify::{Rejection, Verdict, decide};
 use crate::error::ApiError;
@@ -14,27 +13,21 @@ use crate::startup::AppState;
 use crate::trust::AgentRef;
 
 /// The enrolled agent the request's certificate belongs to, or the refusal in the admin
-/// error shape (the code is verify's reason).
+/// error shape (the code is verify's reason; an exhausted failure quota is 429).
 pub fn authenticate(req: &HttpRequest, state: &AppState) -> Result<AgentRef, ApiError> {
+    let gate = &state.proxy_gate;
     let peer = req.peer_addr().map(|addr| canonical_ip(addr.ip()));
-    if !state.trusted_proxies.is_empty()
-        && !peer.is_some_and(|ip| state.trusted_proxies.iter().any(|net| net.contains(&ip)))
-    {
-        return Err(refusal(Rejection::UntrustedSource));
-    }
-    if !secret_matches(req.headers(), state) {
-        if let Some(peer) = peer
-            && let Err(wait) = state.verify_failures.record_failure(peer)
-        {
-            return Err(ApiError::rate_limited(wait));
-        }
-        return Err(refusal(Rejection::InvalidVerifySecret));
-    }
-    let presented = identity_from_headers(req.headers(), state)
+    gate.admit(req.headers(), peer)
+        .map_err(|refused| match refused.retry_after {
+            Some(wait) => ApiError::rate_limited(wait),
+            None => refusal(refused.reason),
+        })?;
+    let presented = gate
+        .identity(req.headers())
         .map_err(refusal)?
         .ok_or_else(|| refusal(Rejection::MissingCertificate))?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let client_ip = client_ip(req.headers(), None, peer);
+    let client_ip = gate.client_ip(req.headers(), None, peer);
     match decide(
         &presented,
         &*state.trust,

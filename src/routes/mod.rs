@@ -4,6 +4,7 @@ pub mod admin;
 mod agent_auth;
 pub mod enroll;
 pub mod health;
+pub mod proxy_gate;
 pub mod requests;
 pub mod verify;
 pub mod verify_service;

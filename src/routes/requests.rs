@@ -178,8 +178,10 @@ pub async fn submit(
 /// forwards (otherwise every host behind the proxy would share one limit).
 fn source_address(request: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
     let peer = request.peer_addr().map(|addr| canonical_ip(addr.ip()))?;
-    if state.trusted_proxies.iter().any(|net| net.contains(&peer)) {
-        return super::verify::client_ip(request.headers(), None, Some(peer));
+    if state.proxy_gate.trusts_proxy(peer) {
+        return state
+            .proxy_gate
+            .client_ip(request.headers(), None, Some(peer));
     }
     Some(peer)
 }

@@ -2,7 +2,6 @@
 //! 403 or 5xx, because nginx turns any other status into a 500.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::LazyLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use actix_web::body::BoxBody;
@@ -12,10 +11,6 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::web::Bytes;
 use futures_util::{Stream, StreamExt};
-use secrecy::ExposeSecret;
-use serde::Deserialize;
-use smallvec::SmallVec;
-use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use crate::domain::AgentId;
@@ -24,33 +19,18 @@ use crate::domain::verify::{
     ChainInfo, Presented, PresentedCertificate, Rejection, Verdict, decide, unix_seconds,
 };
 use crate::metrics::Allowed;
-use crate::proxy::{self, IdentityHeader};
-use crate::proxy_memo;
+use crate::proxy;
 use crate::startup::AppState;
 
-pub static VERIFY_SECRET: HeaderName = HeaderName::from_static("x-verify-secret");
 pub static AGENT_ID: HeaderName = HeaderName::from_static("x-agent-id");
 pub static AGENT_HOSTNAME: HeaderName = HeaderName::from_static("x-agent-hostname");
 pub static AGENT_TAGS: HeaderName = HeaderName::from_static("x-agent-tags");
 pub static REASON: HeaderName = HeaderName::from_static("x-certgate-reason");
-static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-
-/// The identity header names, parsed once (a lookup by `&str` parses the name every time).
-static IDENTITY_HEADER_NAMES: LazyLock<[HeaderName; IdentityHeader::ALL.len()]> =
-    LazyLock::new(|| IdentityHeader::ALL.map(|header| HeaderName::from_static(header.name())));
 
 /// How long to wait for a JSON body a request announces (nginx without
 /// `proxy_pass_request_body off` announces the client's body but never sends it).
 const BODY_WAIT: Duration = Duration::from_secs(1);
 const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// The seed's JSON form.
-#[derive(Deserialize)]
-struct VerifyBody {
-    fingerprint: Option<String>,
-    certificate: Option<String>,
-    ip: Option<String>,
-}
 
 /// The identity of an allowed agent, for the answer's body and headers.
 struct Identity<'a> {
@@ -123,7 +103,10 @@ impl Deferred {
             Step::ReadBody { peer } => match read_body_identity(payload).await {
                 Err(reason) => deny_unreadable(call.request_id, state, reason),
                 Ok((presented, body_ip)) => {
-                    let client_ip = client_ip(call.headers, body_ip.as_deref(), peer);
+                    let client_ip =
+                        state
+                            .proxy_gate
+                            .client_ip(call.headers, body_ip.as_deref(), peer);
                     match judge(presented, client_ip, call.request_id, state) {
                         Ok(response) => response,
                         Err(enrolment) => enrol(enrolment, state).await,
@@ -143,19 +126,10 @@ fn answer_from_head(call: &VerifyCall<'_>, state: &AppState) -> Result<Response<
         request_id,
     } = *call;
     let peer = peer.map(|addr| canonical_ip(addr.ip()));
-    if !state.trusted_proxies.is_empty()
-        && !peer.is_some_and(|ip| state.trusted_proxies.iter().any(|net| net.contains(&ip)))
-    {
-        return Ok(refuse(request_id, state, Rejection::UntrustedSource, peer));
+    if let Err(refused) = state.proxy_gate.admit(headers, peer) {
+        return Ok(refuse(request_id, state, refused.reason, peer));
     }
-    if !secret_matches(headers, state) {
-        let reason = match peer.map(|ip| state.verify_failures.record_failure(ip)) {
-            Some(Err(_)) => Rejection::RateLimited,
-            _ => Rejection::InvalidVerifySecret,
-        };
-        return Ok(refuse(request_id, state, reason, peer));
-    }
-    let presented = match identity_from_headers(headers, state) {
+    let presented = match state.proxy_gate.identity(headers) {
         Ok(Some(presented)) => presented,
         Ok(None) if state.verify_body && announces_json_body(headers) => {
             return Err(Step::ReadBody { peer });
@@ -163,7 +137,8 @@ fn answer_from_head(call: &VerifyCall<'_>, state: &AppState) -> Result<Response<
         Ok(None) => Presented::default(),
         Err(reason) => return Ok(deny_unreadable(request_id, state, reason)),
     };
-    judge(presented, client_ip(headers, None, peer), request_id, state).map_err(Step::Enrol)
+    let client_ip = state.proxy_gate.client_ip(headers, None, peer);
+    judge(presented, client_ip, request_id, state).map_err(Step::Enrol)
 }
 
 /// The decision for a presented identity, answered; `Err` only for a certificate to enrol.
@@ -428,20 +403,6 @@ fn write_body(
     out.push(b'}');
 }
 
-/// Constant-time comparison against every configured secret. No secret configured: nothing
-/// matches (fail closed).
-pub(super) fn secret_matches(headers: &HeaderMap, state: &AppState) -> bool {
-    let Some(presented) = headers.get(&VERIFY_SECRET) else {
-        return false;
-    };
-    let presented = presented.as_bytes();
-    let mut matched = subtle::Choice::from(0);
-    for secret in &state.verify_secrets {
-        matched |= presented.ct_eq(secret.expose_secret().as_bytes());
-    }
-    matched.into()
-}
-
 /// The identity in the seed's JSON body; none when the body is empty or does not arrive in
 /// time.
 async fn read_body_identity<P>(payload: P) -> Result<(Presented, Option<String>), Rejection>
@@ -451,32 +412,7 @@ where
     let Ok(bytes) = tokio::time::timeout(BODY_WAIT, read_body(payload)).await else {
         return Ok((Presented::default(), None));
     };
-    let bytes = bytes?;
-    if bytes.is_empty() {
-        return Ok((Presented::default(), None));
-    }
-    let body: VerifyBody =
-        serde_json::from_slice(&bytes).map_err(|_| Rejection::MalformedRequest)?;
-    let presented = proxy::read_body(body.certificate.as_deref(), body.fingerprint.as_deref())?;
-    Ok((presented, body.ip))
-}
-
-/// What the enabled identity headers say; `None` when none of them is present.
-pub(super) fn identity_from_headers(
-    headers: &HeaderMap,
-    state: &AppState,
-) -> Result<Option<Presented>, Rejection> {
-    let enabled = state.identity_headers;
-    // A proxy sends one or two of them: no allocation for the list.
-    let present: SmallVec<[(IdentityHeader, &[u8]); 4]> = enabled
-        .enabled()
-        .flat_map(|header| {
-            headers
-                .get_all(&IDENTITY_HEADER_NAMES[header.index()])
-                .map(move |value| (header, value.as_bytes()))
-        })
-        .collect();
-    proxy_memo::read_headers(enabled, &present)
+    proxy::identity_from_body(&bytes?)
 }
 
 fn announces_json_body(headers: &HeaderMap) -> bool {
@@ -509,43 +445,6 @@ where
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-/// Body `ip`, else `X-Real-IP`, else the first `X-Forwarded-For` entry, else the peer. A
-/// value that is present but unreadable gives no IP at all (an allow list then refuses),
-/// never a fallback to the peer, which is the proxy.
-pub(super) fn client_ip(
-    headers: &HeaderMap,
-    body_ip: Option<&str>,
-    peer: Option<IpAddr>,
-) -> Option<IpAddr> {
-    if let Some(ip) = body_ip {
-        return parse_ip(ip);
-    }
-    if let Some(value) = headers.get(&X_REAL_IP) {
-        return value.to_str().ok().and_then(parse_ip);
-    }
-    if let Some(value) = headers.get(header::X_FORWARDED_FOR) {
-        return value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split(',').next())
-            .and_then(parse_ip);
-    }
-    peer
-}
-
-fn parse_ip(text: &str) -> Option<IpAddr> {
-    let text = text.trim();
-    text.parse::<IpAddr>()
-        .ok()
-        .or_else(|| text.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
-        .or_else(|| {
-            text.strip_prefix('[')
-                .and_then(|t| t.strip_suffix(']'))
-                .and_then(|t| t.parse().ok())
-        })
-        .map(canonical_ip)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::domain::approval::{EnrolmentRequest, RequestStatus};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
 use crate::domain::policy::Policy;
-use crate::domain::{AgentId, CaId, Fingerprint, RequestId};
+use crate::domain::{AgentId, CaId, Fingerprint, IssuerSerial, RequestId};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -97,6 +97,24 @@ pub struct StoredCrl {
     pub next_update: Option<OffsetDateTime>,
 }
 
+/// An agent holding, or having held, a certificate with a given identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityHolder {
+    pub agent_id: AgentId,
+    /// The fingerprint of the certificate it holds with that identity.
+    pub fingerprint: Fingerprint,
+    /// The agent, or that certificate of it, is revoked.
+    pub revoked: bool,
+    /// The agent's CA was removed.
+    pub ca_removed: bool,
+}
+
+/// Reads a certificate's identity from its PEM.
+pub type IdentityOfCertificate = dyn Fn(&str) -> Option<IssuerSerial> + Send + Sync;
+/// The identity of the certificate with this serial (uppercase hex) issued by the CA whose
+/// certificate PEM is given.
+pub type IdentityUnderCa = dyn Fn(&str, &str) -> Option<IssuerSerial> + Send + Sync;
+
 /// One `last_seen` observation to persist.
 #[derive(Debug, Clone)]
 pub struct Sighting {
@@ -121,6 +139,20 @@ pub trait Store: Send + Sync + 'static {
     async fn agent(&self, id: AgentId) -> Result<Agent, StoreError>;
     /// Every row for this certificate, including revoked and `ca_removed` ones.
     async fn agents_by_fingerprint(&self, fp: &Fingerprint) -> Result<Vec<Agent>, StoreError>;
+    /// Every agent whose current or superseded certificate has this identity.
+    async fn identity_holders(
+        &self,
+        identity: &IssuerSerial,
+    ) -> Result<Vec<IdentityHolder>, StoreError>;
+    /// Records the identity of every certificate an older certgate stored without one;
+    /// answers how many rows it filled in. Runs at start, before the trust index is read,
+    /// so the feed needs no entry. A certificate whose identity cannot be read gets an empty
+    /// one, so it is read once.
+    async fn fill_identities(
+        &self,
+        of_certificate: &IdentityOfCertificate,
+        under_ca: &IdentityUnderCa,
+    ) -> Result<u64, StoreError>;
     async fn list_agents(
         &self,
         filter: &AgentFilter,

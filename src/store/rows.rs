@@ -13,12 +13,15 @@ use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, Profile, TokenDigest};
 use crate::domain::policy::Policy;
 use crate::domain::verify::AgentFacts;
-use crate::domain::{AgentId, CaId, Fingerprint, PresentedFingerprint, RequestId, Sha1Fingerprint};
+use crate::domain::{
+    AgentId, CaId, Fingerprint, IssuerSerial, PresentedFingerprint, RequestId, Sha1Fingerprint,
+};
 
 pub const AGENT_COLUMNS: &str = "id, hostname, description, tags, ca_id, fingerprint, \
-     fingerprint_sha1, subject, serial, not_before, not_after, enabled, allowed_ips, \
-     created_at, updated_at, revoked_at, ca_removed_at, last_seen_at, last_seen_ip, version, \
-     profile";
+     fingerprint_sha1, subject, serial, issuer_serial, not_before, not_after, enabled, \
+     allowed_ips, created_at, updated_at, revoked_at, ca_removed_at, last_seen_at, \
+     last_seen_ip, version, profile, \
+     COALESCE((SELECT not_after FROM cas WHERE cas.id = agents.ca_id), 0) AS ca_not_after";
 
 /// The fields the trust index keeps, packed into one tab-separated line per agent: SQLite
 /// copies every value out of a row under its global allocator lock, so loading a million
@@ -31,7 +34,8 @@ macro_rules! index_line {
          || CAST(not_after AS TEXT) || '\t' || CASE WHEN enabled THEN '1' ELSE '0' END || '\t' \
          || CASE WHEN revoked_at IS NULL THEN '0' ELSE '1' END || '\t' \
          || CASE WHEN ca_removed_at IS NULL THEN '0' ELSE '1' END || '\t' \
-         || CAST(created_at AS TEXT) || '\t' || CAST(version AS TEXT) || '\t' || hostname \
+         || CAST(created_at AS TEXT) || '\t' || CAST(version AS TEXT) || '\t' \
+         || COALESCE(issuer_serial, '') || '\t' || hostname \
          || '\t' || tags || '\t' || allowed_ips"
     };
 }
@@ -71,6 +75,7 @@ pub fn indexed_agent(line: &str) -> Result<IndexedAgent, StoreError> {
     let ca_removed = next()? == "1";
     let created_at = number(next()?)? / 1_000_000;
     let version = number(next()?)?;
+    let issuer_serial = optional_identity(next()?)?;
     let hostname = next()?.to_owned();
     let tags = serde_json::from_str::<Vec<&str>>(next()?)
         .map_err(|_| corrupt("tags"))?
@@ -84,6 +89,7 @@ pub fn indexed_agent(line: &str) -> Result<IndexedAgent, StoreError> {
         id,
         hostname,
         tags,
+        issuer_serial,
         facts: AgentFacts {
             fingerprint,
             fingerprint_sha1,
@@ -98,6 +104,16 @@ pub fn indexed_agent(line: &str) -> Result<IndexedAgent, StoreError> {
         created_at,
         version,
     })
+}
+
+/// An identity column: hex, or empty/NULL on a row an older certgate wrote.
+fn optional_identity(text: &str) -> Result<Option<IssuerSerial>, StoreError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    IssuerSerial::parse(text)
+        .map(Some)
+        .ok_or_else(|| corrupt("issuer_serial"))
 }
 
 fn hex_array<const N: usize>(text: &str) -> Result<[u8; N], StoreError> {
@@ -121,6 +137,7 @@ pub struct AgentRow {
     fingerprint_sha1: String,
     subject: String,
     serial: String,
+    issuer_serial: Option<String>,
     not_before: i64,
     not_after: i64,
     enabled: bool,
@@ -133,6 +150,7 @@ pub struct AgentRow {
     last_seen_ip: Option<String>,
     version: i64,
     profile: String,
+    ca_not_after: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -196,6 +214,10 @@ pub fn hex_of(fp: &Fingerprint) -> String {
     hex::encode(fp.as_bytes())
 }
 
+pub fn identity_text(identity: Option<&IssuerSerial>) -> Option<String> {
+    identity.map(ToString::to_string)
+}
+
 fn sha256(text: &str) -> Result<Fingerprint, StoreError> {
     match PresentedFingerprint::parse(text) {
         Some(PresentedFingerprint::Sha256(fp)) => Ok(fp),
@@ -232,8 +254,10 @@ impl TryFrom<AgentRow> for Agent {
             fingerprint_sha1: sha1(&row.fingerprint_sha1)?,
             subject: row.subject,
             serial: row.serial,
+            issuer_serial: optional_identity(row.issuer_serial.as_deref().unwrap_or_default())?,
             not_before: from_seconds(row.not_before)?,
             not_after: from_seconds(row.not_after)?,
+            ca_not_after: from_seconds(row.ca_not_after)?,
             enabled: row.enabled,
             allowed_ips: AllowedIps::parse(&parse_list(&row.allowed_ips, "allowed_ips")?)
                 .map_err(|_| corrupt("allowed_ips"))?,
@@ -334,19 +358,40 @@ impl TryFrom<RequestRow> for EnrolmentRequest {
     }
 }
 
-pub const SUPERSEDED_COLUMNS: &str = "agent_id, ca_id, serial, fingerprint, fingerprint_sha1, \
-     not_before, not_after, revoked";
+pub const SUPERSEDED_COLUMNS: &str = "agent_id, ca_id, serial, issuer_serial, fingerprint, \
+     fingerprint_sha1, not_before, not_after, revoked";
 
-pub type SupersededRow = (String, String, String, String, String, i64, i64, bool);
+pub type SupersededRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+    i64,
+    bool,
+);
 
 /// A `superseded_certificates` row, as [`SUPERSEDED_COLUMNS`] lists it.
 pub fn superseded_certificate(
-    (agent_id, ca_id, serial, fingerprint, fingerprint_sha1, not_before, not_after, revoked): SupersededRow,
+    (
+        agent_id,
+        ca_id,
+        serial,
+        issuer_serial,
+        fingerprint,
+        fingerprint_sha1,
+        not_before,
+        not_after,
+        revoked,
+    ): SupersededRow,
 ) -> Result<SupersededCertificate, StoreError> {
     Ok(SupersededCertificate {
         agent_id: AgentId::from_str(&agent_id).map_err(|_| corrupt("agent id"))?,
         ca_id: CaId::from_str(&ca_id).map_err(|_| corrupt("ca id"))?,
         serial,
+        issuer_serial: optional_identity(issuer_serial.as_deref().unwrap_or_default())?,
         fingerprint: sha256(&fingerprint)?,
         fingerprint_sha1: sha1(&fingerprint_sha1)?,
         not_before,

@@ -116,6 +116,93 @@ macro_rules! impl_store {
                     .collect()
             }
 
+            async fn identity_holders(
+                &self,
+                identity: &IssuerSerial,
+            ) -> Result<Vec<IdentityHolder>, StoreError> {
+                let rows: Vec<(String, String, bool, bool)> = sqlx::query_as(
+                    "SELECT id, fingerprint, revoked_at IS NOT NULL, ca_removed_at IS NOT NULL \
+                     FROM agents WHERE issuer_serial = $1 \
+                     UNION ALL \
+                     SELECT a.id, s.fingerprint, s.revoked OR a.revoked_at IS NOT NULL, \
+                         a.ca_removed_at IS NOT NULL \
+                     FROM superseded_certificates s JOIN agents a ON a.id = s.agent_id \
+                     WHERE s.issuer_serial = $1",
+                )
+                .bind(identity.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(id, fingerprint, revoked, ca_removed)| {
+                        Ok(IdentityHolder {
+                            agent_id: id
+                                .parse()
+                                .map_err(|_| StoreError::Corrupt("agent id".into()))?,
+                            fingerprint: Fingerprint::parse(&fingerprint)
+                                .ok_or_else(|| StoreError::Corrupt("fingerprint".into()))?,
+                            revoked,
+                            ca_removed,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn fill_identities(
+                &self,
+                of_certificate: &IdentityOfCertificate,
+                under_ca: &IdentityUnderCa,
+            ) -> Result<u64, StoreError> {
+                let mut filled = 0;
+                loop {
+                    let page: Vec<(String, String)> = sqlx::query_as(
+                        "SELECT id, certificate_pem FROM agents \
+                         WHERE issuer_serial IS NULL AND certificate_pem <> '' LIMIT 1000",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?;
+                    if page.is_empty() {
+                        break;
+                    }
+                    let mut tx = self.write_tx().await?;
+                    for (id, pem) in &page {
+                        // A certificate that cannot be read is marked, so it is not read again.
+                        let identity = of_certificate(pem).map_or_else(String::new, |i| i.to_string());
+                        sqlx::query("UPDATE agents SET issuer_serial = $2 WHERE id = $1")
+                            .bind(id)
+                            .bind(identity)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    filled += page.len() as u64;
+                }
+                let superseded: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT s.fingerprint, s.serial, cas.certificate_pem \
+                     FROM superseded_certificates s JOIN cas ON cas.id = s.ca_id \
+                     WHERE s.issuer_serial IS NULL",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                if !superseded.is_empty() {
+                    let mut tx = self.write_tx().await?;
+                    for (fingerprint, serial, ca_pem) in &superseded {
+                        let identity =
+                            under_ca(ca_pem, serial).map_or_else(String::new, |i| i.to_string());
+                        sqlx::query(
+                            "UPDATE superseded_certificates SET issuer_serial = $2 \
+                             WHERE fingerprint = $1",
+                        )
+                        .bind(fingerprint)
+                        .bind(identity)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    filled += superseded.len() as u64;
+                }
+                Ok(filled)
+            }
+
             async fn list_agents(
                 &self,
                 filter: &AgentFilter,
@@ -129,6 +216,8 @@ macro_rules! impl_store {
                     AND ($4 IS NULL OR LOWER(hostname) LIKE $4 ESCAPE '\\') \
                     AND ($5 IS NULL OR $5 = CASE WHEN revoked_at IS NOT NULL THEN 'revoked' \
                         WHEN ca_removed_at IS NOT NULL THEN 'ca_removed' \
+                        WHEN (SELECT not_after FROM cas WHERE cas.id = agents.ca_id) < $6 \
+                            THEN 'ca_expired' \
                         WHEN NOT enabled THEN 'disabled' \
                         WHEN not_after < $6 THEN 'expired' ELSE 'active' END) \
                     AND ($7 OR revoked_at IS NULL)";
@@ -665,18 +754,35 @@ macro_rules! impl_store {
             }
         }
 
+        /// Inserts an agent; `Conflict` when another live certificate has its identity
+        /// (writers are serialised, so the check and the insert cannot interleave).
         async fn insert_agent_row<'c>(
             tx: &mut sqlx::Transaction<'c, Db>,
             agent: &Agent,
             certificate_pem: &str,
         ) -> Result<(), StoreError> {
+            if let Some(identity) = identity_text(agent.issuer_serial.as_ref()) {
+                let (held,): (i64,) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM agents \
+                        WHERE issuer_serial = $1 AND ca_removed_at IS NULL) \
+                     + (SELECT COUNT(*) FROM superseded_certificates s JOIN agents a \
+                        ON a.id = s.agent_id \
+                        WHERE s.issuer_serial = $1 AND a.ca_removed_at IS NULL)",
+                )
+                .bind(&identity)
+                .fetch_one(&mut **tx)
+                .await?;
+                if held > 0 {
+                    return Err(StoreError::Conflict);
+                }
+            }
             sqlx::query(
                 "INSERT INTO agents (id, hostname, description, tags, ca_id, fingerprint, \
                  fingerprint_sha1, subject, serial, not_before, not_after, certificate_pem, \
                  enabled, allowed_ips, created_at, updated_at, revoked_at, ca_removed_at, \
-                 last_seen_at, last_seen_ip, version, profile) \
+                 last_seen_at, last_seen_ip, version, profile, issuer_serial) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                 $16, NULL, NULL, NULL, NULL, $17, $18)",
+                 $16, NULL, NULL, NULL, NULL, $17, $18, $19)",
             )
             .bind(agent.id.to_string())
             .bind(agent.hostname.as_str())
@@ -696,6 +802,7 @@ macro_rules! impl_store {
             .bind(micros(agent.updated_at))
             .bind(agent.version)
             .bind(agent.profile.as_str())
+            .bind(identity_text(agent.issuer_serial.as_ref()))
             .execute(&mut **tx)
             .await?;
             Ok(())
@@ -712,7 +819,7 @@ macro_rules! impl_store {
             let updated = sqlx::query(
                 "UPDATE agents SET fingerprint = $2, fingerprint_sha1 = $3, subject = $4, \
                  serial = $5, not_before = $6, not_after = $7, certificate_pem = $8, \
-                 updated_at = $9, ca_id = $10, version = version + 1 \
+                 updated_at = $9, ca_id = $10, issuer_serial = $12, version = version + 1 \
                  WHERE id = $1 AND revoked_at IS NULL AND fingerprint = $11",
             )
             .bind(agent.id.to_string())
@@ -726,6 +833,7 @@ macro_rules! impl_store {
             .bind(micros(agent.updated_at))
             .bind(agent.ca_id.to_string())
             .bind(hex_of(previous))
+            .bind(identity_text(agent.issuer_serial.as_ref()))
             .execute(&mut **tx)
             .await?;
             if updated.rows_affected() == 1 {
@@ -747,8 +855,8 @@ macro_rules! impl_store {
         ) -> Result<(), StoreError> {
             sqlx::query(
                 "INSERT INTO superseded_certificates (fingerprint, fingerprint_sha1, agent_id, \
-                 not_before, not_after, superseded_at, revoked, ca_id, serial) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 not_before, not_after, superseded_at, revoked, ca_id, serial, issuer_serial) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(hex_of(&superseded.fingerprint))
             .bind(superseded.fingerprint_sha1.to_string())
@@ -759,6 +867,7 @@ macro_rules! impl_store {
             .bind(superseded.revoked)
             .bind(superseded.ca_id.to_string())
             .bind(&superseded.serial)
+            .bind(identity_text(superseded.issuer_serial.as_ref()))
             .execute(&mut **tx)
             .await?;
             Ok(())

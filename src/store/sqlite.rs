@@ -13,13 +13,16 @@ use time::OffsetDateTime;
 
 use super::rows::*;
 use super::sql::{impl_store, parse_change};
-use super::{AgentFilter, Change, Page, RevokedCertificate, Sighting, StoreError, StoredCrl};
+use super::{
+    AgentFilter, Change, IdentityHolder, IdentityOfCertificate, IdentityUnderCa, Page,
+    RevokedCertificate, Sighting, StoreError, StoredCrl,
+};
 use crate::domain::agent::{Agent, IndexedAgent, SupersededCertificate};
 use crate::domain::approval::{EnrolmentRequest, RequestStatus};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
 use crate::domain::policy::Policy;
-use crate::domain::{AgentId, CaId, Fingerprint, RequestId};
+use crate::domain::{AgentId, CaId, Fingerprint, IssuerSerial, RequestId};
 
 type Db = Sqlite;
 

@@ -153,7 +153,7 @@ fn filter(query: &ListQuery) -> Result<AgentFilter, ApiError> {
             .map(|v| {
                 AgentStatus::parse(v).ok_or_else(|| {
                     query_error(
-                        "status must be active, disabled, revoked, expired, ca_removed or pending",
+                        "status must be active, disabled, revoked, expired, ca_removed, ca_expired or pending",
                     )
                 })
             })

@@ -149,7 +149,11 @@ pub async fn require_admin(
 /// True when the proxy vouches for an enrolled, allowed agent whose profile is `admin`.
 /// Only tried when the request carries the verify secret header (a proxy's request).
 async fn admin_by_certificate(req: &ServiceRequest, state: &AppState) -> bool {
-    if !state.admin_certificate_auth || !req.headers().contains_key(&super::verify::VERIFY_SECRET) {
+    if !state.admin_certificate_auth
+        || !req
+            .headers()
+            .contains_key(&super::proxy_gate::VERIFY_SECRET)
+    {
         return false;
     }
     let Ok(agent) = super::agent_auth::authenticate(req.request(), state) else {

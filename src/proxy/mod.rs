@@ -3,10 +3,17 @@
 //!
 //! Formats (see the proxy recipes): nginx `$ssl_client_escaped_cert` (percent-encoded PEM),
 //! Caddy `certificate_der_base64`, Traefik passTLSClientCert `pem: true`, Envoy XFCC,
-//! RFC 9440 `Client-Cert`, and fingerprints in every common spelling.
+//! RFC 9440 `Client-Cert`, and fingerprints in every common spelling; the seed's JSON body
+//! (`body`) and the client's address (`client_ip`).
+
+mod body;
+mod client_ip;
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::{Engine, alphabet};
+
+pub use body::identity_from_body;
+pub use client_ip::client_ip;
 
 use crate::domain::PresentedFingerprint;
 use crate::domain::verify::{Presented, PresentedCertificate, Rejection};
@@ -500,5 +507,4 @@ pub fn describe(presented: &Presented) -> Option<String> {
 }
 
 #[cfg(test)]
-#[path = "proxy_tests.rs"]
 mod tests;

@@ -1,16 +1,16 @@
-//! Certificate parsing and path building, against a test PKI generated with rcgen at fixed
-//! dates (no private key is checked in) and the real certificate of PROXIES.md §6.
+//! Certificate parsing and identity, against a test PKI generated with rcgen at fixed dates
+//! (no private key is checked in) and the real certificate of PROXIES.md §6.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, SanType, SerialNumber,
-    SignatureAlgorithm, date_time_ymd,
+    PKCS_ECDSA_P256_SHA256, SanType, SerialNumber, SignatureAlgorithm, date_time_ymd,
 };
 use time::macros::datetime;
 
 use super::*;
+use crate::domain::CaId;
 
 /// A certificate and the key that signs what it issues.
 struct Issued {
@@ -411,71 +411,6 @@ fn malformed_der_is_refused() {
     );
 }
 
-// ---------------------------------------------------------------- is_issued_by
-
-#[test]
-fn is_issued_by_checks_the_signature_not_just_the_name() {
-    let ca = root("Shared Name Root", &PKCS_ECDSA_P256_SHA256);
-    let impostor = root("Shared Name Root", &PKCS_ECDSA_P256_SHA256);
-    let agent = leaf(&ca);
-    assert_eq!(
-        parse(ca.der()).unwrap().subject,
-        parse(impostor.der()).unwrap().subject,
-        "same subject name"
-    );
-    assert!(is_issued_by(&agent.der(), &ca.der()));
-    assert!(!is_issued_by(&agent.der(), &impostor.der()), "other key");
-    assert!(!is_issued_by(&ca.der(), &agent.der()), "reversed");
-    assert!(is_issued_by(&ca.der(), &ca.der()), "a root signs itself");
-    assert!(!is_issued_by(&impostor.der(), &ca.der()));
-}
-
-#[test]
-fn is_issued_by_refuses_a_matching_key_under_another_name() {
-    let ca = root("Real Root", &PKCS_ECDSA_P256_SHA256);
-    // Same key, different subject: the signature verifies but the names do not chain.
-    let renamed = ca_params("Other Name").self_signed(&ca.key).unwrap();
-    assert!(!is_issued_by(&leaf(&ca).der(), renamed.der()));
-}
-
-#[test]
-fn is_issued_by_is_false_for_garbage() {
-    let ca = root("Root", &PKCS_ECDSA_P256_SHA256);
-    let agent = leaf(&ca).der();
-    let mut tampered = agent.clone();
-    let last = tampered.len() - 1;
-    tampered[last] ^= 0x01;
-    assert!(!is_issued_by(b"junk", &ca.der()));
-    assert!(!is_issued_by(&agent, b"junk"));
-    assert!(!is_issued_by(&tampered, &ca.der()), "signature bit flipped");
-}
-
-#[test]
-fn signature_algorithms_ecdsa_p256_p384_and_ed25519() {
-    let algorithms: [(&str, &'static SignatureAlgorithm); 3] = [
-        ("ECDSA P-256", &PKCS_ECDSA_P256_SHA256),
-        ("ECDSA P-384", &PKCS_ECDSA_P384_SHA384),
-        ("Ed25519", &PKCS_ED25519),
-    ];
-    for (ca_name, ca_alg) in algorithms {
-        let ca = root("Root", ca_alg);
-        let impostor = root("Root", ca_alg);
-        for (leaf_name, leaf_alg) in algorithms {
-            let agent = issue(params("agent"), leaf_alg, &ca);
-            let label = format!("{leaf_name} leaf under {ca_name} CA");
-            assert!(is_issued_by(&agent.der(), &ca.der()), "{label}");
-            assert!(!is_issued_by(&agent.der(), &impostor.der()), "{label}");
-            assert!(
-                matches!(
-                    find_path(&agent.der(), &[], &[(CaId::new_random(), ca.der())]),
-                    PathOutcome::Trusted { .. }
-                ),
-                "{label}"
-            );
-        }
-    }
-}
-
 /// ring (rcgen's backend here) cannot generate RSA keys, so this pair was made once with
 /// `openssl req`/`openssl x509` (RSA 2048, sha256WithRSAEncryption) and the keys discarded.
 /// The leaf's serial is 0x80FF01, which `openssl x509 -serial` prints as `80FF01`.
@@ -529,237 +464,64 @@ fn rsa_signatures_verify() {
     assert!(ca.is_ca);
     assert_eq!(agent.serial, "80FF01");
     assert_eq!(agent.dns_names, ["rsa-agent.example.test"]);
-    assert!(is_issued_by(&agent.der, &ca.der));
-    assert!(!is_issued_by(&ca.der, &agent.der));
+    let ca_id = CaId::new_random();
+    let at = datetime!(2027-01-01 00:00:00 UTC).unix_timestamp();
+    let anchors = Anchors::new([(ca_id, ca.der.as_slice())]);
+    assert_eq!(
+        validate(&agent.der, &[], &anchors, at)
+            .outcome
+            .map(|p| p.ca_id),
+        Ok(ca_id)
+    );
     let ecdsa_namesake = root("certgate test RSA CA", &PKCS_ECDSA_P256_SHA256);
-    assert!(!is_issued_by(&agent.der, &ecdsa_namesake.der()));
-    let ca_id = CaId::new_random();
-    assert!(matches!(
-        find_path(&agent.der, &[], &[(ca_id, ca.der.clone())]),
-        PathOutcome::Trusted { ca_id: id, client_auth: true, .. } if id == ca_id
-    ));
+    let namesake = Anchors::new(
+        [(ca_id, ecdsa_namesake.der())]
+            .iter()
+            .map(|(id, der)| (*id, der.as_slice())),
+    );
+    assert!(validate(&agent.der, &[], &namesake, at).outcome.is_err());
 }
 
-// ---------------------------------------------------------------- find_path
-
-fn trusted_by(outcome: PathOutcome) -> Option<CaId> {
-    match outcome {
-        PathOutcome::Trusted { ca_id, .. } => Some(ca_id),
-        _ => None,
-    }
-}
+// ---------------------------------------------------------------- identity
 
 #[test]
-fn find_path_directly_under_a_stored_ca() {
+fn identity_is_the_issuer_and_serial_whatever_the_encoding() {
     let ca = root("Root", &PKCS_ECDSA_P256_SHA256);
-    let other = root("Other Root", &PKCS_ECDSA_P256_SHA256);
     let agent = leaf_with(&ca, |p| {
-        p.not_before = date_time_ymd(2025, 1, 1);
-        p.not_after = date_time_ymd(2027, 1, 1);
+        p.serial_number = Some(SerialNumber::from_slice(&[0x80, 1]))
     });
-    let (ca_id, other_id) = (CaId::new_random(), CaId::new_random());
-    let stored = [(other_id, other.der()), (ca_id, ca.der())];
+    let info = parse(agent.der()).unwrap();
+    assert_eq!(info.serial, "8001");
+    assert_eq!(Some(info.issuer_serial), issuer_serial(&agent.der()));
     assert_eq!(
-        find_path(&agent.der(), &[], &stored),
-        PathOutcome::Trusted {
-            ca_id,
-            not_before: datetime!(2025-01-01 00:00:00 UTC).unix_timestamp(),
-            not_after: datetime!(2027-01-01 00:00:00 UTC).unix_timestamp(),
-            client_auth: true,
-            serial: parse(agent.der().to_vec()).unwrap().serial,
-        }
+        issuer_serial_under(&ca.der(), "8001"),
+        Some(info.issuer_serial),
+        "computed from the CA's subject and the stored serial"
     );
-}
-
-#[test]
-fn find_path_reports_key_usage_of_the_leaf() {
-    let ca = root("Root", &PKCS_ECDSA_P256_SHA256);
-    let server_only = leaf_with(&ca, |p| {
-        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    });
-    let no_eku = leaf_with(&ca, |p| p.extended_key_usages = vec![]);
-    let stored = [(CaId::new_random(), ca.der())];
-    assert!(matches!(
-        find_path(&server_only.der(), &[], &stored),
-        PathOutcome::Trusted {
-            client_auth: false,
-            ..
-        }
-    ));
-    assert!(matches!(
-        find_path(&no_eku.der(), &[], &stored),
-        PathOutcome::Trusted {
-            client_auth: true,
-            ..
-        }
-    ));
-}
-
-#[test]
-fn find_path_cases() {
-    let ca = root("Root", &PKCS_ECDSA_P256_SHA256);
-    let ca_id = CaId::new_random();
-    let stored = vec![(ca_id, ca.der())];
-    let inter = intermediate("Intermediate", &ca);
-    let via_inter = leaf(&inter);
-    let not_a_ca = leaf_with(&ca, |p| p.is_ca = IsCa::ExplicitNoCa);
-    let under_not_a_ca = leaf(&not_a_ca);
-    let rogue = root("Rogue Root", &PKCS_ECDSA_P256_SHA256);
-    let rogue_leaf = leaf(&rogue);
-    let namesake = root("Root", &PKCS_ECDSA_P256_SHA256);
-    let namesake_leaf = leaf(&namesake);
-    let inter_id = CaId::new_random();
-
-    type Case<'a> = (
-        &'a str,
-        Vec<u8>,
-        Vec<Vec<u8>>,
-        Vec<(CaId, Vec<u8>)>,
-        PathOutcome,
+    assert_ne!(
+        issuer_serial_under(&ca.der(), "8002"),
+        Some(info.issuer_serial)
     );
-    let trusted = |id, leaf_der: Vec<u8>| PathOutcome::Trusted {
-        ca_id: id,
-        not_before: datetime!(2024-01-01 00:00:00 UTC).unix_timestamp(),
-        not_after: datetime!(2034-01-01 00:00:00 UTC).unix_timestamp(),
-        client_auth: true,
-        serial: parse(leaf_der).unwrap().serial,
-    };
-    let direct = leaf(&ca);
-    let cases: Vec<Case> = vec![
-        (
-            "via a presented intermediate",
-            via_inter.der(),
-            vec![inter.der()],
-            stored.clone(),
-            trusted(ca_id, via_inter.der()),
-        ),
-        (
-            "intermediate presented with junk and the leaf again",
-            via_inter.der(),
-            vec![b"junk".to_vec(), via_inter.der(), inter.der()],
-            stored.clone(),
-            trusted(ca_id, via_inter.der()),
-        ),
-        (
-            "intermediate not presented",
-            via_inter.der(),
-            vec![],
-            stored.clone(),
-            PathOutcome::Untrusted,
-        ),
-        (
-            "stored intermediate ends the path",
-            via_inter.der(),
-            vec![],
-            vec![(inter_id, inter.der())],
-            trusted(inter_id, via_inter.der()),
-        ),
-        (
-            "presented issuer is not a CA",
-            under_not_a_ca.der(),
-            vec![not_a_ca.der()],
-            stored.clone(),
-            PathOutcome::Untrusted,
-        ),
-        (
-            "presented self-signed root that is not stored",
-            rogue_leaf.der(),
-            vec![rogue.der()],
-            stored.clone(),
-            PathOutcome::Untrusted,
-        ),
-        (
-            "stored CA with the same name but another key",
-            namesake_leaf.der(),
-            vec![namesake.der()],
-            stored.clone(),
-            PathOutcome::Untrusted,
-        ),
-        (
-            "no stored CA at all",
-            via_inter.der(),
-            vec![inter.der()],
-            vec![],
-            PathOutcome::Untrusted,
-        ),
-        (
-            "unparsable stored CA is skipped",
-            direct.der(),
-            vec![],
-            vec![(inter_id, b"junk".to_vec()), (ca_id, ca.der())],
-            trusted(ca_id, direct.der()),
-        ),
-        (
-            "garbage leaf",
-            b"junk".to_vec(),
-            vec![inter.der()],
-            stored.clone(),
-            PathOutcome::Malformed,
-        ),
-        (
-            "leaf with trailing bytes",
-            [leaf(&ca).der(), vec![0]].concat(),
-            vec![],
-            stored.clone(),
-            PathOutcome::Malformed,
-        ),
-    ];
-    for (name, leaf_der, presented, stored, expected) in cases {
-        assert_eq!(
-            find_path(&leaf_der, &presented, &stored),
-            expected,
-            "{name}"
-        );
+    let other = root("Other Root", &PKCS_ECDSA_P256_SHA256);
+    assert_ne!(
+        issuer_serial_under(&other.der(), "8001"),
+        Some(info.issuer_serial)
+    );
+    // The outer SEQUENCE in long form: another fingerprint, the same identity.
+    let der = agent.der();
+    assert_eq!(der[1], 0x82, "rcgen writes a two-byte length");
+    let mut long_form = vec![0x30, 0x83, 0x00];
+    long_form.extend_from_slice(&der[2..]);
+    assert_eq!(issuer_serial(&long_form), Some(info.issuer_serial));
+    assert!(!is_der_certificate(&long_form));
+    assert!(is_der_certificate(&der));
+    // BER's indefinite length on the outer SEQUENCE: the same identity too.
+    let mut indefinite = vec![0x30, 0x80];
+    indefinite.extend_from_slice(&der[4..]);
+    indefinite.extend_from_slice(&[0, 0]);
+    assert_eq!(issuer_serial(&indefinite), Some(info.issuer_serial));
+    assert!(!is_der_certificate(&indefinite));
+    for junk in [&b""[..], b"\x30\x00", b"\x30\x03\x02\x01\x05"] {
+        assert_eq!(issuer_serial(junk), None, "{junk:?}");
     }
-}
-
-#[test]
-fn find_path_follows_at_most_four_presented_intermediates() {
-    let ca = root("Root", &PKCS_ECDSA_P256_SHA256);
-    let ca_id = CaId::new_random();
-    let stored = [(ca_id, ca.der())];
-    let mut chain: Vec<Issued> = Vec::new();
-    for depth in 1..=5 {
-        let issuer = chain.last().unwrap_or(&ca);
-        let next = intermediate(&format!("Intermediate {depth}"), issuer);
-        chain.push(next);
-        let agent = leaf(chain.last().unwrap());
-        // Presented in reverse order, as a sloppy client might.
-        let presented: Vec<Vec<u8>> = chain.iter().rev().map(Issued::der).collect();
-        let outcome = find_path(&agent.der(), &presented, &stored);
-        if depth <= 4 {
-            assert_eq!(trusted_by(outcome), Some(ca_id), "{depth} intermediates");
-        } else {
-            assert_eq!(outcome, PathOutcome::Untrusted, "{depth} intermediates");
-        }
-    }
-}
-
-#[test]
-fn find_path_survives_intermediates_that_sign_each_other() {
-    // Two CAs with each other's names: A's issuer is B, B's issuer is A. A path through
-    // them never reaches a stored CA and must end.
-    let a_key = KeyPair::generate().unwrap();
-    let b_key = KeyPair::generate().unwrap();
-    let a_self = ca_params("Loop A").self_signed(&a_key).unwrap();
-    let b_self = ca_params("Loop B").self_signed(&b_key).unwrap();
-    let a = ca_params("Loop A")
-        .signed_by(&a_key, &b_self, &b_key)
-        .unwrap();
-    let b = ca_params("Loop B")
-        .signed_by(&b_key, &a_self, &a_key)
-        .unwrap();
-    let a = Issued {
-        cert: a,
-        key: a_key,
-    };
-    let agent = leaf(&a);
-    let stored = [(
-        CaId::new_random(),
-        root("Root", &PKCS_ECDSA_P256_SHA256).der(),
-    )];
-    assert_eq!(
-        find_path(&agent.der(), &[a.der(), b.der().to_vec()], &stored),
-        PathOutcome::Untrusted
-    );
 }
