@@ -455,3 +455,7 @@ pub async fn load(
     }
     Ok(index)
 }
+
+#[cfg(test)]
+#[path = "trust_tests.rs"]
+mod tests;

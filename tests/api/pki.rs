@@ -68,7 +68,8 @@ fn rsa_key_pair() -> KeyPair {
     KeyPair::try_from(key.to_pkcs8_der().unwrap().as_bytes()).unwrap()
 }
 
-fn now() -> OffsetDateTime {
+/// The wall clock to the second, which certificate validity is relative to.
+pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
 }
 
@@ -102,7 +103,15 @@ fn ca_params(cn: &str) -> CertificateParams {
 
 impl TestCa {
     fn root(cn: &str, key: KeyPair) -> Self {
-        let issuer = ca_params(cn).self_signed(&key).unwrap();
+        Self::root_with(cn, key, |_| {})
+    }
+
+    /// A self-signed CA whose parameters `tweak` changes (validity, key usage, EKU,
+    /// pathLenConstraint, name constraints, extensions).
+    pub fn root_with(cn: &str, key: KeyPair, tweak: impl FnOnce(&mut CertificateParams)) -> Self {
+        let mut params = ca_params(cn);
+        tweak(&mut params);
+        let issuer = params.self_signed(&key).unwrap();
         Self {
             cert: TestCert::from_der(issuer.der().to_vec(), cn),
             issuer,
@@ -110,15 +119,42 @@ impl TestCa {
         }
     }
 
+    /// A new P-256 root.
+    pub fn new_root(cn: &str, tweak: impl FnOnce(&mut CertificateParams)) -> Self {
+        Self::root_with(cn, KeyPair::generate().unwrap(), tweak)
+    }
+
     fn intermediate(&self, cn: &str, key: KeyPair) -> TestCa {
+        self.child_with_key(cn, key, |_| {})
+    }
+
+    /// An intermediate CA below this one with a new P-256 key, shaped by `tweak`.
+    pub fn child(&self, cn: &str, tweak: impl FnOnce(&mut CertificateParams)) -> TestCa {
+        self.child_with_key(cn, KeyPair::generate().unwrap(), tweak)
+    }
+
+    /// An intermediate CA below this one with `key` (the same key under two issuers is a
+    /// cross-signed CA).
+    pub fn child_with_key(
+        &self,
+        cn: &str,
+        key: KeyPair,
+        tweak: impl FnOnce(&mut CertificateParams),
+    ) -> TestCa {
         let mut params = ca_params(cn);
         params.use_authority_key_identifier_extension = true;
+        tweak(&mut params);
         let issuer = params.signed_by(&key, &self.issuer, &self.key).unwrap();
         TestCa {
             cert: TestCert::from_der(issuer.der().to_vec(), cn),
             issuer,
             key,
         }
+    }
+
+    /// This CA's key, serialised (to make another certificate over the same key).
+    pub fn key_der(&self) -> Vec<u8> {
+        self.key.serialize_der()
     }
 
     /// A CRL (PEM) signed by this CA, listing `revoked`.
@@ -170,6 +206,7 @@ impl TestCa {
             not_after: now() + Duration::days(30),
             key_algorithm: &rcgen::PKCS_ECDSA_P256_SHA256,
             serial: None,
+            tweak: None,
         }
     }
 }
@@ -183,6 +220,7 @@ pub struct LeafBuilder<'a> {
     not_after: OffsetDateTime,
     key_algorithm: &'static SignatureAlgorithm,
     serial: Option<Vec<u8>>,
+    tweak: Option<Box<dyn FnOnce(&mut CertificateParams)>>,
 }
 
 impl LeafBuilder<'_> {
@@ -231,6 +269,12 @@ impl LeafBuilder<'_> {
         self
     }
 
+    /// Any other change to the parameters, applied last.
+    pub fn tweak(mut self, tweak: impl FnOnce(&mut CertificateParams) + 'static) -> Self {
+        self.tweak = Some(Box::new(tweak));
+        self
+    }
+
     pub fn issue(self) -> TestCert {
         let mut params = CertificateParams::default();
         params.distinguished_name = name(&self.cn);
@@ -246,6 +290,9 @@ impl LeafBuilder<'_> {
         params.not_after = self.not_after;
         params.use_authority_key_identifier_extension = true;
         params.serial_number = self.serial.as_deref().map(SerialNumber::from_slice);
+        if let Some(tweak) = self.tweak {
+            tweak(&mut params);
+        }
         let key = KeyPair::generate_for(self.key_algorithm).unwrap();
         let cert = params
             .signed_by(&key, &self.ca.issuer, &self.ca.key)
@@ -308,7 +355,12 @@ impl TestCert {
 
     /// nginx `$ssl_client_escaped_cert` (= Envoy XFCC `Cert` content).
     pub fn nginx_escaped(&self) -> String {
-        utf8_percent_encode(&self.pem(), NGINX_KEEP).to_string()
+        Self::escape_like_nginx(&self.pem())
+    }
+
+    /// Any text (a PEM bundle, say) escaped as nginx escapes a certificate.
+    pub fn escape_like_nginx(text: &str) -> String {
+        utf8_percent_encode(text, NGINX_KEEP).to_string()
     }
 
     /// PEM whose line breaks a proxy replaced by spaces.
@@ -329,6 +381,26 @@ impl TestCert {
     /// Traefik before 2.9.2: base64 DER, query-escaped.
     pub fn traefik_escaped(&self) -> String {
         utf8_percent_encode(&self.der_base64(), QUERY_ESCAPE).to_string()
+    }
+
+    /// The same certificate with its outer SEQUENCE's length written with one more octet
+    /// than DER allows: the signature still verifies, the fingerprint differs.
+    pub fn long_form_twin(&self) -> TestCert {
+        let der = &self.der;
+        assert_eq!(der[1], 0x82, "a two-octet length");
+        let mut twin = vec![0x30, 0x83, 0x00];
+        twin.extend_from_slice(&der[2..]);
+        TestCert::from_der(twin, &self.cn)
+    }
+
+    /// The same certificate with BER's indefinite length on its outer SEQUENCE.
+    pub fn indefinite_twin(&self) -> TestCert {
+        let der = &self.der;
+        assert_eq!(der[1], 0x82, "a two-octet length");
+        let mut twin = vec![0x30, 0x80];
+        twin.extend_from_slice(&der[4..]);
+        twin.extend_from_slice(&[0, 0]);
+        TestCert::from_der(twin, &self.cn)
     }
 
     /// RFC 9440 / RFC 8941 byte sequence.
