@@ -211,6 +211,9 @@ impl TestCa {
     }
 }
 
+/// A change to a certificate's parameters, applied last.
+type Tweak = Box<dyn FnOnce(&mut CertificateParams)>;
+
 pub struct LeafBuilder<'a> {
     ca: &'a TestCa,
     cn: String,
@@ -220,7 +223,7 @@ pub struct LeafBuilder<'a> {
     not_after: OffsetDateTime,
     key_algorithm: &'static SignatureAlgorithm,
     serial: Option<Vec<u8>>,
-    tweak: Option<Box<dyn FnOnce(&mut CertificateParams)>>,
+    tweak: Option<Tweak>,
 }
 
 impl LeafBuilder<'_> {
