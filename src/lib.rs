@@ -21,3 +21,8 @@ pub mod sync;
 pub mod telemetry;
 pub mod trust;
 pub mod x509;
+
+/// Certificates rcgen cannot make, shared with the API tests.
+#[cfg(test)]
+#[path = "../tests/support/forge.rs"]
+mod forge;

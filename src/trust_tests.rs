@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use super::*;
 use crate::domain::agent::{AllowedIps, Hostname, Tags};
 use crate::domain::verify::{Verdict, decide};
+use crate::forge;
 use crate::proxy::{IdentityHeader, IdentityHeaders};
 
 struct Root {
@@ -115,7 +116,8 @@ fn spellings(der: &[u8]) -> Vec<(IdentityHeader, String)> {
     ]
 }
 
-/// The same certificate in bytes DER does not allow: another fingerprint, one identity.
+/// The same certificate in other bytes: its ECDSA twin (the test root signs with P-256), and
+/// encodings DER does not allow. Another fingerprint, one identity.
 fn re_encodings(der: &[u8]) -> Vec<Vec<u8>> {
     let content = match der[1] {
         0x81 => &der[3..],
@@ -127,6 +129,7 @@ fn re_encodings(der: &[u8]) -> Vec<Vec<u8>> {
         [&[0x30, 0x83, 0x00][..], &length, content].concat(),
         [&[0x30, 0x84, 0x00, 0x00][..], &length, content].concat(),
         [&[0x30, 0x80][..], content, &[0, 0]].concat(),
+        forge::ecdsa_twin(der),
     ]
 }
 

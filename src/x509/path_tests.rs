@@ -799,3 +799,170 @@ fn ca_certificates_to_store() {
         Err(CaRefusal::Malformed(_))
     ));
 }
+
+use crate::forge::{self, NonDer, RsaCa, WeakOr};
+
+fn forged_leaf(ca: &RsaCa, cn: &str) -> Vec<u8> {
+    ca.leaf(forge::leaf_params(
+        cn,
+        date_time_ymd(2024, 1, 1),
+        date_time_ymd(2034, 1, 1),
+    ))
+}
+
+#[test]
+fn weak_signatures_and_keys_are_refused_anywhere_on_the_path() {
+    let (from, until) = (date_time_ymd(2024, 1, 1), date_time_ymd(2034, 1, 1));
+    let rsa_root = RsaCa::root("RSA Root", 2048, from, until);
+    let strong = forged_leaf(&rsa_root, "strong.test");
+    let ecdsa_root = root("Root");
+    let weak_key = forge::RsaKey::generate(1024).key_pair();
+    let weak_leaf_key = forge::leaf_params("weak-key.test", from, until)
+        .signed_by(&weak_key, &ecdsa_root.cert, &ecdsa_root.key)
+        .unwrap()
+        .der()
+        .to_vec();
+    let weak_intermediate = RsaCa::under(
+        "RSA-1024 Intermediate",
+        1024,
+        (&ecdsa_root.cert, &ecdsa_root.key),
+        from,
+        until,
+    );
+    let weak_root = RsaCa::root("RSA-1024 Root", 1024, from, until);
+    let sha1_intermediate = {
+        let inter = RsaCa::under(
+            "SHA-1 Intermediate",
+            2048,
+            (&rsa_root.cert, &rsa_root.key),
+            from,
+            until,
+        );
+        let sha1_der = rsa_root.signed_with(&inter.der(), WeakOr::Sha1);
+        (inter, sha1_der)
+    };
+    run(vec![
+        Case {
+            name: "SHA-256 signature by an RSA-2048 CA",
+            leaf: rsa_root.signed_with(&strong, WeakOr::Sha256),
+            presented: vec![],
+            stored: vec![rsa_root.der()],
+            expect: TrustedBy(0),
+        },
+        Case {
+            name: "SHA-1 signature on the leaf",
+            leaf: rsa_root.signed_with(&strong, WeakOr::Sha1),
+            presented: vec![],
+            stored: vec![rsa_root.der()],
+            expect: Refused("weak_crypto"),
+        },
+        Case {
+            name: "MD5 signature on the leaf",
+            leaf: rsa_root.signed_with(&strong, WeakOr::Md5),
+            presented: vec![],
+            stored: vec![rsa_root.der()],
+            expect: Refused("weak_crypto"),
+        },
+        Case {
+            name: "RSA-1024 key in the leaf",
+            leaf: weak_leaf_key,
+            presented: vec![],
+            stored: vec![ecdsa_root.der()],
+            expect: Refused("weak_crypto"),
+        },
+        Case {
+            name: "RSA-1024 presented intermediate",
+            leaf: forged_leaf(&weak_intermediate, "under-weak.test"),
+            presented: vec![weak_intermediate.der()],
+            stored: vec![ecdsa_root.der()],
+            expect: Refused("weak_crypto"),
+        },
+        Case {
+            name: "RSA-1024 stored CA",
+            leaf: forged_leaf(&weak_root, "under-weak-root.test"),
+            presented: vec![],
+            stored: vec![weak_root.der()],
+            expect: Refused("weak_crypto"),
+        },
+        Case {
+            name: "intermediate signed with SHA-1",
+            leaf: forged_leaf(&sha1_intermediate.0, "under-sha1.test"),
+            presented: vec![sha1_intermediate.1.clone()],
+            stored: vec![rsa_root.der()],
+            expect: Refused("weak_crypto"),
+        },
+    ]);
+}
+
+#[test]
+fn encodings_der_forbids_are_malformed() {
+    let (from, until) = (date_time_ymd(2024, 1, 1), date_time_ymd(2034, 1, 1));
+    let ca = RsaCa::root("RSA Root", 2048, from, until);
+    let leaf = forged_leaf(&ca, "agent.test");
+    let mut cases = vec![Case {
+        name: "the DER original",
+        leaf: leaf.clone(),
+        presented: vec![],
+        stored: vec![ca.der()],
+        expect: TrustedBy(0),
+    }];
+    for way in NonDer::ALL {
+        let bytes = forge::non_der(&leaf, way, Some(&ca));
+        // A lenient parser reads them all (the indefinite length aside): only DER tells.
+        assert!(
+            parse(bytes.clone()).is_ok() || way == NonDer::OuterIndefinite,
+            "{way:?}"
+        );
+        cases.push(Case {
+            name: Box::leak(format!("{way:?}").into_boxed_str()),
+            leaf: bytes,
+            presented: vec![],
+            stored: vec![ca.der()],
+            expect: Refused("malformed"),
+        });
+    }
+    run(cases);
+    // Presented as an intermediate, a non-DER CA certificate is not used.
+    let inter = RsaCa::under("Intermediate", 2048, (&ca.cert, &ca.key), from, until);
+    let under = forged_leaf(&inter, "under.test");
+    let (anchors, _) = anchors_of(&[ca.der()]);
+    let re_encoded = forge::non_der(&inter.der(), NonDer::SerialPadded, Some(&ca));
+    assert!(
+        validate(&under, &[inter.der()], &anchors, now())
+            .outcome
+            .is_ok()
+    );
+    assert!(matches!(
+        validate(&under, &[re_encoded], &anchors, now()).outcome,
+        Err(PathError::Untrusted(_))
+    ));
+}
+
+#[test]
+fn the_ecdsa_twin_is_a_valid_certificate_with_the_same_identity() {
+    for alg in [&PKCS_ECDSA_P256_SHA256, &PKCS_ECDSA_P384_SHA384] {
+        let ca_key = key(alg);
+        let issuer = Issued {
+            cert: ca_params("Twin Root").self_signed(&ca_key).unwrap(),
+            key: ca_key,
+        };
+        let original = leaf(&issuer).der();
+        let twin = forge::ecdsa_twin(&original);
+        assert_ne!(twin, original);
+        let (anchors, _) = anchors_of(&[issuer.der()]);
+        assert!(
+            validate(&twin, &[], &anchors, now()).outcome.is_ok(),
+            "a valid signature"
+        );
+        assert_eq!(
+            crate::x509::issuer_serial(&twin),
+            crate::x509::issuer_serial(&original)
+        );
+    }
+}
+
+fn anchors_of(ders: &[Vec<u8>]) -> (Anchors, Vec<CaId>) {
+    let ids = ids(ders.len());
+    let anchors = Anchors::new(ids.iter().copied().zip(ders.iter().map(Vec::as_slice)));
+    (anchors, ids)
+}

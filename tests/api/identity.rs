@@ -24,9 +24,15 @@ const STATES: [(&str, &str); 4] = [
 
 fn twins(cert: &TestCert) -> Vec<(&'static str, TestCert)> {
     vec![
+        ("ECDSA (r, n - s)", ecdsa_twin(cert)),
         ("long-form outer length", cert.long_form_twin()),
         ("indefinite outer length", cert.indefinite_twin()),
     ]
+}
+
+/// The same certificate with the other valid ECDSA signature: DER, another fingerprint.
+fn ecdsa_twin(cert: &TestCert) -> TestCert {
+    TestCert::from_der(crate::forge::ecdsa_twin(&cert.der), &cert.cn)
 }
 
 /// An agent in `state`, its certificate issued by the test root or (for `ca_removed`) by an
@@ -202,7 +208,9 @@ async fn identities_of_rows_written_before_they_were_recorded_are_filled_in_at_s
         .await;
     app.restart().await;
     app.put_config(json!({"reject_unknown_certs": false})).await;
-    app.verify(&[("X-Client-Cert", &cert.long_form_twin().der_base64())])
-        .await
-        .assert_denied(403, "agent_revoked");
+    for twin in twins(&cert) {
+        app.verify(&[("X-Client-Cert", &twin.1.der_base64())])
+            .await
+            .assert_denied(403, "agent_revoked");
+    }
 }

@@ -10,6 +10,8 @@ mod bad_input;
 mod cas;
 mod config;
 mod crl;
+#[path = "../support/forge.rs"]
+mod forge;
 mod health;
 mod helpers;
 mod identity;

@@ -10,8 +10,35 @@ use reqwest::StatusCode;
 use serde_json::json;
 use time::Duration;
 
+use crate::forge::{self, NonDer, RsaCa, RsaKey, WeakOr};
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::pki::{TestCa, TestCert, now, pki};
+
+/// An RSA root whose signatures the tests can make over any bytes (SHA-1, MD5, re-signed
+/// encodings DER forbids), uploaded next to the test root.
+fn rsa_root() -> &'static RsaCa {
+    static ROOT: std::sync::LazyLock<RsaCa> = std::sync::LazyLock::new(|| {
+        RsaCa::root(
+            "certgate forged RSA root",
+            2048,
+            now() - Duration::days(1),
+            now() + Duration::days(365),
+        )
+    });
+    &ROOT
+}
+
+fn forged(der: Vec<u8>, cn: &str) -> TestCert {
+    TestCert::from_der(der, cn)
+}
+
+fn rsa_leaf(cn: &str) -> Vec<u8> {
+    rsa_root().leaf(forge::leaf_params(
+        cn,
+        now() - Duration::hours(1),
+        now() + Duration::days(30),
+    ))
+}
 
 /// One presented leaf and the certificates the client sent after it.
 struct Presented {
@@ -204,12 +231,92 @@ fn rows() -> Vec<Row> {
             Some("untrusted_issuer"),
         ),
         row(
+            "SHA-256 signature of the RSA root",
+            forged(rsa_leaf("rsa.test"), "rsa.test"),
+            vec![],
+            None,
+        ),
+        row(
+            "SHA-1 signature",
+            forged(
+                rsa_root().signed_with(&rsa_leaf("sha1.test"), WeakOr::Sha1),
+                "sha1.test",
+            ),
+            vec![],
+            Some("weak_crypto"),
+        ),
+        row(
+            "MD5 signature",
+            forged(
+                rsa_root().signed_with(&rsa_leaf("md5.test"), WeakOr::Md5),
+                "md5.test",
+            ),
+            vec![],
+            Some("weak_crypto"),
+        ),
+        row(
+            "RSA-1024 key in the leaf",
+            forged(
+                forge::leaf_params(
+                    "rsa1024.test",
+                    now() - Duration::hours(1),
+                    now() + Duration::days(30),
+                )
+                .signed_by(
+                    &RsaKey::generate(1024).key_pair(),
+                    &rsa_root().cert,
+                    &rsa_root().key,
+                )
+                .unwrap()
+                .der()
+                .to_vec(),
+                "rsa1024.test",
+            ),
+            vec![],
+            Some("weak_crypto"),
+        ),
+        Row {
+            name: "RSA-1024 intermediate",
+            presented: {
+                let weak = RsaCa::under(
+                    "RSA-1024 intermediate",
+                    1024,
+                    (&rsa_root().cert, &rsa_root().key),
+                    now() - Duration::days(1),
+                    now() + Duration::days(30),
+                );
+                let leaf = weak.leaf(forge::leaf_params(
+                    "under-rsa1024.test",
+                    now() - Duration::hours(1),
+                    now() + Duration::days(30),
+                ));
+                Presented {
+                    leaf: forged(leaf, "under-rsa1024.test"),
+                    chain: vec![forged(weak.der(), "RSA-1024 intermediate")],
+                }
+            },
+            reason: Some("weak_crypto"),
+        },
+        row(
             "a leaf of an unrelated root, with that root presented",
             leaf_of(&pki().other_root, "rogue.test"),
             vec![&pki().other_root],
             Some("untrusted_issuer"),
         ),
     ]
+    .into_iter()
+    .chain(NonDer::ALL.into_iter().map(|way| {
+        let der = forge::non_der(&rsa_leaf("non-der.test"), way, Some(rsa_root()));
+        Row {
+            name: Box::leak(format!("not DER: {way:?}").into_boxed_str()),
+            presented: Presented {
+                leaf: forged(der, "non-der.test"),
+                chain: vec![],
+            },
+            reason: Some("malformed_certificate"),
+        }
+    }))
+    .collect()
 }
 
 /// Every way a proxy forwards a leaf with its chain.
@@ -273,7 +380,15 @@ fn spellings(presented: &Presented) -> Vec<(&'static str, Vec<(&'static str, Str
 async fn app() -> TestApp {
     let app = spawn_app_with(&[("CERTGATE_IDENTITY_HEADERS", "*")]).await;
     app.add_ca(&pki().root).await;
+    let pem = forge_pem(&rsa_root().der());
+    app.upload_ca("forged RSA root", &pem)
+        .await
+        .assert_status(StatusCode::CREATED);
     app
+}
+
+fn forge_pem(der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))
 }
 
 #[tokio::test]
@@ -397,6 +512,57 @@ async fn enrolment_applies_the_same_validation() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
     let good = other.leaf("good.test").issue();
     app.enrol(&good, &root_id).await;
+
+    let cas = app.get("/ca").await.body;
+    let rsa_id = cas["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|ca| ca["name"] == "forged RSA root")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut forged_cases: Vec<(String, Vec<u8>, &str)> = vec![
+        (
+            "SHA-1".into(),
+            rsa_root().signed_with(&rsa_leaf("sha1.test"), WeakOr::Sha1),
+            "weak_crypto",
+        ),
+        (
+            "RSA-1024 key".into(),
+            forge::leaf_params(
+                "weak.test",
+                now() - Duration::hours(1),
+                now() + Duration::days(30),
+            )
+            .signed_by(
+                &RsaKey::generate(1024).key_pair(),
+                &rsa_root().cert,
+                &rsa_root().key,
+            )
+            .unwrap()
+            .der()
+            .to_vec(),
+            "weak_crypto",
+        ),
+    ];
+    for way in NonDer::ALL {
+        forged_cases.push((
+            format!("{way:?}"),
+            forge::non_der(&rsa_leaf("non-der.test"), way, Some(rsa_root())),
+            "invalid_certificate",
+        ));
+    }
+    for (name, der, code) in forged_cases {
+        let response = app
+            .enrol_agent(&json!({"hostname": "forged.test", "certificate": forge_pem(&der), "ca_id": rsa_id}))
+            .await;
+        if (response.status, response.code()) != (StatusCode::BAD_REQUEST, Some(code)) {
+            failures.push(format!("{name}: expected 400 {code}, got {response:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
 #[tokio::test]
@@ -435,7 +601,34 @@ async fn ca_uploads_follow_the_rules_for_an_anchor() {
             None,
         ),
     ];
+    let (from, until) = (now() - Duration::days(1), now() + Duration::days(365));
+    let weak_root = RsaCa::root("RSA-1024 root", 1024, from, until);
+    let sha1_root = RsaCa::root("SHA-1 root", 2048, from, until);
+    let forged_cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("RSA-1024 root", weak_root.der(), "weak_crypto"),
+        (
+            "root signed with SHA-1",
+            sha1_root.signed_with(&sha1_root.der(), WeakOr::Sha1),
+            "weak_crypto",
+        ),
+        (
+            "root not in DER",
+            forge::non_der(&sha1_root.der(), NonDer::SerialPadded, Some(&sha1_root)),
+            "invalid_certificate",
+        ),
+        (
+            "root with a padded outer length",
+            forge::non_der(&sha1_root.der(), NonDer::OuterLengthPadded, None),
+            "invalid_certificate",
+        ),
+    ];
     let mut failures = Vec::new();
+    for (name, der, code) in forged_cases {
+        let response = app.upload_ca(name, &forge_pem(&der)).await;
+        if (response.status, response.code()) != (StatusCode::BAD_REQUEST, Some(code)) {
+            failures.push(format!("{name}: expected 400 {code}, got {response:?}"));
+        }
+    }
     for (name, ca, status, code) in cases {
         let response = app.upload_ca(name, &ca.cert.pem()).await;
         if response.status != status || code.is_some_and(|code| response.code() != Some(code)) {
