@@ -152,8 +152,9 @@ def seed_store(data_dir, pems, agents):
 
 
 def seed_synthetic(db_path, ca_id, count):
-    """Synthetic agents with random fingerprints, inserted by SQLite itself in one statement:
-    they only need to occupy the trust index like real ones."""
+    """Synthetic agents with random fingerprints and identities (issuer and serial),
+    inserted by SQLite itself in one statement: they only need to occupy the trust index like
+    real ones."""
     if count == 0:
         return
     now_us = int(time.time() * 1_000_000)
@@ -164,13 +165,13 @@ def seed_synthetic(db_path, ca_id, count):
         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?),
         r(i, h) AS (SELECT i, lower(hex(randomblob(16))) FROM n)
         INSERT INTO agents (id, hostname, description, tags, ca_id, fingerprint,
-            fingerprint_sha1, subject, serial, not_before, not_after, certificate_pem,
-            enabled, allowed_ips, created_at, updated_at, version)
+            fingerprint_sha1, subject, serial, issuer_serial, not_before, not_after,
+            certificate_pem, enabled, allowed_ips, created_at, updated_at, version)
         SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-8'
                    || substr(h, 18, 3) || '-' || substr(h, 21, 12),
                'synthetic-' || i || '.bench', NULL, '["synthetic"]', ?,
                lower(hex(randomblob(32))), lower(hex(randomblob(20))), 'CN=synthetic', '01',
-               ?, ?, '', 1, '[]', ?, ?, 1
+               lower(hex(randomblob(32))), ?, ?, '', 1, '[]', ?, ?, 1
         FROM r""", (count, ca_id, not_after - 60 * 86400, not_after, now_us, now_us))
     db.commit()
     db.close()

@@ -1,6 +1,7 @@
 //! Certificates stored before certgate recorded their issuer and serial number get them at
 //! start, before the trust index is read: verify recognises a certificate's other encodings
-//! by them.
+//! by them. Agents an older certgate enrolled twice under one identity (another encoding, an
+//! ECDSA twin, auto-enrolled) are named, so an operator can revoke the extra ones.
 
 use crate::store::{Store, StoreError};
 use crate::x509;
@@ -20,6 +21,14 @@ pub async fn record_missing_identities(store: &dyn Store) -> Result<(), StoreErr
         tracing::info!(
             certificates = filled,
             "recorded the issuer and serial number of certificates stored by an older certgate"
+        );
+    }
+    for agents in store.shared_identities().await? {
+        let agents: Vec<String> = agents.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            agents = agents.join(","),
+            "these agents hold one certificate in different encodings (enrolled before \
+             certgate compared issuers and serial numbers): keep one, revoke the others"
         );
     }
     Ok(())

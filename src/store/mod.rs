@@ -153,6 +153,9 @@ pub trait Store: Send + Sync + 'static {
         of_certificate: &IdentityOfCertificate,
         under_ca: &IdentityUnderCa,
     ) -> Result<u64, StoreError>;
+    /// Agents that are not revoked and whose certificate has the identity of another such
+    /// agent's certificate (enrolled before identities were checked), grouped.
+    async fn shared_identities(&self) -> Result<Vec<Vec<AgentId>>, StoreError>;
     async fn list_agents(
         &self,
         filter: &AgentFilter,

@@ -203,6 +203,30 @@ macro_rules! impl_store {
                 Ok(filled)
             }
 
+            async fn shared_identities(&self) -> Result<Vec<Vec<AgentId>>, StoreError> {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT issuer_serial, id FROM agents \
+                     WHERE revoked_at IS NULL AND ca_removed_at IS NULL AND issuer_serial IN \
+                     (SELECT issuer_serial FROM agents \
+                      WHERE revoked_at IS NULL AND ca_removed_at IS NULL AND issuer_serial <> '' \
+                      GROUP BY issuer_serial HAVING COUNT(*) > 1) \
+                     ORDER BY issuer_serial, id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut groups: Vec<(String, Vec<AgentId>)> = Vec::new();
+                for (identity, id) in rows {
+                    let id = id
+                        .parse::<AgentId>()
+                        .map_err(|_| StoreError::Corrupt("agent id".into()))?;
+                    match groups.last_mut() {
+                        Some((last, ids)) if *last == identity => ids.push(id),
+                        _ => groups.push((identity, vec![id])),
+                    }
+                }
+                Ok(groups.into_iter().map(|(_, ids)| ids).collect())
+            }
+
             async fn list_agents(
                 &self,
                 filter: &AgentFilter,

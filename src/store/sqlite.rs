@@ -175,6 +175,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn agents_sharing_an_identity_are_grouped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store_with_agents(dir.path(), 5).await;
+        assert!(store.shared_identities().await.expect("query").is_empty());
+        let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM agents ORDER BY id")
+            .fetch_all(&store.pool)
+            .await
+            .expect("ids");
+        let same = "ab".repeat(32);
+        for (id,) in &ids[..3] {
+            sqlx::query("UPDATE agents SET issuer_serial = $1 WHERE id = $2")
+                .bind(&same)
+                .bind(id)
+                .execute(&store.pool)
+                .await
+                .expect("update");
+        }
+        sqlx::query("UPDATE agents SET revoked_at = 1 WHERE id = $1")
+            .bind(&ids[2].0)
+            .execute(&store.pool)
+            .await
+            .expect("revoke");
+        let groups = store.shared_identities().await.expect("query");
+        let expected: Vec<AgentId> = ids[..2].iter().map(|(id,)| id.parse().unwrap()).collect();
+        assert_eq!(groups, vec![expected], "a revoked agent does not count");
+    }
+
+    #[tokio::test]
     async fn an_empty_store_has_no_pages() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = store_with_agents(dir.path(), 0).await;
