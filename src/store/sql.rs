@@ -204,11 +204,12 @@ macro_rules! impl_store {
             }
 
             async fn shared_identities(&self) -> Result<Vec<Vec<AgentId>>, StoreError> {
+                // The inner query reads the identity index alone (fast over a million
+                // agents); only the few duplicates are then looked up.
                 let rows: Vec<(String, String)> = sqlx::query_as(
                     "SELECT issuer_serial, id FROM agents \
                      WHERE revoked_at IS NULL AND ca_removed_at IS NULL AND issuer_serial IN \
-                     (SELECT issuer_serial FROM agents \
-                      WHERE revoked_at IS NULL AND ca_removed_at IS NULL AND issuer_serial <> '' \
+                     (SELECT issuer_serial FROM agents WHERE issuer_serial <> '' \
                       GROUP BY issuer_serial HAVING COUNT(*) > 1) \
                      ORDER BY issuer_serial, id",
                 )
@@ -224,7 +225,11 @@ macro_rules! impl_store {
                         _ => groups.push((identity, vec![id])),
                     }
                 }
-                Ok(groups.into_iter().map(|(_, ids)| ids).collect())
+                Ok(groups
+                    .into_iter()
+                    .filter(|(_, ids)| ids.len() > 1)
+                    .map(|(_, ids)| ids)
+                    .collect())
             }
 
             async fn list_agents(
