@@ -388,6 +388,9 @@ pub enum NonDer {
     OuterIndefinite,
     /// The signature BIT STRING's length in a longer form than needed (signature intact).
     SignatureLengthPadded,
+    /// The outer signatureAlgorithm's length in long form (signature intact; it no longer
+    /// matches the TBSCertificate's copy byte for byte).
+    AlgorithmLengthPadded,
     /// The serial number with a redundant leading zero (re-signed).
     SerialPadded,
     /// An extension's `critical` written out as FALSE, its DEFAULT (re-signed).
@@ -403,10 +406,11 @@ pub enum NonDer {
 }
 
 impl NonDer {
-    pub const ALL: [NonDer; 9] = [
+    pub const ALL: [NonDer; 10] = [
         NonDer::OuterLengthPadded,
         NonDer::OuterIndefinite,
         NonDer::SignatureLengthPadded,
+        NonDer::AlgorithmLengthPadded,
         NonDer::SerialPadded,
         NonDer::CriticalFalseWritten,
         NonDer::TrueAsOne,
@@ -419,7 +423,10 @@ impl NonDer {
     pub fn needs_signing(self) -> bool {
         !matches!(
             self,
-            NonDer::OuterLengthPadded | NonDer::OuterIndefinite | NonDer::SignatureLengthPadded
+            NonDer::OuterLengthPadded
+                | NonDer::OuterIndefinite
+                | NonDer::SignatureLengthPadded
+                | NonDer::AlgorithmLengthPadded
         )
     }
 }
@@ -442,6 +449,15 @@ pub fn non_der(certificate: &[u8], way: NonDer, ca: Option<&RsaCa>) -> Vec<u8> {
             let signature = [vec![0x03], padded_length(bits.len()), bits].concat();
             let content = [parts.tbs.encode(), parts.algorithm.encode(), signature].concat();
             tlv(0x30, &content)
+        }
+        NonDer::AlgorithmLengthPadded => {
+            let parts = split(certificate);
+            let algorithm = parts.algorithm.encode();
+            let content = &algorithm[2..];
+            assert!(algorithm[1] < 0x80, "a short signatureAlgorithm");
+            let padded = [vec![0x30], padded_length(content.len()), content.to_vec()].concat();
+            let bits = tlv(0x03, &[&[0u8][..], &parts.signature].concat());
+            tlv(0x30, &[parts.tbs.encode(), padded, bits].concat())
         }
         other => {
             let ca = ca.expect("a change inside the TBSCertificate needs its CA");
