@@ -246,7 +246,11 @@ pub fn colon_hex(bytes: &[u8]) -> String {
 pub fn check_certificate_info(info: &CertificateInfo) {
     assert_eq!(info.fingerprint.as_bytes(), &sha256(&info.der));
     assert_eq!(info.sha1.as_bytes(), &sha1(&info.der));
-    assert!(info.serial.len() % 2 == 0, "serial {:?}", info.serial);
+    assert!(
+        info.serial.len().is_multiple_of(2),
+        "serial {:?}",
+        info.serial
+    );
     assert!(
         info.serial
             .bytes()
