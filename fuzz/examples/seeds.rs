@@ -314,6 +314,33 @@ fn main() {
     fs::create_dir_all(fuzz_dir.join("fixtures")).expect("fixtures dir");
     fs::write(fuzz_dir.join("fixtures/crl_ca.der"), &pki.root).expect("write the CA");
 
+    // Path validation: a leaf and what follows it, against the fixture CA.
+    out.target("path_validation");
+    let chain_input = |certificates: &[&[u8]]| -> Vec<u8> {
+        let mut input = vec![u8::try_from(certificates.len()).expect("a few")];
+        for der in certificates {
+            let len = u16::try_from(der.len()).expect("a certificate under 64 KiB");
+            input.extend_from_slice(&len.to_le_bytes());
+            input.extend_from_slice(der);
+        }
+        input
+    };
+    out.add_bytes("direct-p256", chain_input(&[&pki.leaf]));
+    out.add_bytes("direct-ed25519", chain_input(&[&pki.leaf_ed25519]));
+    out.add_bytes(
+        "via-intermediate",
+        chain_input(&[&pki.leaf_p384, &pki.intermediate]),
+    );
+    out.add_bytes(
+        "intermediate-missing",
+        chain_input(&[&pki.leaf_p384, &pki.leaf]),
+    );
+    out.add_bytes(
+        "root-presented-too",
+        chain_input(&[&pki.leaf_p384, &pki.root, &pki.intermediate]),
+    );
+    out.add_bytes("unrelated-issuer", chain_input(&[&vector]));
+
     // The verify JSON body.
     out.target("verify_body");
     out.add(

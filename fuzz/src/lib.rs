@@ -10,6 +10,10 @@ use certgate::x509::CertificateInfo;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+/// The decision time of the targets that validate paths (2026-05-28), fixed so that a run
+/// is reproducible.
+pub const NOW: i64 = 1_780_000_000;
+
 /// certgate looks at this many certificates after the leaf (`MAX_CHAIN_CERTIFICATES`).
 pub const MAX_CHAIN: usize = 8;
 

@@ -29,8 +29,15 @@ pub struct IssuerLimits {
 }
 
 impl IssuerLimits {
-    /// `None` when an extension the limits come from does not parse.
+    /// `None` when an extension does not parse.
     pub fn of(certificate: &X509Certificate<'_>) -> Option<Self> {
+        if certificate
+            .extensions()
+            .iter()
+            .any(|extension| extension.parsed_extension().error().is_some())
+        {
+            return None;
+        }
         let basic = certificate
             .basic_constraints()
             .ok()?

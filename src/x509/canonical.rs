@@ -6,7 +6,8 @@
 //! decodes (minimal definite lengths, canonical BOOLEAN, INTEGER, BIT STRING and times, no
 //! unknown or high-number tags); this module walks every element with it and adds the rules
 //! that need X.509's shape: fields whose DEFAULT value must be left out, the sorted order of
-//! a SET OF, and extension values, which are DER inside an OCTET STRING.
+//! a SET OF, extension values, which are DER inside an OCTET STRING, and each extension at
+//! most once (RFC 5280 §4.2).
 //!
 //! One departure is tolerated, as rustls-webpki and mozilla::pkix tolerate it: an explicit
 //! `cA FALSE` inside basicConstraints, which CAs in use write (rcgen among them). It cannot
@@ -49,13 +50,19 @@ fn certificate(bytes: &[u8]) -> der::Result<()> {
 }
 
 /// `Extensions ::= SEQUENCE OF Extension`, each `SEQUENCE { extnID, critical BOOLEAN
-/// DEFAULT FALSE, extnValue OCTET STRING }` whose value holds one DER element.
+/// DEFAULT FALSE, extnValue OCTET STRING }` whose value holds one DER element; RFC 5280
+/// allows each extension once.
 fn extensions(list: AnyRef<'_>) -> der::Result<()> {
     let mut reader = SliceReader::new(list.value())?;
+    let mut seen: Vec<ObjectIdentifier> = Vec::new();
     while !reader.is_finished() {
         let extension = AnyRef::decode(&mut reader)?;
         let mut fields = SliceReader::new(extension.value())?;
-        ObjectIdentifier::decode(&mut fields)?;
+        let id = ObjectIdentifier::decode(&mut fields)?;
+        if seen.contains(&id) {
+            return Err(Tag::ObjectIdentifier.value_error());
+        }
+        seen.push(id);
         let mut value = AnyRef::decode(&mut fields)?;
         if value.tag() == Tag::Boolean {
             if !value.decode_as::<bool>()? {

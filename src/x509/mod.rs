@@ -125,53 +125,7 @@ pub fn single_pem_certificate(text: &str) -> Result<CertificateInfo, CertError> 
 
 /// Parses one DER certificate; trailing bytes are refused.
 pub fn parse(der: Vec<u8>) -> Result<CertificateInfo, CertError> {
-    let info = {
-        let cert = parse_borrowed(&der)?;
-        let basic_ca = cert
-            .basic_constraints()
-            .map_err(|e| CertError::Malformed(e.to_string()))?
-            .is_some_and(|bc| bc.value.ca);
-        let self_signed_v1 =
-            cert.version() == X509Version::V1 && cert.subject().as_raw() == cert.issuer().as_raw();
-        let extended_key_usage = cert
-            .extended_key_usage()
-            .map_err(|e| CertError::Malformed(e.to_string()))?
-            .map(|eku| ExtendedKeyUsage {
-                client_auth: eku.value.client_auth,
-                any: eku.value.any,
-            });
-        let dns_names = cert
-            .subject_alternative_name()
-            .map_err(|e| CertError::Malformed(e.to_string()))?
-            .map(|san| {
-                san.value
-                    .general_names
-                    .iter()
-                    .filter_map(|name| match name {
-                        GeneralName::DNSName(dns) => Some((*dns).to_owned()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let common_name = cert
-            .subject()
-            .iter_common_name()
-            .next()
-            .and_then(|cn| cn.as_str().ok())
-            .map(str::to_owned);
-        PartialInfo {
-            subject: cert.subject().to_string(),
-            issuer: cert.issuer().to_string(),
-            serial: serial_hex(cert.raw_serial()),
-            not_before: cert.validity().not_before.to_datetime(),
-            not_after: cert.validity().not_after.to_datetime(),
-            is_ca: basic_ca || self_signed_v1,
-            extended_key_usage,
-            dns_names,
-            common_name,
-        }
-    };
+    let info = partial_info(&parse_borrowed(&der)?)?;
     let issuer_serial =
         issuer_serial(&der).ok_or_else(|| CertError::Malformed("no issuer or serial".into()))?;
     Ok(CertificateInfo {
@@ -201,7 +155,63 @@ pub(crate) fn serial_hex(raw: &[u8]) -> String {
     hex::encode_upper(&raw[first..])
 }
 
-struct PartialInfo {
+/// What certgate reads of a certificate beyond its bytes. Every extension x509-parser knows
+/// must parse, whether certgate reads it or not: a value of the wrong type is no value.
+pub(crate) fn partial_info(cert: &X509Certificate<'_>) -> Result<PartialInfo, CertError> {
+    if let Some(error) = cert
+        .extensions()
+        .iter()
+        .find_map(|extension| extension.parsed_extension().error())
+    {
+        return Err(CertError::Malformed(format!("an extension does not parse: {error}")));
+    }
+    let basic_ca = cert
+        .basic_constraints()
+        .map_err(|e| CertError::Malformed(e.to_string()))?
+        .is_some_and(|bc| bc.value.ca);
+    let self_signed_v1 =
+        cert.version() == X509Version::V1 && cert.subject().as_raw() == cert.issuer().as_raw();
+    let extended_key_usage = cert
+        .extended_key_usage()
+        .map_err(|e| CertError::Malformed(e.to_string()))?
+        .map(|eku| ExtendedKeyUsage {
+            client_auth: eku.value.client_auth,
+            any: eku.value.any,
+        });
+    let dns_names = cert
+        .subject_alternative_name()
+        .map_err(|e| CertError::Malformed(e.to_string()))?
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|name| match name {
+                    GeneralName::DNSName(dns) => Some((*dns).to_owned()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let common_name = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned);
+    Ok(PartialInfo {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        serial: serial_hex(cert.raw_serial()),
+        not_before: cert.validity().not_before.to_datetime(),
+        not_after: cert.validity().not_after.to_datetime(),
+        is_ca: basic_ca || self_signed_v1,
+        extended_key_usage,
+        dns_names,
+        common_name,
+    })
+}
+
+pub(crate) struct PartialInfo {
     subject: String,
     issuer: String,
     serial: String,

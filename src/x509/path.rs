@@ -15,7 +15,7 @@ use x509_parser::certificate::X509Certificate;
 use super::ca::IssuerLimits;
 use super::canonical::is_der_certificate;
 use super::strength::{weak_key, weak_signature};
-use super::{parse_borrowed, serial_hex};
+use super::{parse_borrowed, partial_info, serial_hex};
 use crate::domain::CaId;
 use crate::domain::verify::Rejection;
 
@@ -172,6 +172,9 @@ fn judge(
 ) -> Result<ValidPath, PathError> {
     let leaf = parse_borrowed(leaf_der)
         .map_err(|_| PathError::Malformed("the certificate does not parse as X.509"))?;
+    // What certgate reads of a certificate it trusts (an agent's names, EKU) must parse too.
+    partial_info(&leaf)
+        .map_err(|_| PathError::Malformed("an extension of the certificate does not parse"))?;
     let (not_before, not_after) = (
         leaf.validity().not_before.timestamp(),
         leaf.validity().not_after.timestamp(),

@@ -966,3 +966,47 @@ fn anchors_of(ders: &[Vec<u8>]) -> (Anchors, Vec<CaId>) {
     let anchors = Anchors::new(ids.iter().copied().zip(ders.iter().map(Vec::as_slice)));
     (anchors, ids)
 }
+
+/// Found by fuzzing: a certificate whose subjectKeyIdentifier appeared twice, once with a
+/// value of the wrong type, validated (webpki ignores that extension) although certgate
+/// could not read it. RFC 5280 allows each extension once, each value of its own type.
+#[test]
+fn an_extension_twice_or_of_the_wrong_type_is_malformed() {
+    let (from, until) = (date_time_ymd(2024, 1, 1), date_time_ymd(2034, 1, 1));
+    let ca = RsaCa::root("RSA Root", 2048, from, until);
+    let leaf = forged_leaf(&ca, "agent.test");
+    let (anchors, _) = anchors_of(&[ca.der()]);
+    assert!(validate(&leaf, &[], &anchors, now()).outcome.is_ok());
+    fn extensions(tbs: &mut forge::Node) -> &mut Vec<forge::Node> {
+        forge::tbs_field(tbs, forge::EXTENSIONS).children_mut()[0].children_mut()
+    }
+    let doubled = ca.resigned(&leaf, |tbs| {
+        let first = extensions(tbs)[0].clone();
+        extensions(tbs).push(first);
+        tbs.encode()
+    });
+    // subjectKeyIdentifier (2.5.29.14) holding a SEQUENCE where an OCTET STRING belongs.
+    const SKI: [u8; 3] = [0x55, 0x1d, 0x0e];
+    let mistyped = ca.resigned(&leaf, |tbs| {
+        let ski = extensions(tbs)
+            .iter_mut()
+            .find(|ext| {
+                ext.children()[0]
+                    == forge::Node::Primitive {
+                        tag: 0x06,
+                        content: SKI.to_vec(),
+                    }
+            })
+            .expect("rcgen writes a subjectKeyIdentifier");
+        let value = ski.children_mut().last_mut().unwrap();
+        *value.content_mut() = hex::decode("300a06082b06010505070302").unwrap();
+        tbs.encode()
+    });
+    for (name, certificate) in [("doubled", doubled), ("mistyped", mistyped)] {
+        let outcome = validate(&certificate, &[], &anchors, now()).outcome;
+        assert!(
+            matches!(outcome, Err(PathError::Malformed(_))),
+            "{name}: {outcome:?}"
+        );
+    }
+}

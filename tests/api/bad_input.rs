@@ -442,3 +442,154 @@ async fn junk_in_identity_headers_is_a_denial_never_a_500() {
         );
     }
 }
+
+/// The fuzzers' seed corpora (`fuzz/corpus/`), for the target named.
+fn fuzz_seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    seeds.sort();
+    assert!(!seeds.is_empty(), "{target} has seeds");
+    seeds
+}
+
+/// Every seed of the header fuzzers, sent as the header it fuzzes, in the default policy and
+/// with auto-enrolment under the seeds' own CA: a decision (200, 401, 403), never a 5xx.
+#[tokio::test]
+async fn every_fuzz_seed_is_answered_with_a_decision() {
+    let app = spawn_app_with(&[("CERTGATE_IDENTITY_HEADERS", "*")]).await;
+    let targets = [
+        ("header_client_cert", "X-Client-Cert"),
+        ("header_traefik", "X-Forwarded-Tls-Client-Cert"),
+        ("header_xfcc", "X-Forwarded-Client-Cert"),
+        ("header_fingerprint", "X-Client-Cert-Fingerprint"),
+    ];
+    let fixture = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/fixtures/crl_ca.der"
+    ))
+    .unwrap();
+    let mut failures = Vec::new();
+    for (policy, allowed) in [
+        ("default", &[401, 403][..]),
+        ("auto_enroll", &[200, 401, 403]),
+    ] {
+        if policy == "auto_enroll" {
+            app.upload_ca(
+                "fuzz CA",
+                &pem::encode(&pem::Pem::new("CERTIFICATE", fixture.clone())),
+            )
+            .await
+            .assert_status(StatusCode::CREATED);
+            app.put_config(serde_json::json!({"reject_unknown_certs": false, "auto_enroll": true}))
+                .await;
+        }
+        for (target, header) in targets {
+            for (name, value) in fuzz_seeds(target) {
+                // A value no HTTP client can send is no request a proxy makes.
+                let Ok(value) = reqwest::header::HeaderValue::from_bytes(&value) else {
+                    continue;
+                };
+                let answer = VerifyAnswer::from(
+                    app.verify_request(Method::GET)
+                        .header("X-Verify-Secret", &app.verify_secret)
+                        .header(header, value),
+                )
+                .await;
+                if !allowed.contains(&answer.status) {
+                    failures.push(format!(
+                        "{policy} {target}/{name}: {} {}",
+                        answer.status, answer.body
+                    ));
+                }
+            }
+        }
+        for (name, body) in fuzz_seeds("verify_body") {
+            let answer = VerifyAnswer::from(
+                app.verify_request(Method::POST)
+                    .header("X-Verify-Secret", &app.verify_secret)
+                    .header("Content-Type", "application/json")
+                    .body(body),
+            )
+            .await;
+            if !allowed.contains(&answer.status) {
+                failures.push(format!(
+                    "{policy} verify_body/{name}: {} {}",
+                    answer.status, answer.body
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// Every certificate, CSR and CRL seed sent to the admin routes that take them: a 2xx or a
+/// 4xx, never a 5xx.
+#[tokio::test]
+async fn every_fuzz_seed_upload_is_answered_with_a_client_status() {
+    let app = spawn_app().await;
+    let fixture = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/fixtures/crl_ca.der"
+    ))
+    .unwrap();
+    let ca_id = app
+        .upload_ca(
+            "fuzz CA",
+            &pem::encode(&pem::Pem::new("CERTIFICATE", fixture)),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut failures = Vec::new();
+    let mut check = |what: String, status: StatusCode| {
+        if status.is_server_error() {
+            failures.push(format!("{what}: {status}"));
+        }
+    };
+    for (name, seed) in fuzz_seeds("certificate_pem") {
+        let text = String::from_utf8_lossy(&seed).into_owned();
+        check(
+            format!("POST B/ca {name}"),
+            app.upload_ca(&name, &text).await.status,
+        );
+        let body =
+            serde_json::json!({"hostname": "fuzz.test", "certificate": text, "ca_id": ca_id});
+        check(
+            format!("POST B/agents {name}"),
+            app.enrol_agent(&body).await.status,
+        );
+    }
+    for (name, seed) in fuzz_seeds("certificate_der") {
+        let text = pem::encode(&pem::Pem::new("CERTIFICATE", seed));
+        check(
+            format!("POST B/ca der {name}"),
+            app.upload_ca(&name, &text).await.status,
+        );
+    }
+    for (name, seed) in fuzz_seeds("csr") {
+        let body =
+            serde_json::json!({"token": "not-a-token", "csr": String::from_utf8_lossy(&seed)});
+        let response = ApiResponse::from(app.client.post(app.url("/enroll")).json(&body)).await;
+        check(format!("POST B/enroll {name}"), response.status);
+    }
+    for (name, seed) in fuzz_seeds("crl") {
+        let response = ApiResponse::from(
+            app.admin(Method::PUT, &format!("/ca/{ca_id}/crl"))
+                .body(seed),
+        )
+        .await;
+        check(format!("PUT B/ca/:id/crl {name}"), response.status);
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
