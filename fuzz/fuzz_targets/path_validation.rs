@@ -26,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
     let (id, anchors) = &*STORED;
     assert_eq!(anchors.len(), 1, "the fixture CA anchors paths");
     let judgement = x509::validate(leaf, chain, anchors, NOW);
-    assert!(judgement.holds_at(NOW), "the outcome holds when it was reached");
+    assert!(
+        judgement.holds_at(NOW),
+        "the outcome holds when it was reached"
+    );
     // Deterministic: the same input, the same outcome.
     assert_eq!(x509::validate(leaf, chain, anchors, NOW), judgement);
     if let Ok(path) = &judgement.outcome {

@@ -163,7 +163,9 @@ pub(crate) fn partial_info(cert: &X509Certificate<'_>) -> Result<PartialInfo, Ce
         .iter()
         .find_map(|extension| extension.parsed_extension().error())
     {
-        return Err(CertError::Malformed(format!("an extension does not parse: {error}")));
+        return Err(CertError::Malformed(format!(
+            "an extension does not parse: {error}"
+        )));
     }
     let basic_ca = cert
         .basic_constraints()
