@@ -46,6 +46,17 @@ impl Hasher for DigestHasher {
 
 type DigestMap<K, V> = DashMap<K, V, BuildHasherDefault<DigestHasher>>;
 
+/// The first half of an [`IssuerSerial`] digest. A match only ever refuses a certificate (as
+/// the agent's whose identity it carries), so a collision could deny, never admit; half the
+/// key keeps the map of a million identities some 35 MB smaller.
+type IdentityKey = [u8; 16];
+
+fn identity_key(identity: &IssuerSerial) -> IdentityKey {
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&identity.as_bytes()[..16]);
+    key
+}
+
 /// One enrolled agent as verify sees it. Kept small: a million of them live in memory.
 #[derive(Debug)]
 pub struct AgentEntry {
@@ -140,8 +151,8 @@ pub struct TrustIndex {
     /// the same entry for a certificate.
     by_sha1: DigestMap<Sha1Fingerprint, AgentRef>,
     /// The same entries by the certificate's issuer and serial number, which its
-    /// re-encodings share.
-    by_identity: DigestMap<IssuerSerial, AgentRef>,
+    /// re-encodings share (see [`identity_key`]).
+    by_identity: DigestMap<IdentityKey, AgentRef>,
     cas: ArcSwap<CaSet>,
     policy: ArcSwap<Policy>,
     /// Path validations of certificates that are not enrolled, keyed by a digest of the leaf
@@ -315,7 +326,7 @@ impl TrustIndex {
         // Another certificate with this identity may be indexed under its own fingerprint
         // (rows written before identities were checked): the same rule picks one.
         if let Some(identity) = identity {
-            match self.by_identity.entry(identity) {
+            match self.by_identity.entry(identity_key(&identity)) {
                 Entry::Occupied(mut slot) => {
                     if replaces(&entry.0, &slot.get().0, &cas) {
                         slot.insert(entry);
@@ -369,7 +380,9 @@ impl TrustView for TrustIndex {
 
     fn agent_by_identity(&self, certificate: &PresentedCertificate) -> Option<AgentRef> {
         let identity = x509::issuer_serial(&certificate.der)?;
-        self.by_identity.get(&identity).map(|e| e.value().clone())
+        self.by_identity
+            .get(&identity_key(&identity))
+            .map(|e| e.value().clone())
     }
 
     fn ca_validity(&self, ca: CaId) -> Option<(i64, i64)> {
