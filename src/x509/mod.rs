@@ -302,5 +302,8 @@ fn leading_fields(bytes: &[u8]) -> Option<LeadingFields<'_>> {
 }
 
 #[cfg(test)]
+mod test_pki;
+
+#[cfg(test)]
 #[path = "parse_tests.rs"]
 mod tests;

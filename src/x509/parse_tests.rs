@@ -3,81 +3,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    PKCS_ECDSA_P256_SHA256, SanType, SerialNumber, SignatureAlgorithm, date_time_ymd,
-};
+use rcgen::{ExtendedKeyUsagePurpose, IsCa, KeyPair, SanType, SerialNumber, date_time_ymd};
 use time::macros::datetime;
 
 use super::*;
 use crate::domain::CaId;
-
-/// A certificate and the key that signs what it issues.
-struct Issued {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-impl Issued {
-    fn der(&self) -> Vec<u8> {
-        self.cert.der().to_vec()
-    }
-
-    fn pem(&self) -> String {
-        self.cert.pem()
-    }
-}
-
-fn params(common_name: &str) -> CertificateParams {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "certgate tests");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, common_name);
-    params.not_before = date_time_ymd(2024, 1, 1);
-    params.not_after = date_time_ymd(2034, 1, 1);
-    params
-}
-
-fn ca_params(common_name: &str) -> CertificateParams {
-    let mut params = params(common_name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-}
-
-fn root(common_name: &str, alg: &'static SignatureAlgorithm) -> Issued {
-    let key = KeyPair::generate_for(alg).unwrap();
-    let cert = ca_params(common_name).self_signed(&key).unwrap();
-    Issued { cert, key }
-}
-
-fn issue(params: CertificateParams, alg: &'static SignatureAlgorithm, issuer: &Issued) -> Issued {
-    let key = KeyPair::generate_for(alg).unwrap();
-    let cert = params.signed_by(&key, &issuer.cert, &issuer.key).unwrap();
-    Issued { cert, key }
-}
-
-fn intermediate(common_name: &str, issuer: &Issued) -> Issued {
-    issue(ca_params(common_name), &PKCS_ECDSA_P256_SHA256, issuer)
-}
-
-fn leaf_with(issuer: &Issued, tweak: impl FnOnce(&mut CertificateParams)) -> Issued {
-    let mut params = params("agent-001");
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    tweak(&mut params);
-    issue(params, &PKCS_ECDSA_P256_SHA256, issuer)
-}
-
-fn leaf(issuer: &Issued) -> Issued {
-    leaf_with(issuer, |_| {})
-}
-
-fn dns(name: &str) -> SanType {
-    SanType::DnsName(name.try_into().unwrap())
-}
+use crate::x509::test_pki::*;
 
 // ---------------------------------------------------------------- PROXIES.md §6 vector
 
@@ -132,7 +63,7 @@ fn the_proxies_md_certificate_parses_with_its_published_values() {
 
 #[test]
 fn pem_certificates_returns_every_certificate_in_order() {
-    let ca = root("Root", &PKCS_ECDSA_P256_SHA256);
+    let ca = root("Root");
     let agent = leaf(&ca);
     let text = format!("{}\n{}", agent.pem(), ca.pem());
     assert_eq!(pem_certificates(&text).unwrap(), [agent.der(), ca.der()]);
@@ -146,7 +77,7 @@ fn pem_certificates_returns_every_certificate_in_order() {
 
 #[test]
 fn pem_certificates_refuses_keys_other_blocks_and_oversized_text() {
-    let ca = root("Root", &PKCS_ECDSA_P256_SHA256);
+    let ca = root("Root");
     let agent = leaf(&ca);
     let block = |tag: &str| pem::encode(&pem::Pem::new(tag, vec![1, 2, 3]));
     let cases: Vec<(&str, String, CertError)> = vec![
@@ -197,7 +128,7 @@ fn pem_certificates_refuses_keys_other_blocks_and_oversized_text() {
 
 #[test]
 fn pem_text_of_exactly_the_limit_is_accepted() {
-    let agent = leaf(&root("Root", &PKCS_ECDSA_P256_SHA256));
+    let agent = leaf(&root("Root"));
     let pem = agent.pem();
     let text = format!("{pem}{}", "\n".repeat(MAX_PEM_BYTES - pem.len()));
     assert_eq!(text.len(), MAX_PEM_BYTES);
@@ -206,7 +137,7 @@ fn pem_text_of_exactly_the_limit_is_accepted() {
 
 #[test]
 fn single_pem_certificate_wants_exactly_one() {
-    let ca = root("Root", &PKCS_ECDSA_P256_SHA256);
+    let ca = root("Root");
     let agent = leaf(&ca);
     let info = single_pem_certificate(&agent.pem()).unwrap();
     assert_eq!(info.der, agent.der());
@@ -227,7 +158,7 @@ fn single_pem_certificate_wants_exactly_one() {
 
 #[test]
 fn to_pem_round_trips() {
-    let info = parse(leaf(&root("Root", &PKCS_ECDSA_P256_SHA256)).der()).unwrap();
+    let info = parse(leaf(&root("Root")).der()).unwrap();
     let pem = info.to_pem();
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
     assert!(!pem.contains('\r'));
@@ -238,7 +169,7 @@ fn to_pem_round_trips() {
 
 #[test]
 fn parse_reads_names_serial_validity_and_digests() {
-    let ca = root("Test Root", &PKCS_ECDSA_P256_SHA256);
+    let ca = root("Test Root");
     let agent = leaf_with(&ca, |p| {
         p.serial_number = Some(SerialNumber::from_slice(&[0x0A, 0x1B, 0x2C]));
         p.not_before = date_time_ymd(2025, 3, 4);
@@ -269,7 +200,7 @@ fn parse_reads_names_serial_validity_and_digests() {
 
 #[test]
 fn serial_is_uppercase_hex_as_nginx_prints_it() {
-    let ca = root("Root", &PKCS_ECDSA_P256_SHA256);
+    let ca = root("Root");
     // DER adds a 0x00 sign byte before a serial whose high bit is set; OpenSSL (and so
     // nginx's `$ssl_client_serial`) does not print it.
     let twenty_ff = "FF".repeat(20);
@@ -293,14 +224,15 @@ fn serial_is_uppercase_hex_as_nginx_prints_it() {
 
 #[test]
 fn hostname_falls_back_to_the_common_name() {
-    let info = parse(leaf(&root("Root", &PKCS_ECDSA_P256_SHA256)).der()).unwrap();
+    let agent = leaf_with(&root("Root"), |p| p.subject_alt_names.clear());
+    let info = parse(agent.der()).unwrap();
     assert!(info.dns_names.is_empty());
     assert_eq!(info.preferred_hostname(), Some("agent-001"));
 }
 
 #[test]
 fn is_ca_follows_basic_constraints() {
-    let ca = root("Root", &PKCS_ECDSA_P256_SHA256);
+    let ca = root("Root");
     assert!(parse(ca.der()).unwrap().is_ca, "CA:TRUE");
     assert!(
         parse(intermediate("Intermediate", &ca).der())
@@ -322,7 +254,7 @@ fn is_ca_follows_basic_constraints() {
 
 #[test]
 fn extended_key_usage_rules() {
-    let ca = root("Root", &PKCS_ECDSA_P256_SHA256);
+    let ca = root("Root");
     use ExtendedKeyUsagePurpose as P;
     let cases: Vec<(&str, Vec<P>, Option<ExtendedKeyUsage>, bool)> = vec![
         (
@@ -382,7 +314,7 @@ fn extended_key_usage_rules() {
 
 #[test]
 fn malformed_der_is_refused() {
-    let der = leaf(&root("Root", &PKCS_ECDSA_P256_SHA256)).der();
+    let der = leaf(&root("Root")).der();
     let mut trailing = der.clone();
     trailing.push(0);
     let mut flipped_tag = der.clone();
@@ -473,7 +405,7 @@ fn rsa_signatures_verify() {
             .map(|p| p.ca_id),
         Ok(ca_id)
     );
-    let ecdsa_namesake = root("certgate test RSA CA", &PKCS_ECDSA_P256_SHA256);
+    let ecdsa_namesake = root("certgate test RSA CA");
     let namesake = Anchors::new(
         [(ca_id, ecdsa_namesake.der())]
             .iter()
@@ -486,7 +418,7 @@ fn rsa_signatures_verify() {
 
 #[test]
 fn identity_is_the_issuer_and_serial_whatever_the_encoding() {
-    let ca = root("Root", &PKCS_ECDSA_P256_SHA256);
+    let ca = root("Root");
     let agent = leaf_with(&ca, |p| {
         p.serial_number = Some(SerialNumber::from_slice(&[0x80, 1]))
     });
@@ -502,7 +434,7 @@ fn identity_is_the_issuer_and_serial_whatever_the_encoding() {
         issuer_serial_under(&ca.der(), "8002"),
         Some(info.issuer_serial)
     );
-    let other = root("Other Root", &PKCS_ECDSA_P256_SHA256);
+    let other = root("Other Root");
     assert_ne!(
         issuer_serial_under(&other.der(), "8001"),
         Some(info.issuer_serial)

@@ -2,101 +2,19 @@
 //! RFC 5280 certgate relies on, as a table with the exact outcome per case.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose,
-    GeneralSubtree, IsCa, KeyPair, KeyUsagePurpose, NameConstraints, PKCS_ECDSA_P256_SHA256,
-    PKCS_ECDSA_P384_SHA384, PKCS_ED25519, SanType, SignatureAlgorithm, date_time_ymd,
+    BasicConstraints, CustomExtension, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, KeyPair,
+    KeyUsagePurpose, NameConstraints, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519,
+    SanType, SignatureAlgorithm, date_time_ymd,
 };
 use time::OffsetDateTime;
 
 use super::*;
+use crate::x509::test_pki::*;
 use crate::x509::{CaRefusal, check_ca_certificate, parse};
 
 /// The decision time of every case: inside 2024..2034, the default validity.
 fn now() -> i64 {
     date_time_ymd(2026, 6, 1).unix_timestamp()
-}
-
-struct Issued {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-impl Issued {
-    fn der(&self) -> Vec<u8> {
-        self.cert.der().to_vec()
-    }
-}
-
-fn params(common_name: &str) -> CertificateParams {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "certgate tests");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, common_name);
-    params.not_before = date_time_ymd(2024, 1, 1);
-    params.not_after = date_time_ymd(2034, 1, 1);
-    params
-}
-
-fn ca_params(common_name: &str) -> CertificateParams {
-    let mut params = params(common_name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params
-}
-
-fn key(alg: &'static SignatureAlgorithm) -> KeyPair {
-    KeyPair::generate_for(alg).unwrap()
-}
-
-fn root_with(common_name: &str, tweak: impl FnOnce(&mut CertificateParams)) -> Issued {
-    let key = key(&PKCS_ECDSA_P256_SHA256);
-    let mut params = ca_params(common_name);
-    tweak(&mut params);
-    Issued {
-        cert: params.self_signed(&key).unwrap(),
-        key,
-    }
-}
-
-fn root(common_name: &str) -> Issued {
-    root_with(common_name, |_| {})
-}
-
-fn signed(params: CertificateParams, key: KeyPair, issuer: &Issued) -> Issued {
-    Issued {
-        cert: params.signed_by(&key, &issuer.cert, &issuer.key).unwrap(),
-        key,
-    }
-}
-
-fn intermediate_with(
-    common_name: &str,
-    issuer: &Issued,
-    tweak: impl FnOnce(&mut CertificateParams),
-) -> Issued {
-    let mut params = ca_params(common_name);
-    tweak(&mut params);
-    signed(params, key(&PKCS_ECDSA_P256_SHA256), issuer)
-}
-
-fn intermediate(common_name: &str, issuer: &Issued) -> Issued {
-    intermediate_with(common_name, issuer, |_| {})
-}
-
-fn leaf_with(issuer: &Issued, tweak: impl FnOnce(&mut CertificateParams)) -> Issued {
-    let mut params = params("agent-001");
-    params.subject_alt_names = vec![SanType::DnsName("agent-001.test".try_into().unwrap())];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    tweak(&mut params);
-    signed(params, key(&PKCS_ECDSA_P256_SHA256), issuer)
-}
-
-fn leaf(issuer: &Issued) -> Issued {
-    leaf_with(issuer, |_| {})
 }
 
 fn ids(count: usize) -> Vec<CaId> {

@@ -40,6 +40,19 @@ fn rsa_leaf(cn: &str) -> Vec<u8> {
     ))
 }
 
+/// A leaf under the RSA root whose own key is RSA-1024.
+fn rsa_1024_leaf(cn: &str) -> Vec<u8> {
+    forge::leaf_params(cn, now() - Duration::hours(1), now() + Duration::days(30))
+        .signed_by(
+            &RsaKey::generate(1024).key_pair(),
+            &rsa_root().cert,
+            &rsa_root().key,
+        )
+        .unwrap()
+        .der()
+        .to_vec()
+}
+
 /// One presented leaf and the certificates the client sent after it.
 struct Presented {
     leaf: TestCert,
@@ -256,22 +269,7 @@ fn rows() -> Vec<Row> {
         ),
         row(
             "RSA-1024 key in the leaf",
-            forged(
-                forge::leaf_params(
-                    "rsa1024.test",
-                    now() - Duration::hours(1),
-                    now() + Duration::days(30),
-                )
-                .signed_by(
-                    &RsaKey::generate(1024).key_pair(),
-                    &rsa_root().cert,
-                    &rsa_root().key,
-                )
-                .unwrap()
-                .der()
-                .to_vec(),
-                "rsa1024.test",
-            ),
+            forged(rsa_1024_leaf("rsa1024.test"), "rsa1024.test"),
             vec![],
             Some("weak_crypto"),
         ),
@@ -531,19 +529,7 @@ async fn enrolment_applies_the_same_validation() {
         ),
         (
             "RSA-1024 key".into(),
-            forge::leaf_params(
-                "weak.test",
-                now() - Duration::hours(1),
-                now() + Duration::days(30),
-            )
-            .signed_by(
-                &RsaKey::generate(1024).key_pair(),
-                &rsa_root().cert,
-                &rsa_root().key,
-            )
-            .unwrap()
-            .der()
-            .to_vec(),
+            rsa_1024_leaf("weak.test"),
             "weak_crypto",
         ),
     ];
