@@ -26,11 +26,21 @@ pub static AGENT_ID: HeaderName = HeaderName::from_static("x-agent-id");
 pub static AGENT_HOSTNAME: HeaderName = HeaderName::from_static("x-agent-hostname");
 pub static AGENT_TAGS: HeaderName = HeaderName::from_static("x-agent-tags");
 pub static REASON: HeaderName = HeaderName::from_static("x-certgate-reason");
+pub static ENFORCED: HeaderName = HeaderName::from_static("x-certgate-enforced");
 
 /// How long to wait for a JSON body a request announces (nginx without
 /// `proxy_pass_request_body off` announces the client's body but never sends it).
 const BODY_WAIT: Duration = Duration::from_secs(1);
 const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How an answer carries the decision. Headers alone keep every proxy's connection to
+/// certgate reusable (nginx closes an upstream connection whose body `auth_request` left
+/// unread); the seed's JSON body is written only to a caller that used the seed's JSON form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Headers,
+    Json,
+}
 
 /// The identity of an allowed agent, for the answer's body and headers.
 struct Identity<'a> {
@@ -70,6 +80,7 @@ struct Enrolment {
     now: SystemTime,
     client_ip: Option<IpAddr>,
     enforced: bool,
+    form: Form,
 }
 
 /// Answers one verify from the request's head alone when it can (no await, no allocation
@@ -100,19 +111,25 @@ impl Deferred {
         let Deferred { started, step } = self;
         let response = match step {
             Step::Enrol(enrolment) => enrol(enrolment, state).await,
-            Step::ReadBody { peer } => match read_body_identity(payload).await {
-                Err(reason) => deny_unreadable(call.request_id, state, reason),
-                Ok((presented, body_ip)) => {
-                    let client_ip =
-                        state
-                            .proxy_gate
-                            .client_ip(call.headers, body_ip.as_deref(), peer);
-                    match judge(presented, client_ip, call.request_id, state) {
-                        Ok(response) => response,
-                        Err(enrolment) => enrol(enrolment, state).await,
+            Step::ReadBody { peer } => {
+                let (read, form) = match read_body_identity(payload).await {
+                    Some(read) => (read, Form::Json),
+                    None => (Ok((Presented::default(), None)), Form::Headers),
+                };
+                match read {
+                    Err(reason) => deny_unreadable(call.request_id, state, reason, form),
+                    Ok((presented, body_ip)) => {
+                        let client_ip =
+                            state
+                                .proxy_gate
+                                .client_ip(call.headers, body_ip.as_deref(), peer);
+                        match judge(presented, client_ip, call.request_id, state, form) {
+                            Ok(response) => response,
+                            Err(enrolment) => enrol(enrolment, state).await,
+                        }
                     }
                 }
-            },
+            }
         };
         state.metrics.observe_verify_latency(started.elapsed());
         response
@@ -135,10 +152,10 @@ fn answer_from_head(call: &VerifyCall<'_>, state: &AppState) -> Result<Response<
             return Err(Step::ReadBody { peer });
         }
         Ok(None) => Presented::default(),
-        Err(reason) => return Ok(deny_unreadable(request_id, state, reason)),
+        Err(reason) => return Ok(deny_unreadable(request_id, state, reason, Form::Headers)),
     };
     let client_ip = state.proxy_gate.client_ip(headers, None, peer);
-    judge(presented, client_ip, request_id, state).map_err(Step::Enrol)
+    judge(presented, client_ip, request_id, state, Form::Headers).map_err(Step::Enrol)
 }
 
 /// The decision for a presented identity, answered; `Err` only for a certificate to enrol.
@@ -147,6 +164,7 @@ fn judge(
     client_ip: Option<IpAddr>,
     request_id: &str,
     state: &AppState,
+    form: Form,
 ) -> Result<Response<BoxBody>, Box<Enrolment>> {
     // The wall clock as `SystemTime`: the calendar form is only needed off the hot path.
     let now = SystemTime::now();
@@ -169,11 +187,12 @@ fn judge(
                     hostname: agent.0.hostname(),
                     tags: agent.0.tags(),
                 }),
+                form,
             ))
         }
         Verdict::AllowUnknown => {
             state.metrics.allowed(Allowed::Unknown);
-            Ok(allow(enforced, None))
+            Ok(allow(enforced, None, form))
         }
         Verdict::Enrol(chain) => match presented.certificate {
             Some(certificate) => Err(Box::new(Enrolment {
@@ -182,8 +201,9 @@ fn judge(
                 now,
                 client_ip,
                 enforced,
+                form,
             })),
-            None => Ok(internal_error()),
+            None => Ok(internal_error(form)),
         },
         Verdict::Deny(reason, agent) => {
             let identity = agent.as_ref().map(|a| Identity {
@@ -193,17 +213,17 @@ fn judge(
             });
             log_denial(request_id, reason, &presented, client_ip, enforced);
             state.metrics.denied(reason, enforced);
-            Ok(if enforced {
-                answer_with(
-                    reason.http_status(),
-                    false,
+            let status = if enforced { reason.http_status() } else { 200 };
+            Ok(answer_with(
+                Answer {
+                    status,
+                    verified: false,
                     identity,
-                    Some(reason.as_str()),
-                    true,
-                )
-            } else {
-                answer_with(200, false, identity, Some(reason.as_str()), false)
-            })
+                    reason: Some(reason.as_str()),
+                    enforced,
+                },
+                form,
+            ))
         }
     }
 }
@@ -215,13 +235,14 @@ async fn enrol(enrolment: Box<Enrolment>, state: &AppState) -> Response<BoxBody>
         now,
         client_ip,
         enforced,
+        form,
     } = *enrolment;
     let Ok(agent) = state
         .registry
         .auto_enrol(&certificate, chain, OffsetDateTime::from(now))
         .await
     else {
-        return internal_error();
+        return internal_error(form);
     };
     tracing::info!(agent_id = %agent.id, hostname = agent.hostname.as_str(),
         fingerprint = %agent.fingerprint, "auto-enrolled");
@@ -238,6 +259,7 @@ async fn enrol(enrolment: Box<Enrolment>, state: &AppState) -> Response<BoxBody>
             hostname: agent.hostname.as_str(),
             tags: &tags,
         }),
+        form,
     )
 }
 
@@ -253,22 +275,38 @@ fn refuse(
         "verify refused");
     state.metrics.denied(reason, true);
     answer_with(
-        reason.http_status(),
-        false,
-        None,
-        Some(reason.as_str()),
-        true,
+        Answer {
+            status: reason.http_status(),
+            verified: false,
+            identity: None,
+            reason: Some(reason.as_str()),
+            enforced: true,
+        },
+        Form::Headers,
     )
 }
 
 /// A certificate decision made before the trust index was consulted (unreadable headers):
 /// audit mode applies as to any other certificate decision.
-fn deny_unreadable(request_id: &str, state: &AppState, reason: Rejection) -> Response<BoxBody> {
+fn deny_unreadable(
+    request_id: &str,
+    state: &AppState,
+    reason: Rejection,
+    form: Form,
+) -> Response<BoxBody> {
     let enforced = state.trust.policy().enforcement_enabled;
     log_denial(request_id, reason, &Presented::default(), None, enforced);
     state.metrics.denied(reason, enforced);
-    let status = if enforced { reason.http_status() } else { 200 };
-    answer_with(status, false, None, Some(reason.as_str()), enforced)
+    answer_with(
+        Answer {
+            status: if enforced { reason.http_status() } else { 200 },
+            verified: false,
+            identity: None,
+            reason: Some(reason.as_str()),
+            enforced,
+        },
+        form,
+    )
 }
 
 fn log_denial(
@@ -292,27 +330,55 @@ fn log_denial(
     }
 }
 
-fn allow(enforced: bool, identity: Option<Identity<'_>>) -> Response<BoxBody> {
-    answer_with(200, true, identity, None, enforced)
+fn allow(enforced: bool, identity: Option<Identity<'_>>, form: Form) -> Response<BoxBody> {
+    answer_with(
+        Answer {
+            status: 200,
+            verified: true,
+            identity,
+            reason: None,
+            enforced,
+        },
+        form,
+    )
 }
 
-fn internal_error() -> Response<BoxBody> {
-    answer_with(500, false, None, Some("internal_error"), true)
+fn internal_error(form: Form) -> Response<BoxBody> {
+    answer_with(
+        Answer {
+            status: 500,
+            verified: false,
+            identity: None,
+            reason: Some("internal_error"),
+            enforced: true,
+        },
+        form,
+    )
 }
 
-/// Renders a verify answer: the JSON body, `Content-Type`, `Cache-Control: no-store`, the
-/// identity headers on allow and `X-Certgate-Reason` on deny.
-///
-/// The body and the identity header values are written into one buffer and shared from it
-/// (one allocation instead of one per value), and the body's keys are written as literals:
-/// this runs on every protected request.
-fn answer_with(
+/// One verify decision as the proxy receives it.
+struct Answer<'a> {
     status: u16,
     verified: bool,
-    identity: Option<Identity<'_>>,
+    identity: Option<Identity<'a>>,
     reason: Option<&'static str>,
     enforced: bool,
-) -> Response<BoxBody> {
+}
+
+/// Renders a verify answer: `Cache-Control: no-store`, the identity headers on allow,
+/// `X-Certgate-Reason` on deny, `X-Certgate-Enforced: false` in audit mode, and an empty
+/// body, or in the JSON form the seed's body.
+///
+/// The identity header values (and the body) are written into one buffer and shared from
+/// it, one allocation instead of one per value: this runs on every protected request.
+fn answer_with(answer: Answer<'_>, form: Form) -> Response<BoxBody> {
+    let Answer {
+        status,
+        verified,
+        identity,
+        reason,
+        enforced,
+    } = answer;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
     let mut id_buffer = uuid::Uuid::encode_buffer();
     let id = identity
@@ -321,11 +387,15 @@ fn answer_with(
     let hostname = identity.as_ref().map(|i| i.hostname);
     let tags = identity.as_ref().map_or("", |i| i.tags);
 
-    let mut buffer = Vec::with_capacity(160 + 2 * hostname.map_or(0, str::len) + tags.len());
-    write_body(&mut buffer, verified, id, hostname, reason, enforced);
+    let mut buffer = Vec::new();
+    if form == Form::Json {
+        buffer.reserve(160 + 2 * hostname.map_or(0, str::len) + tags.len());
+        write_body(&mut buffer, verified, id, hostname, reason, enforced);
+    }
     let body_end = buffer.len();
     let mut values = [0..0, 0..0, 0..0];
     if verified {
+        buffer.reserve(36 + hostname.map_or(0, str::len) + tags.len());
         for (range, value) in
             values
                 .iter_mut()
@@ -338,15 +408,23 @@ fn answer_with(
     }
     let buffer = Bytes::from(buffer);
 
-    let mut response = Response::with_body(status, BoxBody::new(buffer.slice(..body_end)));
+    let mut response = match form {
+        Form::Json => Response::with_body(status, BoxBody::new(buffer.slice(..body_end))),
+        Form::Headers => Response::with_body(status, BoxBody::new(())),
+    };
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    if form == Form::Json {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(reason) = reason {
         headers.insert(REASON.clone(), HeaderValue::from_static(reason));
+    }
+    if !enforced {
+        headers.insert(ENFORCED.clone(), HeaderValue::from_static("false"));
     }
     if verified {
         // Always send all three on allow, so a proxy never keeps a client's own copy; a
@@ -403,16 +481,19 @@ fn write_body(
     out.push(b'}');
 }
 
-/// The identity in the seed's JSON body; none when the body is empty or does not arrive in
-/// time.
-async fn read_body_identity<P>(payload: P) -> Result<(Presented, Option<String>), Rejection>
+/// The identity (and client address) in the seed's JSON body; `None` when no body arrives
+/// in time or it is empty: then the call did not use the JSON form.
+async fn read_body_identity<P>(payload: P) -> Option<Result<(Presented, Option<String>), Rejection>>
 where
     P: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
 {
-    let Ok(bytes) = tokio::time::timeout(BODY_WAIT, read_body(payload)).await else {
-        return Ok((Presented::default(), None));
+    let bytes = match tokio::time::timeout(BODY_WAIT, read_body(payload)).await {
+        Err(_) => return None,
+        Ok(Err(reason)) => return Some(Err(reason)),
+        Ok(Ok(bytes)) if bytes.is_empty() => return None,
+        Ok(Ok(bytes)) => bytes,
     };
-    proxy::identity_from_body(&bytes?)
+    Some(proxy::identity_from_body(&bytes))
 }
 
 fn announces_json_body(headers: &HeaderMap) -> bool {

@@ -425,21 +425,87 @@ impl ApiResponse {
     }
 }
 
-/// A verify answer.
+/// A verify answer. `body` is the decision in the seed's five fields: the JSON body where
+/// certgate sent one, else read from the headers, which carry the decision on every answer.
 #[derive(Debug)]
 pub struct VerifyAnswer {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Value,
+    /// Whether certgate answered with the seed's JSON body (only to a JSON request body).
+    pub json: bool,
 }
 
 impl VerifyAnswer {
+    /// Sends `request` and checks the answer's form: a body only when the request sent a
+    /// JSON body, and then one that agrees with the headers; otherwise `Content-Length: 0`.
     pub async fn from(request: RequestBuilder) -> Self {
-        let response = ApiResponse::from(request).await;
+        let (client, request) = request.build_split();
+        let request = request.expect("a valid request");
+        let sent_json_body = request
+            .body()
+            .and_then(|body| body.as_bytes())
+            .is_some_and(|bytes| !bytes.is_empty())
+            && request
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("json"));
+        let response = client.execute(request).await.expect("certgate answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        // An allow without an agent sends the identity headers empty (so that no client
+        // copy survives in the proxy): empty is no value.
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+        };
+        let from_headers = json!({
+            "verified": status == 200 && header("x-certgate-reason").is_none(),
+            "agent_id": header("x-agent-id"),
+            "hostname": header("x-agent-hostname"),
+            "reason": header("x-certgate-reason"),
+            "enforced": header("x-certgate-enforced") != Some("false"),
+        });
+        if bytes.is_empty() {
+            assert_eq!(header("content-length"), Some("0"), "{status}: {headers:?}");
+            assert_eq!(header("content-type"), None, "no body, no content type");
+            return Self {
+                status,
+                headers,
+                body: from_headers,
+                json: false,
+            };
+        }
+        assert!(
+            sent_json_body,
+            "{status}: a body for a call that sent none: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "{status}: body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        for field in ["verified", "reason", "enforced"] {
+            assert_eq!(
+                body[field], from_headers[field],
+                "{field}: headers {headers:?}"
+            );
+        }
+        if body["verified"] == json!(true) {
+            assert_eq!(body["agent_id"], from_headers["agent_id"]);
+            assert_eq!(body["hostname"], from_headers["hostname"]);
+        }
         Self {
-            status: response.status.as_u16(),
-            headers: response.headers,
-            body: response.body,
+            status,
+            headers,
+            body,
+            json: true,
         }
     }
 

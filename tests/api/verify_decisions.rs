@@ -307,7 +307,7 @@ async fn every_row_of_the_decision_table() {
 }
 
 #[tokio::test]
-async fn denials_of_enrolled_agents_name_the_agent_in_the_body() {
+async fn denials_of_enrolled_agents_name_the_agent_in_the_json_form_only() {
     let app = spawn_app().await;
     let root_id = app.add_ca(&pki().root).await;
     let cert = pki().leaf("named.example");
@@ -317,6 +317,18 @@ async fn denials_of_enrolled_agents_name_the_agent_in_the_body() {
         .assert_status(StatusCode::OK);
     let answer = app.verify_escaped_pem(&cert).await;
     answer.assert_denied(403, "agent_disabled");
+    assert_eq!(
+        answer.header("x-agent-id"),
+        None,
+        "the identity headers are for allowed agents only"
+    );
+    let seed_form = app
+        .verify_request(Method::POST)
+        .header("X-Verify-Secret", &app.verify_secret)
+        .header("Content-Type", "application/json")
+        .body(json!({"fingerprint": cert.fingerprint()}).to_string());
+    let answer = VerifyAnswer::from(seed_form).await;
+    assert!(answer.json);
     assert_eq!(
         answer.body,
         json!({"verified": false, "agent_id": agent["id"], "hostname": "named.example",
@@ -921,4 +933,105 @@ async fn ca_changes_apply_to_the_next_call_for_unknown_certificates_too() {
     app.verify_escaped_pem(&cert)
         .await
         .assert_denied(403, "unknown_certificate");
+}
+
+#[tokio::test]
+async fn answers_are_status_and_headers_with_an_empty_body() {
+    let app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("bodyless.example");
+    let agent = app.enrol(&cert, &root_id).await;
+    let unknown = pki().leaf("unknown.example");
+    // `VerifyAnswer::from` checks every answer's form: `Content-Length: 0`, no
+    // `Content-Type`, unless the call itself sent the seed's JSON body.
+    for method in [Method::GET, Method::HEAD, Method::POST, Method::DELETE] {
+        app.verify_as(method.clone(), &[("X-Client-Cert", &cert.nginx_escaped())])
+            .await
+            .assert_allowed(&agent);
+        let denied = app
+            .verify_as(
+                method.clone(),
+                &[("X-Client-Cert", &unknown.nginx_escaped())],
+            )
+            .await;
+        assert_eq!(denied.status, 403, "{method}");
+        assert_eq!(
+            denied.header("x-certgate-reason"),
+            Some("unknown_certificate")
+        );
+        let refused = verify_with_secret(&app, Some("wrong"), &[escaped(&cert)]).await;
+        assert_eq!(refused.reason(), Some("invalid_verify_secret"));
+    }
+    // An identity header wins over a JSON body, and the answer has none.
+    let with_body = app
+        .verify_request(Method::POST)
+        .header("X-Verify-Secret", &app.verify_secret)
+        .header("X-Client-Cert", cert.nginx_escaped())
+        .header("Content-Type", "application/json")
+        .body(json!({"fingerprint": unknown.fingerprint()}).to_string());
+    let answer = VerifyAnswer::from(with_body).await;
+    assert!(!answer.json);
+    answer.assert_allowed(&agent);
+
+    app.put_config(json!({"enforcement_enabled": false})).await;
+    let audit = app.verify_escaped_pem(&unknown).await;
+    assert_eq!(audit.status, 200);
+    assert_eq!(audit.header("x-certgate-enforced"), Some("false"));
+    assert_eq!(
+        audit.header("x-certgate-reason"),
+        Some("unknown_certificate")
+    );
+    let audit_allow = app.verify_escaped_pem(&cert).await;
+    assert_eq!(audit_allow.header("x-certgate-enforced"), Some("false"));
+    assert_eq!(audit_allow.header("x-certgate-reason"), None);
+}
+
+#[tokio::test]
+async fn one_connection_carries_check_after_check_when_no_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("keepalive.example");
+    app.enrol(&cert, &root_id).await;
+    let unknown = pki().leaf("unknown.example");
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    // What nginx's auth_request does with an upstream keepalive connection: send a GET, read
+    // the head, and send the next request on the same connection. A body left behind would
+    // be read as the start of the next answer.
+    for (round, (leaf, status)) in [(&cert, 200), (&unknown, 403), (&cert, 200)]
+        .iter()
+        .enumerate()
+    {
+        let request = format!(
+            "GET {}/verify HTTP/1.1\r\nHost: certgate\r\nX-Verify-Secret: {}\r\nX-Client-Cert: {}\r\n\r\n",
+            app.base_path,
+            app.verify_secret,
+            leaf.nginx_escaped()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        let read_head = async {
+            while !head.ends_with(b"\r\n\r\n") {
+                assert!(head.len() < 16 * 1024, "an answer head this long");
+                stream.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), read_head)
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: no answer on the kept connection"));
+        let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+        assert!(
+            head.starts_with(&format!("http/1.1 {status} ")),
+            "round {round}: {head}"
+        );
+        assert!(
+            head.contains("\r\ncontent-length: 0\r\n"),
+            "round {round}: {head}"
+        );
+        assert!(!head.contains("connection: close"), "round {round}: {head}");
+    }
 }

@@ -753,6 +753,7 @@ async fn the_seed_json_body_form() {
     for (why, content_type, body, agent) in &allowed {
         let answer = verify_body(&app, content_type, body.to_string()).await;
         assert_eq!(answer.status, 200, "{why}: {}", answer.body);
+        assert!(answer.json, "{why}: the JSON form is answered in JSON");
         answer.assert_allowed(agent);
     }
     let denied: Vec<(&str, &str, String, u16, &str)> = vec![
@@ -820,6 +821,11 @@ async fn the_seed_json_body_form() {
             (*status, Some(*reason)),
             "{why}: {}",
             answer.body
+        );
+        assert_eq!(
+            answer.json,
+            *content_type != "text/plain",
+            "{why}: JSON only to a JSON body"
         );
     }
     // The body ip wins over X-Real-IP.
