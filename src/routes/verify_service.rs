@@ -3,6 +3,13 @@
 //! proxy's when sane, else a new UUID). `B/verify` is answered here, straight from the
 //! parsed request; every other path goes on to the actix-web `App`.
 //!
+//! No route of certgate's needs a percent-escape, an empty segment or a dot segment in its
+//! path, and a proxy that matches locations on the decoded, normalised path while it
+//! forwards the path as the client spelled it would let such a spelling reach a route its
+//! configuration meant to keep from the client. So a path spelled that way is verify when
+//! it spells `B/verify`, and otherwise refused with 400 `invalid_path` before any route,
+//! authentication included, sees it.
+//!
 //! Verify is the one route on every protected request's path, and the `App`'s per-request
 //! machinery (request and response wrappers, middleware, routing, extractors) costs about
 //! as much as the decision itself; the path is fixed, so none of it is needed to find it.
@@ -95,7 +102,15 @@ where
             let response = headers_too_large_response().into();
             return Either::Left(ready(Ok(with_request_id(response, request_id))));
         }
-        if req.path() != &*self.verify_path {
+        let is_verify = match spelling(req.path()) {
+            Spelling::Plain(path) => path == &*self.verify_path,
+            Spelling::Unusual(path) if path == *self.verify_path => true,
+            Spelling::Unusual(_) => {
+                let response = invalid_path_response().into();
+                return Either::Left(ready(Ok(with_request_id(response, request_id))));
+            }
+        };
+        if !is_verify {
             let answer = self.app.call(req);
             return Either::Right(Box::pin(async move {
                 let response = answer.await?.map_into_boxed_body().into();
@@ -158,6 +173,52 @@ fn headers_too_large_response() -> HttpResponse {
     }))
 }
 
+/// How a request's path is spelled.
+#[derive(Debug, PartialEq, Eq)]
+enum Spelling<'a> {
+    /// No percent-escape, empty segment or dot segment: routed as it is.
+    Plain(&'a str),
+    /// Spelled with one of them; what it decodes and normalises to.
+    Unusual(String),
+}
+
+fn spelling(path: &str) -> Spelling<'_> {
+    let unusual = path.contains('%')
+        || path.contains("//")
+        || path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..");
+    if !unusual {
+        return Spelling::Plain(path);
+    }
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            segment => segments.push(segment),
+        }
+    }
+    let mut normalised = String::with_capacity(decoded.len());
+    for segment in segments {
+        normalised.push('/');
+        normalised.push_str(segment);
+    }
+    Spelling::Unusual(normalised)
+}
+
+fn invalid_path_response() -> HttpResponse {
+    HttpResponse::build(StatusCode::BAD_REQUEST).json(serde_json::json!({
+        "error": {
+            "code": "invalid_path",
+            "message": "paths with percent-escapes, empty segments or dot segments are refused",
+        }
+    }))
+}
+
 fn is_sane_request_id(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();
     !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(u8::is_ascii_graphic)
@@ -167,4 +228,46 @@ fn new_request_id() -> HeaderValue {
     let mut buffer = uuid::Uuid::encode_buffer();
     let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paths_are_routed_as_they_are() {
+        for path in [
+            "/",
+            "/healthz",
+            "/api/b/verify",
+            "/api/b/agents/3f2a",
+            "/api/b/verify/",
+        ] {
+            assert_eq!(spelling(path), Spelling::Plain(path));
+        }
+    }
+
+    #[test]
+    fn unusual_spellings_are_decoded_and_normalised() {
+        for (path, normalised) in [
+            ("/api/b/%76erify", "/api/b/verify"),
+            ("/api/b//verify", "/api/b/verify"),
+            ("/api/b/./verify", "/api/b/verify"),
+            ("/api/b/agents/../verify", "/api/b/verify"),
+            ("/api/b/agents/..%2Fverify", "/api/b/verify"),
+            (
+                "/api/b/agents/..%2Fenroll%2Frequests%2Fstatus%2Fx",
+                "/api/b/enroll/requests/status/x",
+            ),
+            ("/api/b/agents/%2e%2e/renew", "/api/b/renew"),
+            ("/../../etc", "/etc"),
+            ("/api/b/%ff", "/api/b/\u{fffd}"),
+        ] {
+            assert_eq!(
+                spelling(path),
+                Spelling::Unusual(normalised.into()),
+                "{path}"
+            );
+        }
+    }
 }

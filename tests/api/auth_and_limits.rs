@@ -416,3 +416,55 @@ async fn start_up_explains_a_missing_token_and_secret() {
         "how to set the secret:\n{log}"
     );
 }
+
+/// A proxy matches its locations on the decoded, normalised path and may forward the path
+/// as the client spelled it: certgate routes such a spelling as the route it spells only
+/// for verify, and refuses every other one before authentication, so that a guessed admin
+/// token cannot be tried through an unusual spelling either.
+#[tokio::test]
+async fn unusual_spellings_of_a_path_are_verify_or_refused_before_authentication() {
+    let app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("spelled.example");
+    app.enrol(&cert, &root_id).await;
+    let base = app.base_path.clone();
+    let request = |path: &str, headers: &str| {
+        format!("GET {base}{path} HTTP/1.1\r\nHost: certgate\r\nConnection: close\r\n{headers}\r\n")
+    };
+    let verify_headers = format!(
+        "X-Verify-Secret: {}\r\nX-Client-Cert: {}\r\n",
+        app.verify_secret,
+        cert.nginx_escaped()
+    );
+    for spelled in [
+        "/%76erify",
+        "//verify",
+        "/./verify",
+        "/agents/../verify",
+        "/agents/..%2Fverify",
+    ] {
+        let (status, _) = app.raw_request(&request(spelled, &verify_headers)).await;
+        assert_eq!(status, 200, "{spelled} is verify");
+        let no_secret = format!("X-Client-Cert: {}\r\n", cert.nginx_escaped());
+        let (status, _) = app.raw_request(&request(spelled, &no_secret)).await;
+        assert_eq!(status, 401, "{spelled} is verify, secret and all");
+    }
+    let right = format!("Authorization: Bearer {}\r\n", app.admin_token);
+    let wrong = "Authorization: Bearer not-the-token\r\n";
+    for spelled in [
+        "/%61gents",
+        "//agents",
+        "/./agents",
+        "/agents/..%2Fenroll%2Frequests%2Fstatus%2Fx",
+        "/agents/..%2Frenew",
+        "/agents/%2e%2e/config",
+        "/ca%2F",
+    ] {
+        for token in [right.as_str(), wrong, ""] {
+            let (status, _) = app.raw_request(&request(spelled, token)).await;
+            assert_eq!(status, 400, "{spelled} with {token:?}");
+        }
+    }
+    let (status, _) = app.raw_request(&request("/agents", &right)).await;
+    assert_eq!(status, 200, "the plain spelling still works");
+}
