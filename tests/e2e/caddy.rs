@@ -3,11 +3,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::forgery;
 use crate::harness::process::{Process, binary_or_skip};
 use crate::harness::sidecar::Believes;
 use crate::harness::{Stack, recipe, substitute};
 use crate::scenarios::{self, ChainCheck};
+use crate::{exposure, forgery};
 
 const RECIPE: &str = "caddy/Caddyfile";
 
@@ -34,7 +34,6 @@ async fn start(caddy: &Path, stack: &Stack) -> Process {
                 ),
                 ("localhost:8443", format!("localhost:{port}")),
                 ("/etc/caddy/certgate/", format!("{}/", dir.display())),
-                ("change-me", stack.certgate.verify_secret.clone()),
             ],
         );
         std::fs::write(&config, caddyfile).unwrap();
@@ -42,6 +41,7 @@ async fn start(caddy: &Path, stack: &Stack) -> Process {
         command
             .args(["run", "--adapter", "caddyfile", "--config"])
             .arg(&config)
+            .env("CERTGATE_VERIFY_SECRET", &stack.certgate.verify_secret)
             .env("HOME", &dir)
             .env("XDG_DATA_HOME", dir.join("data"))
             .env("XDG_CONFIG_HOME", dir.join("config"));
@@ -84,4 +84,23 @@ async fn fails_closed_while_certgate_is_down() {
     let mut stack = Stack::start(Believes::Default).await;
     let proxy = start(&caddy, &stack).await;
     scenarios::fails_closed_while_certgate_is_down(&mut stack, proxy.port(), 502).await;
+}
+
+#[tokio::test]
+async fn keeps_verify_and_bearer_tokens_from_the_public_listener() {
+    let caddy = caddy_or_skip!();
+    let stack = Stack::start(Believes::Default).await;
+    let proxy = start(&caddy, &stack).await;
+    let agents = scenarios::enrol_agents(&stack).await;
+    exposure::verify_is_not_reachable(&stack, proxy.port(), &agents).await;
+    exposure::bearer_tokens_are_useless_from_outside(&stack, proxy.port()).await;
+}
+
+#[tokio::test]
+async fn does_not_blame_authentication_for_an_application_outage() {
+    let caddy = caddy_or_skip!();
+    let stack = Stack::start(Believes::Default).await;
+    let proxy = start(&caddy, &stack).await;
+    scenarios::enrol_agents(&stack).await;
+    exposure::application_outage_is_not_blamed_on_authentication(&stack, proxy.port()).await;
 }

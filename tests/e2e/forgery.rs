@@ -74,6 +74,28 @@ fn forgeries(leaf: &Leaf, victim: &Agent) -> Vec<Forgery> {
                 ("X-Agent-Tags", victim.tags.join(",")),
             ],
         ),
+        forgery(
+            "X_Agent_Id, X-Agent_Hostname, X_Agent-Tags (underscore spellings)",
+            &[
+                ("X_Agent_Id", victim.id.clone()),
+                ("X-Agent_Hostname", victim.hostname.clone()),
+                ("X_Agent-Tags", victim.tags.join(",")),
+            ],
+        ),
+        forgery(
+            "X_Client_Cert, X_Client_Cert_Fingerprint (underscore spellings)",
+            &[
+                ("X_Client_Cert", escaped.clone()),
+                ("X_Client_Cert_Fingerprint", sha1.clone()),
+            ],
+        ),
+        forgery(
+            "X-Verify-Secret and X_Verify_Secret",
+            &[
+                ("X-Verify-Secret", "change-me".to_owned()),
+                ("X_Verify_Secret", "change-me".to_owned()),
+            ],
+        ),
     ];
     let everything = list.iter().flat_map(|f| f.headers.clone()).collect();
     list.push(Forgery {

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod caddy;
+mod exposure;
 mod forgery;
 mod harness;
 mod nginx;

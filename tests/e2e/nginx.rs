@@ -4,11 +4,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use crate::forgery;
 use crate::harness::process::{Process, binary_or_skip};
 use crate::harness::sidecar::Believes;
 use crate::harness::{Stack, recipe, substitute};
 use crate::scenarios::{self, ChainCheck};
+use crate::{exposure, forgery};
 
 #[derive(Clone, Copy)]
 enum Mode {
@@ -37,6 +37,7 @@ async fn start(nginx: &Path, stack: &Stack, mode: Mode) -> Process {
     ] {
         std::fs::write(dir.join(file), contents).unwrap();
     }
+    install_snippets(&dir, &stack.certgate.verify_secret);
     let error_log = dir.join("error.log");
     let snippet_path = dir.join("certgate.conf");
     let main_path = dir.join("nginx.conf");
@@ -57,7 +58,6 @@ async fn start(nginx: &Path, stack: &Stack, mode: Mode) -> Process {
                 ),
                 ("127.0.0.1:8443", format!("127.0.0.1:{port}")),
                 ("/etc/nginx/certgate/", format!("{}/", dir.display())),
-                ("change-me", stack.certgate.verify_secret.clone()),
             ],
         );
         std::fs::write(&snippet_path, snippet).unwrap();
@@ -72,6 +72,25 @@ async fn start(nginx: &Path, stack: &Stack, mode: Mode) -> Process {
         command
     })
     .await
+}
+
+/// The files of `nginx/snippets/` in `dir`, where the recipes include them from, with the
+/// test's secret.
+fn install_snippets(dir: &Path, secret: &str) {
+    let snippets = Path::new(env!("CARGO_MANIFEST_DIR")).join("nginx/snippets");
+    for entry in std::fs::read_dir(&snippets).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let relative = format!("nginx/snippets/{name}");
+        let text = recipe(&relative);
+        let mut replacements = Vec::new();
+        if text.contains("/etc/nginx/certgate/") {
+            replacements.push(("/etc/nginx/certgate/", format!("{}/", dir.display())));
+        }
+        if name == "verify-secret.conf" {
+            replacements.push(("change-me", secret.to_owned()));
+        }
+        std::fs::write(dir.join(&name), substitute(&relative, &text, &replacements)).unwrap();
+    }
 }
 
 /// One foreground process (no master, no workers): it runs as the test's user, so it reads
@@ -175,4 +194,42 @@ async fn full_certificate_mode_admits_admin_agents_to_the_admin_api() {
     let stack = Stack::start(Believes::Default).await;
     let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
     scenarios::admin_by_certificate_through_the_proxy(&stack, proxy.port()).await;
+}
+
+#[tokio::test]
+async fn fingerprint_mode_keeps_verify_and_bearer_tokens_from_the_public_listener() {
+    let nginx = nginx_or_skip!();
+    let stack = Stack::start(Believes::Default).await;
+    let proxy = start(&nginx, &stack, Mode::Fingerprint).await;
+    let agents = scenarios::enrol_agents(&stack).await;
+    exposure::verify_is_not_reachable(&stack, proxy.port(), &agents).await;
+    exposure::bearer_tokens_are_useless_from_outside(&stack, proxy.port()).await;
+}
+
+#[tokio::test]
+async fn fingerprint_mode_does_not_blame_authentication_for_an_application_outage() {
+    let nginx = nginx_or_skip!();
+    let stack = Stack::start(Believes::Default).await;
+    let proxy = start(&nginx, &stack, Mode::Fingerprint).await;
+    scenarios::enrol_agents(&stack).await;
+    exposure::application_outage_is_not_blamed_on_authentication(&stack, proxy.port()).await;
+}
+
+#[tokio::test]
+async fn full_certificate_mode_keeps_verify_and_bearer_tokens_from_the_public_listener() {
+    let nginx = nginx_or_skip!();
+    let stack = Stack::start(Believes::Default).await;
+    let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
+    let agents = scenarios::enrol_agents(&stack).await;
+    exposure::verify_is_not_reachable(&stack, proxy.port(), &agents).await;
+    exposure::bearer_tokens_are_useless_from_outside(&stack, proxy.port()).await;
+}
+
+#[tokio::test]
+async fn full_certificate_mode_does_not_blame_authentication_for_an_application_outage() {
+    let nginx = nginx_or_skip!();
+    let stack = Stack::start(Believes::Default).await;
+    let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
+    scenarios::enrol_agents(&stack).await;
+    exposure::application_outage_is_not_blamed_on_authentication(&stack, proxy.port()).await;
 }

@@ -4,7 +4,6 @@ use crate::harness::Stack;
 use crate::harness::client::{Client, Outcome};
 use crate::harness::pki::Leaf;
 use crate::harness::sidecar::Agent;
-use crate::harness::upstream::Echo;
 
 /// The agents every scenario starts from, all issued by the test root.
 pub struct Agents {
@@ -31,16 +30,23 @@ pub async fn enrol_agents(stack: &Stack) -> Agents {
     }
 }
 
-/// What the application must see for `agent`: its identity, once.
-fn identity_of(agent: &Agent) -> Echo {
-    Echo {
-        agent_id: vec![agent.id.clone()],
-        agent_hostname: vec![agent.hostname.clone()],
-        agent_tags: vec![agent.tags.join(",")],
-    }
-}
+/// Headers meant for certgate, and the identity certgate vouches for: the application
+/// must never see a client's copy of any of them.
+pub const FOR_CERTGATE: [&str; 8] = [
+    "X-Client-Cert",
+    "X-Client-Cert-Fingerprint",
+    "X-Client-Verify",
+    "X-Forwarded-Tls-Client-Cert",
+    "X-Forwarded-Client-Cert",
+    "Client-Cert",
+    "Client-Cert-Chain",
+    "X-Verify-Secret",
+];
+pub const VOUCHED: [&str; 3] = ["X-Agent-Id", "X-Agent-Hostname", "X-Agent-Tags"];
 
-/// `client` reaches the application, which sees `agent`'s identity and nothing else.
+/// `client` reaches the application, which sees `agent`'s identity once, and no header
+/// meant for certgate nor any spelling of one with underscores (which WSGI and CGI
+/// applications read as the hyphenated name).
 pub async fn assert_passes_as(
     client: &Client,
     headers: &[(&str, String)],
@@ -48,7 +54,29 @@ pub async fn assert_passes_as(
     what: &str,
 ) {
     let echo = client.get_with(headers).await.passed(what);
-    assert_eq!(echo, identity_of(agent), "{what}: the application saw");
+    let identity = [
+        agent.id.clone(),
+        agent.hostname.clone(),
+        agent.tags.join(","),
+    ];
+    for (name, expected) in VOUCHED.iter().zip(&identity) {
+        assert_eq!(
+            echo.values(name),
+            [expected.as_str()],
+            "{what}: the application saw {name}"
+        );
+    }
+    for (name, value) in &echo.headers {
+        let spelled = name.replace('_', "-");
+        let guarded = FOR_CERTGATE
+            .iter()
+            .chain(&VOUCHED)
+            .any(|g| g.eq_ignore_ascii_case(&spelled));
+        assert!(
+            !guarded || (name == &spelled && VOUCHED.iter().any(|v| v.eq_ignore_ascii_case(name))),
+            "{what}: the application saw {name}: {value}"
+        );
+    }
 }
 
 /// `client` is refused and the application never sees the request.

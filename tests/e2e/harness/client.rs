@@ -138,4 +138,43 @@ impl Client {
         let status = response.status().as_u16();
         (status, response.text().await.unwrap())
     }
+
+    /// Like [`Self::get_path`], `None` when no HTTP answer came (a refused handshake).
+    pub async fn try_get_path(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Option<(u16, String)> {
+        let url = self.url.replace("/app/resource?q=1", path);
+        let mut request = self.http.get(url);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        answer(request).await
+    }
+
+    /// Like [`Self::post_to`], `None` when no HTTP answer came (a refused handshake).
+    pub async fn try_post_to(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &str,
+    ) -> Option<(u16, String)> {
+        let url = self.url.replace("/app/resource?q=1", path);
+        let mut request = self
+            .http
+            .post(url)
+            .header("Content-Type", "application/json")
+            .body(body.to_owned());
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        answer(request).await
+    }
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> Option<(u16, String)> {
+    let response = request.send().await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
 }

@@ -62,6 +62,9 @@ impl Certgate {
             ("MTLS_VERIFY_SECRET", verify_secret.clone()),
             ("CERTGATE_IDENTITY_HEADERS", identity_headers.to_owned()),
             ("CERTGATE_WORKERS", "2".to_owned()),
+            // Every client of a proxy shares its address as certgate's peer: tests that
+            // try many refused admin calls through it would otherwise meet the limit.
+            ("CERTGATE_ADMIN_AUTH_FAILURES_PER_MINUTE", "100000".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -207,6 +210,12 @@ impl Certgate {
             hostname: request["hostname"].as_str().unwrap().to_owned(),
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
         }
+    }
+
+    /// The agent as the admin API lists it.
+    pub async fn agent(&self, agent: &Agent) -> Value {
+        self.admin_call(reqwest::Method::GET, &format!("/agents/{}", agent.id), None)
+            .await
     }
 
     pub fn admin_token(&self) -> &str {

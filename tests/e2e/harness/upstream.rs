@@ -1,5 +1,5 @@
-//! The protected application: echoes the identity headers it received, and counts requests
-//! so a test can tell that a refused request never reached it.
+//! The protected application: echoes every header it received, and counts requests so a
+//! test can tell that a refused request never reached it.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -10,13 +10,22 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-/// What the application saw: every value of each identity header (a forged copy that
-/// slipped through would show up as a second value).
+/// What the application saw: every header, names in lower case, in the order received (a
+/// forged copy that slipped through shows up as a second value).
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Echo {
-    pub agent_id: Vec<String>,
-    pub agent_hostname: Vec<String>,
-    pub agent_tags: Vec<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Echo {
+    /// Every value of header `name`.
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
 }
 
 pub struct Upstream {
@@ -53,6 +62,11 @@ impl Upstream {
         self.port
     }
 
+    /// Stops answering: the proxy finds the application down.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
     /// Requests the application has answered so far.
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
@@ -68,15 +82,15 @@ impl Drop for Upstream {
 
 async fn echo(req: HttpRequest, hits: web::Data<AtomicUsize>) -> HttpResponse {
     hits.fetch_add(1, Ordering::SeqCst);
-    let values = |name: &str| {
-        req.headers()
-            .get_all(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect()
-    };
-    HttpResponse::Ok().json(Echo {
-        agent_id: values("x-agent-id"),
-        agent_hostname: values("x-agent-hostname"),
-        agent_tags: values("x-agent-tags"),
-    })
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    HttpResponse::Ok().json(Echo { headers })
 }
