@@ -27,6 +27,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ),
     ("trusted_proxies", ""),
     ("verify_body", "true"),
+    ("decision_cache_seconds", "0"),
     ("admin_auth_failures_per_minute", "10"),
     ("verify_secret_failures_per_minute", "30"),
     ("log_format", "human"),
@@ -45,6 +46,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("enroll_requests_per_minute", "1"),
     ("admin_certificate_auth", "true"),
 ];
+
+/// The longest `decision_cache_seconds`: how long a revoked agent may still get in.
+pub const MAX_DECISION_CACHE_SECONDS: u32 = 10;
 
 /// Settings without a default: absent unless the file or the environment sets them.
 const OPTIONAL_KEYS: &[&str] = &["database_url", "admin_token", "verify_secret"];
@@ -84,6 +88,7 @@ struct RawSettings {
     identity_headers: String,
     trusted_proxies: String,
     verify_body: bool,
+    decision_cache_seconds: u32,
     admin_auth_failures_per_minute: u32,
     verify_secret_failures_per_minute: u32,
     log_format: String,
@@ -142,6 +147,8 @@ pub struct Settings {
     pub identity_headers: IdentityHeaders,
     pub trusted_proxies: Vec<IpNet>,
     pub verify_body: bool,
+    /// How long a proxy may cache an allow (`X-Accel-Expires`); 0: no caching.
+    pub decision_cache_seconds: u32,
     pub admin_auth_failures_per_minute: u32,
     pub verify_secret_failures_per_minute: u32,
     pub log_format: LogFormat,
@@ -242,6 +249,15 @@ impl Settings {
                 "failure rate limits must be at least 1 per minute",
             ));
         }
+        if raw.decision_cache_seconds > MAX_DECISION_CACHE_SECONDS {
+            return Err(invalid(
+                "decision_cache_seconds",
+                format!(
+                    "must be between 0 (no caching) and {MAX_DECISION_CACHE_SECONDS}: a cached \
+                     allow outlives a revocation by that long"
+                ),
+            ));
+        }
         if raw.last_seen_flush_ms == 0 || raw.last_seen_flush_ms > 5000 {
             return Err(invalid("last_seen_flush_ms", "must be between 1 and 5000"));
         }
@@ -288,6 +304,7 @@ impl Settings {
             identity_headers,
             trusted_proxies,
             verify_body: raw.verify_body,
+            decision_cache_seconds: raw.decision_cache_seconds,
             admin_auth_failures_per_minute: raw.admin_auth_failures_per_minute,
             verify_secret_failures_per_minute: raw.verify_secret_failures_per_minute,
             log_format,
@@ -497,6 +514,8 @@ mod tests {
             ("CERTGATE_DATABASE_URL", "mysql://x"),
             ("CERTGATE_LISTEN", "nowhere"),
             ("CERTGATE_VERIFY_BODY", "maybe"),
+            ("CERTGATE_DECISION_CACHE_SECONDS", "11"),
+            ("CERTGATE_DECISION_CACHE_SECONDS", "-1"),
         ] {
             assert!(
                 Settings::from_sources(None, &env(&[(key, value)])).is_err(),

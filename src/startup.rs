@@ -42,6 +42,8 @@ pub struct AppState {
     pub admin_failures: FailureLimiter,
     pub admin_tokens: Vec<SecretString>,
     pub verify_body: bool,
+    /// `X-Accel-Expires` on verify answers; 0: not sent.
+    pub decision_cache_seconds: u32,
     /// Whether agents with the `admin` profile may call the admin API by certificate.
     pub admin_certificate_auth: bool,
 }
@@ -91,6 +93,7 @@ impl Application {
             admin_failures: FailureLimiter::per_minute(settings.admin_auth_failures_per_minute),
             admin_tokens: settings.admin_tokens.clone(),
             verify_body: settings.verify_body,
+            decision_cache_seconds: settings.decision_cache_seconds,
             admin_certificate_auth: settings.admin_certificate_auth,
         });
 

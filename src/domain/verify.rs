@@ -225,6 +225,31 @@ pub enum Verdict<E> {
     Deny(Rejection, Option<E>),
 }
 
+/// How many seconds a proxy may reuse an allow of `agent` at `now` (unix seconds): at most
+/// `limit`, never past the certificate's or its CA's expiry (`ca_not_after`; `None`, a CA no
+/// longer trusted, allows nothing), and 0 for an agent restricted by `allowed_ips`, whose
+/// decision depends on the client's address.
+pub fn cacheable_seconds(
+    agent: &AgentFacts,
+    ca_not_after: Option<i64>,
+    limit: u32,
+    now: i64,
+) -> u32 {
+    let Some(ca_not_after) = ca_not_after else {
+        return 0;
+    };
+    if !agent.allowed_ips.is_unrestricted() {
+        return 0;
+    }
+    // Valid through `not_after` itself: the last second still allows.
+    let until_expiry = agent
+        .not_after
+        .min(ca_not_after)
+        .saturating_sub(now)
+        .saturating_add(1);
+    u32::try_from(until_expiry.clamp(0, i64::from(limit))).unwrap_or(0)
+}
+
 /// `time` as the whole Unix seconds [`decide`] works in.
 pub fn unix_seconds(time: SystemTime) -> i64 {
     match time.duration_since(UNIX_EPOCH) {

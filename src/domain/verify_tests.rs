@@ -675,3 +675,39 @@ fn every_rejection_has_a_stable_code_and_a_proxy_safe_status() {
         "one entry per arm of documented_code"
     );
 }
+
+#[test]
+fn an_allow_is_cacheable_within_the_limit_and_never_past_an_expiry() {
+    let agent = World::new().agent.unwrap();
+    let ca_end = Some(NOW + 100 * HOUR);
+    assert_eq!(cacheable_seconds(&agent, ca_end, 5, NOW), 5, "the limit");
+    let expiring = AgentFacts {
+        not_after: NOW + 2,
+        ..agent.clone()
+    };
+    assert_eq!(
+        cacheable_seconds(&expiring, ca_end, 5, NOW),
+        3,
+        "through the certificate's last valid second"
+    );
+    assert_eq!(
+        cacheable_seconds(&agent, Some(NOW), 5, NOW),
+        1,
+        "the CA expires at the end of this second"
+    );
+    assert_eq!(
+        cacheable_seconds(&expiring, ca_end, 5, NOW + 3),
+        0,
+        "expired"
+    );
+    assert_eq!(cacheable_seconds(&agent, None, 5, NOW), 0, "CA gone");
+    let restricted = AgentFacts {
+        allowed_ips: AllowedIps::parse(&["192.0.2.0/24".to_owned()]).unwrap(),
+        ..agent
+    };
+    assert_eq!(
+        cacheable_seconds(&restricted, ca_end, 5, NOW),
+        0,
+        "the decision depends on the address"
+    );
+}

@@ -16,7 +16,8 @@ use time::OffsetDateTime;
 use crate::domain::AgentId;
 use crate::domain::agent::canonical_ip;
 use crate::domain::verify::{
-    ChainInfo, Presented, PresentedCertificate, Rejection, Verdict, decide, unix_seconds,
+    ChainInfo, Presented, PresentedCertificate, Rejection, TrustView, Verdict, cacheable_seconds,
+    decide, unix_seconds,
 };
 use crate::metrics::Allowed;
 use crate::proxy;
@@ -27,6 +28,8 @@ pub static AGENT_HOSTNAME: HeaderName = HeaderName::from_static("x-agent-hostnam
 pub static AGENT_TAGS: HeaderName = HeaderName::from_static("x-agent-tags");
 pub static REASON: HeaderName = HeaderName::from_static("x-certgate-reason");
 pub static ENFORCED: HeaderName = HeaderName::from_static("x-certgate-enforced");
+/// How long nginx's `proxy_cache` may keep the answer (`CERTGATE_DECISION_CACHE_SECONDS`).
+pub static ACCEL_EXPIRES: HeaderName = HeaderName::from_static("x-accel-expires");
 
 /// How long to wait for a JSON body a request announces (nginx without
 /// `proxy_pass_request_body off` announces the client's body but never sends it).
@@ -180,6 +183,11 @@ fn judge(
         Verdict::Allow(agent) => {
             state.last_seen.record(&agent.0, now, client_ip);
             state.metrics.allowed(Allowed::Enrolled);
+            let cache_seconds = cache_limit(state).map(|limit| {
+                let facts = agent.as_ref();
+                let ca_not_after = state.trust.ca_validity(facts.ca_id).map(|(_, end)| end);
+                cacheable_seconds(facts, ca_not_after, limit, unix_seconds(now))
+            });
             Ok(allow(
                 enforced,
                 Some(Identity {
@@ -187,12 +195,13 @@ fn judge(
                     hostname: agent.0.hostname(),
                     tags: agent.0.tags(),
                 }),
+                cache_seconds,
                 form,
             ))
         }
         Verdict::AllowUnknown => {
             state.metrics.allowed(Allowed::Unknown);
-            Ok(allow(enforced, None, form))
+            Ok(allow(enforced, None, not_cached(state), form))
         }
         Verdict::Enrol(chain) => match presented.certificate {
             Some(certificate) => Err(Box::new(Enrolment {
@@ -203,7 +212,7 @@ fn judge(
                 enforced,
                 form,
             })),
-            None => Ok(internal_error(form)),
+            None => Ok(internal_error(state, form)),
         },
         Verdict::Deny(reason, agent) => {
             let identity = agent.as_ref().map(|a| Identity {
@@ -221,6 +230,7 @@ fn judge(
                     identity,
                     reason: Some(reason.as_str()),
                     enforced,
+                    cache_seconds: not_cached(state),
                 },
                 form,
             ))
@@ -242,7 +252,7 @@ async fn enrol(enrolment: Box<Enrolment>, state: &AppState) -> Response<BoxBody>
         .auto_enrol(&certificate, chain, OffsetDateTime::from(now))
         .await
     else {
-        return internal_error(form);
+        return internal_error(state, form);
     };
     tracing::info!(agent_id = %agent.id, hostname = agent.hostname.as_str(),
         fingerprint = %agent.fingerprint, "auto-enrolled");
@@ -259,6 +269,8 @@ async fn enrol(enrolment: Box<Enrolment>, state: &AppState) -> Response<BoxBody>
             hostname: agent.hostname.as_str(),
             tags: &tags,
         }),
+        // The first sighting: the next request is answered from the index, and cached.
+        not_cached(state),
         form,
     )
 }
@@ -281,6 +293,7 @@ fn refuse(
             identity: None,
             reason: Some(reason.as_str()),
             enforced: true,
+            cache_seconds: not_cached(state),
         },
         Form::Headers,
     )
@@ -304,6 +317,7 @@ fn deny_unreadable(
             identity: None,
             reason: Some(reason.as_str()),
             enforced,
+            cache_seconds: not_cached(state),
         },
         form,
     )
@@ -330,7 +344,12 @@ fn log_denial(
     }
 }
 
-fn allow(enforced: bool, identity: Option<Identity<'_>>, form: Form) -> Response<BoxBody> {
+fn allow(
+    enforced: bool,
+    identity: Option<Identity<'_>>,
+    cache_seconds: Option<u32>,
+    form: Form,
+) -> Response<BoxBody> {
     answer_with(
         Answer {
             status: 200,
@@ -338,12 +357,13 @@ fn allow(enforced: bool, identity: Option<Identity<'_>>, form: Form) -> Response
             identity,
             reason: None,
             enforced,
+            cache_seconds,
         },
         form,
     )
 }
 
-fn internal_error(form: Form) -> Response<BoxBody> {
+fn internal_error(state: &AppState, form: Form) -> Response<BoxBody> {
     answer_with(
         Answer {
             status: 500,
@@ -351,9 +371,21 @@ fn internal_error(form: Form) -> Response<BoxBody> {
             identity: None,
             reason: Some("internal_error"),
             enforced: true,
+            cache_seconds: not_cached(state),
         },
         form,
     )
+}
+
+/// The configured decision cache lifetime; `None` when caching is off.
+fn cache_limit(state: &AppState) -> Option<u32> {
+    (state.decision_cache_seconds > 0).then_some(state.decision_cache_seconds)
+}
+
+/// `X-Accel-Expires: 0` when caching is on: nothing but an allow of an enrolled agent is
+/// cached.
+fn not_cached(state: &AppState) -> Option<u32> {
+    cache_limit(state).map(|_| 0)
 }
 
 /// One verify decision as the proxy receives it.
@@ -363,11 +395,14 @@ struct Answer<'a> {
     identity: Option<Identity<'a>>,
     reason: Option<&'static str>,
     enforced: bool,
+    /// `X-Accel-Expires`, when decision caching is on.
+    cache_seconds: Option<u32>,
 }
 
 /// Renders a verify answer: `Cache-Control: no-store`, the identity headers on allow,
-/// `X-Certgate-Reason` on deny, `X-Certgate-Enforced: false` in audit mode, and an empty
-/// body, or in the JSON form the seed's body.
+/// `X-Certgate-Reason` on deny, `X-Certgate-Enforced: false` in audit mode,
+/// `X-Accel-Expires` with decision caching on, and an empty body, or in the JSON form the
+/// seed's body.
 ///
 /// The identity header values (and the body) are written into one buffer and shared from
 /// it, one allocation instead of one per value: this runs on every protected request.
@@ -378,6 +413,7 @@ fn answer_with(answer: Answer<'_>, form: Form) -> Response<BoxBody> {
         identity,
         reason,
         enforced,
+        cache_seconds,
     } = answer;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
     let mut id_buffer = uuid::Uuid::encode_buffer();
@@ -425,6 +461,9 @@ fn answer_with(answer: Answer<'_>, form: Form) -> Response<BoxBody> {
     }
     if !enforced {
         headers.insert(ENFORCED.clone(), HeaderValue::from_static("false"));
+    }
+    if let Some(seconds) = cache_seconds {
+        headers.insert(ACCEL_EXPIRES.clone(), HeaderValue::from(seconds));
     }
     if verified {
         // Always send all three on allow, so a proxy never keeps a client's own copy; a

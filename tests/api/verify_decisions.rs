@@ -1035,3 +1035,63 @@ async fn one_connection_carries_check_after_check_when_no_body_is_read() {
         assert!(!head.contains("connection: close"), "round {round}: {head}");
     }
 }
+
+#[tokio::test]
+async fn with_decision_caching_only_allows_of_enrolled_agents_may_be_cached() {
+    let app = spawn_app_with(&[("CERTGATE_DECISION_CACHE_SECONDS", "5")]).await;
+    let root_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("cached.example");
+    let agent = app.enrol(&cert, &root_id).await;
+    let allowed = app.verify_escaped_pem(&cert).await;
+    allowed.assert_allowed(&agent);
+    assert_eq!(allowed.header("x-accel-expires"), Some("5"));
+
+    let expiring = pki()
+        .intermediate
+        .leaf("expiring.example")
+        .expiring_in(2)
+        .issue();
+    let intermediate_id = app.add_ca(&pki().intermediate).await;
+    app.enrol(&expiring, &intermediate_id).await;
+    let answer = app.verify_escaped_pem(&expiring).await;
+    assert_eq!(answer.status, 200);
+    let seconds: u32 = answer.header("x-accel-expires").unwrap().parse().unwrap();
+    assert!(
+        (1..=3).contains(&seconds),
+        "never past the certificate's expiry: {seconds}"
+    );
+
+    let restricted = pki().leaf("restricted.example");
+    app.enrol_with(&restricted, &root_id, json!({"allowed_ips": ["127.0.0.1"]}))
+        .await;
+    let answer = app.verify_escaped_pem(&restricted).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.header("x-accel-expires"),
+        Some("0"),
+        "an address-bound decision"
+    );
+
+    let unknown = app.verify_escaped_pem(&pki().leaf("unknown.example")).await;
+    unknown.assert_denied(403, "unknown_certificate");
+    assert_eq!(unknown.header("x-accel-expires"), Some("0"));
+    let refused = verify_with_secret(&app, Some("wrong"), &[escaped(&cert)]).await;
+    assert_eq!(refused.header("x-accel-expires"), Some("0"));
+
+    app.revoke_agent(agent["id"].as_str().unwrap()).await;
+    let revoked = app.verify_escaped_pem(&cert).await;
+    revoked.assert_denied(403, "agent_revoked");
+    assert_eq!(revoked.header("x-accel-expires"), Some("0"));
+}
+
+#[tokio::test]
+async fn without_decision_caching_no_answer_says_how_long_to_cache() {
+    let app = spawn_app().await;
+    let root_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("uncached.example");
+    app.enrol(&cert, &root_id).await;
+    let answer = app.verify_escaped_pem(&cert).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("x-accel-expires"), None);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+}

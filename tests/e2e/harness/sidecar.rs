@@ -64,7 +64,10 @@ impl Certgate {
             ("CERTGATE_WORKERS", "2".to_owned()),
             // Every client of a proxy shares its address as certgate's peer: tests that
             // try many refused admin calls through it would otherwise meet the limit.
-            ("CERTGATE_ADMIN_AUTH_FAILURES_PER_MINUTE", "100000".to_owned()),
+            (
+                "CERTGATE_ADMIN_AUTH_FAILURES_PER_MINUTE",
+                "100000".to_owned(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
