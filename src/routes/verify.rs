@@ -455,7 +455,11 @@ fn answer_with(answer: Answer<'_>, form: Form) -> Response<BoxBody> {
             HeaderValue::from_static("application/json"),
         );
     }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // An allow nginx may cache says so in X-Accel-Expires alone: nginx (1.22, as Debian 12
+    // ships it) does not store an answer marked no-store, whatever X-Accel-Expires says.
+    if cache_seconds.is_none_or(|seconds| seconds == 0) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     if let Some(reason) = reason {
         headers.insert(REASON.clone(), HeaderValue::from_static(reason));
     }

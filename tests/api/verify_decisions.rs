@@ -1045,6 +1045,11 @@ async fn with_decision_caching_only_allows_of_enrolled_agents_may_be_cached() {
     let allowed = app.verify_escaped_pem(&cert).await;
     allowed.assert_allowed(&agent);
     assert_eq!(allowed.header("x-accel-expires"), Some("5"));
+    assert_eq!(
+        allowed.header("cache-control"),
+        None,
+        "nginx stores nothing marked no-store"
+    );
 
     let expiring = pki()
         .intermediate
@@ -1075,6 +1080,7 @@ async fn with_decision_caching_only_allows_of_enrolled_agents_may_be_cached() {
     let unknown = app.verify_escaped_pem(&pki().leaf("unknown.example")).await;
     unknown.assert_denied(403, "unknown_certificate");
     assert_eq!(unknown.header("x-accel-expires"), Some("0"));
+    assert_eq!(unknown.header("cache-control"), Some("no-store"));
     let refused = verify_with_secret(&app, Some("wrong"), &[escaped(&cert)]).await;
     assert_eq!(refused.header("x-accel-expires"), Some("0"));
 

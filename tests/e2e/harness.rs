@@ -26,13 +26,18 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(believes: Believes) -> Self {
+        Self::start_with(believes, &[]).await
+    }
+
+    /// With `extra` certgate settings (environment variables).
+    pub async fn start_with(believes: Believes, extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("certgate-e2e-")
             .tempdir()
             .unwrap();
         Self {
             pki: Pki::generate(),
-            certgate: Certgate::start(dir.path(), believes).await,
+            certgate: Certgate::start_with(dir.path(), believes, extra).await,
             upstream: Upstream::start(),
             dir,
         }

@@ -14,6 +14,8 @@ use crate::{exposure, forgery};
 enum Mode {
     Fingerprint,
     FullCertificate,
+    FingerprintCached,
+    FullCertificateCached,
 }
 
 impl Mode {
@@ -21,7 +23,13 @@ impl Mode {
         match self {
             Mode::Fingerprint => "nginx/certgate-fingerprint.conf",
             Mode::FullCertificate => "nginx/certgate-full-certificate.conf",
+            Mode::FingerprintCached => "nginx/certgate-fingerprint-cached.conf",
+            Mode::FullCertificateCached => "nginx/certgate-full-certificate-cached.conf",
         }
+    }
+
+    fn is_cached(self) -> bool {
+        matches!(self, Mode::FingerprintCached | Mode::FullCertificateCached)
     }
 }
 
@@ -42,7 +50,17 @@ async fn start(nginx: &Path, stack: &Stack, mode: Mode) -> Process {
     let snippet_path = dir.join("certgate.conf");
     let main_path = dir.join("nginx.conf");
     std::fs::write(&main_path, main_config(&dir, &snippet_path)).unwrap();
-    let text = recipe(mode.recipe());
+    let mut text = recipe(mode.recipe());
+    if mode.is_cached() {
+        text = substitute(
+            mode.recipe(),
+            &text,
+            &[(
+                "/run/nginx-certgate-cache",
+                dir.join("decision-cache").display().to_string(),
+            )],
+        );
+    }
     Process::start("nginx", &dir, std::slice::from_ref(&error_log), |port| {
         let snippet = substitute(
             mode.recipe(),
@@ -232,4 +250,49 @@ async fn full_certificate_mode_does_not_blame_authentication_for_an_application_
     let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
     scenarios::enrol_agents(&stack).await;
     exposure::application_outage_is_not_blamed_on_authentication(&stack, proxy.port()).await;
+}
+
+/// What the cached recipes are run with.
+const CACHE_SECONDS: &str = "2";
+
+async fn cached_stack() -> Stack {
+    Stack::start_with(
+        Believes::Default,
+        &[("CERTGATE_DECISION_CACHE_SECONDS", CACHE_SECONDS)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn fingerprint_mode_cached_reuses_allows_until_revocation_lands() {
+    let nginx = nginx_or_skip!();
+    let stack = cached_stack().await;
+    let proxy = start(&nginx, &stack, Mode::FingerprintCached).await;
+    scenarios::decisions_are_cached_until_revocation_lands(&stack, proxy.port(), 2).await;
+}
+
+#[tokio::test]
+async fn full_certificate_mode_cached_reuses_allows_until_revocation_lands() {
+    let nginx = nginx_or_skip!();
+    let stack = cached_stack().await;
+    let proxy = start(&nginx, &stack, Mode::FullCertificateCached).await;
+    scenarios::decisions_are_cached_until_revocation_lands(&stack, proxy.port(), 2).await;
+}
+
+#[tokio::test]
+async fn cached_recipes_keep_every_guarantee_of_the_plain_ones() {
+    let nginx = nginx_or_skip!();
+    for mode in [Mode::FingerprintCached, Mode::FullCertificateCached] {
+        let stack = Stack::start_with(
+            Believes::Everything,
+            &[("CERTGATE_DECISION_CACHE_SECONDS", CACHE_SECONDS)],
+        )
+        .await;
+        let proxy = start(&nginx, &stack, mode).await;
+        let agents = scenarios::enrol_agents(&stack).await;
+        forgery::forged_identity_headers_are_ignored(&stack, proxy.port(), &agents).await;
+        forgery::forged_client_address_is_ignored(&stack, proxy.port(), &agents).await;
+        exposure::verify_is_not_reachable(&stack, proxy.port(), &agents).await;
+        exposure::bearer_tokens_are_useless_from_outside(&stack, proxy.port()).await;
+    }
 }

@@ -509,3 +509,68 @@ pub async fn self_enrolment_through_the_cli(stack: &Stack, port: u16) {
     let client = Client::new(&stack.pki, port, Some(&identity));
     assert_passes_as(&client, &[], &agent, "a host enrolled by approval").await;
 }
+
+/// The cached recipes with `CERTGATE_DECISION_CACHE_SECONDS=seconds`: a client's repeated
+/// requests skip certgate (and the application still gets the identity from the cached
+/// answer), denials are never cached, and a revoked agent is refused within `seconds` + 1 s
+/// and on every request after that.
+pub async fn decisions_are_cached_until_revocation_lands(stack: &Stack, port: u16, seconds: u64) {
+    let pki = &stack.pki;
+    let agents = enrol_agents(stack).await;
+    let client = Client::new(pki, port, Some(&pki.enrolled));
+    assert_passes_as(&client, &[], &agents.enrolled, "first request").await;
+    let asked_before = stack.certgate.verify_decisions().await;
+    for round in 0..20 {
+        assert_passes_as(
+            &client,
+            &[],
+            &agents.enrolled,
+            &format!("cached request {round}"),
+        )
+        .await;
+    }
+    let asked = stack.certgate.verify_decisions().await - asked_before;
+    assert!(
+        asked <= 2,
+        "20 requests within {seconds} s asked certgate {asked} times"
+    );
+
+    let unenrolled = Client::new(pki, port, Some(&pki.unenrolled));
+    let asked_before = stack.certgate.verify_decisions().await;
+    for round in 0..3 {
+        assert_refused(
+            stack,
+            &unenrolled,
+            &[],
+            &format!("unenrolled, round {round}"),
+        )
+        .await;
+    }
+    assert_eq!(
+        stack.certgate.verify_decisions().await - asked_before,
+        3,
+        "a denial is never cached"
+    );
+
+    let to_revoke = Client::new(pki, port, Some(&pki.to_revoke));
+    assert_passes_as(&to_revoke, &[], &agents.to_revoke, "before revocation").await;
+    stack.certgate.revoke(&agents.to_revoke).await;
+    let revoked_at = std::time::Instant::now();
+    let deadline = std::time::Duration::from_secs(seconds + 1);
+    loop {
+        let outcome = to_revoke.get_with(&[]).await;
+        if !matches!(outcome, Outcome::Passed(_)) {
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() <= deadline,
+            "still admitted {:?} after the revocation",
+            revoked_at.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for round in 0..10 {
+        assert_refused(stack, &to_revoke, &[], &format!("revoked, round {round}")).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

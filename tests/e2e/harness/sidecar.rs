@@ -44,7 +44,8 @@ struct Running {
 }
 
 impl Certgate {
-    pub async fn start(dir: &Path, believes: Believes) -> Self {
+    /// Started with `extra` settings (environment variables) on top of the test's own.
+    pub async fn start_with(dir: &Path, believes: Believes, extra: &[(&str, &str)]) -> Self {
         let admin_token = random_secret();
         let verify_secret = random_secret();
         let identity_headers = match believes {
@@ -71,6 +72,11 @@ impl Certgate {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
         .collect();
         let mut certgate = Self {
             env,
@@ -213,6 +219,24 @@ impl Certgate {
             hostname: request["hostname"].as_str().unwrap().to_owned(),
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
         }
+    }
+
+    /// Verify calls certgate has decided so far (its `/metrics`).
+    pub async fn verify_decisions(&self) -> u64 {
+        let url = format!("http://127.0.0.1:{}/metrics", self.port);
+        let text = self
+            .admin
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|line| line.starts_with("certgate_verify_decisions_total"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
     }
 
     /// The agent as the admin API lists it.
