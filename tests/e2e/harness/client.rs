@@ -108,14 +108,9 @@ impl Client {
 
     /// A GET of `path` on the proxy, with extra headers: the status and body.
     pub async fn get_path(&self, path: &str, headers: &[(&str, String)]) -> (u16, String) {
-        let url = self.url.replace("/app/resource?q=1", path);
-        let mut request = self.http.get(url);
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap())
+        self.try_get_path(path, headers)
+            .await
+            .unwrap_or_else(|| panic!("GET {path}: no HTTP answer"))
     }
 
     /// A POST of `body` to `path` on the proxy, with extra headers: the status and body.
@@ -125,21 +120,13 @@ impl Client {
         headers: &[(&str, String)],
         body: &str,
     ) -> (u16, String) {
-        let url = self.url.replace("/app/resource?q=1", path);
-        let mut request = self
-            .http
-            .post(url)
-            .header("Content-Type", "application/json")
-            .body(body.to_owned());
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap())
+        self.try_post_to(path, headers, body)
+            .await
+            .unwrap_or_else(|| panic!("POST {path}: no HTTP answer"))
     }
 
-    /// Like [`Self::get_path`], `None` when no HTTP answer came (a refused handshake).
+    /// The status and body of a GET of `path`; `None` when no HTTP answer came (a refused
+    /// handshake).
     pub async fn try_get_path(
         &self,
         path: &str,
@@ -153,7 +140,8 @@ impl Client {
         answer(request).await
     }
 
-    /// Like [`Self::post_to`], `None` when no HTTP answer came (a refused handshake).
+    /// The status and body of a POST of `body` (JSON) to `path`; `None` when no HTTP answer
+    /// came.
     pub async fn try_post_to(
         &self,
         path: &str,
