@@ -273,7 +273,8 @@ def main():
         nginx = {}
         for mode in modes:
             header, allow, deny = identities[mode]
-            ports = {k: free_port() for k in ("NOOP", "A", "B", "D", "F", "F_DENY")}
+            ports = {k: free_port() for k in ("NOOP", "A", "B", "D", "F", "F_DENY", "D_GET",
+                                              "F_GET")}
             proc = render_nginx(work, mode, ports, cg.port, trivial_port, allow, deny, header)
             procs.append(proc)
             nginx[mode] = (proc, ports)
@@ -299,6 +300,10 @@ def main():
                     ("E_deny", verify, {**direct, header: deny}, {"backend": [cg.proc.pid]}),
                     ("F_deny", f"http://127.0.0.1:{ports['F_DENY']}/", {},
                      {"proxy": ngx, "backend": [cg.proc.pid]}),
+                    ("D_get", f"http://127.0.0.1:{ports['D_GET']}/", {},
+                     {"proxy": ngx, "backend": [trivial.pid]}),
+                    ("F_get", f"http://127.0.0.1:{ports['F_GET']}/", {},
+                     {"proxy": ngx, "backend": [cg.proc.pid]}),
                 ]
                 for arm, url, headers, pids in arms:
                     r = wrk(url, headers, args, pids)
@@ -317,7 +322,7 @@ def main():
         print("|---|---|---|---|")
         for mode in modes:
             for num, den in (("F", "D"), ("E", "C"), ("F_deny", "D"), ("E_deny", "C"),
-                             ("D", "B"), ("B", "A")):
+                             ("F_get", "D_get"), ("D", "B"), ("B", "A")):
                 ratios = [n["rps"] / d["rps"] for n, d in
                           zip(results[(mode, num)], results[(mode, den)])]
                 print(f"| {mode} | {num}/{den} | {median(ratios):.3f} | "

@@ -1,5 +1,6 @@
 //! A do-nothing auth backend for the benchmark's baseline arms: answers every request with
-//! 200 and two identity headers, like certgate's allow path but without deciding anything.
+//! 200, two identity headers and no body, like certgate's allow path but without deciding
+//! anything.
 //!
 //! `cargo run --release --example trivial_auth -- 127.0.0.1:3100 [workers]`
 
@@ -9,7 +10,7 @@ async fn allow() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("X-Agent-Id", "00000000-0000-4000-8000-000000000000"))
         .insert_header(("X-Agent-Hostname", "bench"))
-        .body("{}")
+        .finish()
 }
 
 #[actix_web::main]
