@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark of certgate's verify path against do-nothing auth backends.
 
-Arms (interleaved A B C D E F in every round, see README.md):
+Arms (interleaved in every round, see README.md):
   A nginx alone   B nginx auth_request -> nginx 204   C trivial actix handler, direct
   D nginx auth_request -> trivial handler   E certgate verify, direct
   F nginx auth_request -> certgate verify
 for fingerprint mode (X-Client-Cert-Fingerprint, nginx's SHA-1) and full-certificate mode
-(X-Client-Cert, escaped PEM), allow and deny paths; plus E at 1k vs 1M agents, RSS per agent
-and start-up time. Only ratios taken round by round mean anything on a shared machine.
+(X-Client-Cert, escaped PEM), allow and deny paths, for one agent and for a fleet (a
+different enrolled certificate on every request), the seed's GET configuration and the
+cached recipe; plus E at 1k vs 1M agents, RSS per agent and start-up time. Only ratios
+taken round by round mean anything on a shared machine.
 """
 
 import argparse
+import datetime
 import hashlib
 import json
 import os
@@ -26,10 +29,14 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CERTGATE = os.path.join(ROOT, "target", "release", "certgate")
 TRIVIAL = os.path.join(ROOT, "target", "release", "examples", "trivial_auth")
+FLEET_SCRIPT = os.path.join(ROOT, "bench", "fleet.lua")
+# The header the fleet arms' client sends nginx in place of a TLS handshake's identity.
+BENCH_IDENTITY = "X-Bench-Identity"
 BASE = "/api/ext/cockpit-enterprise/mtls"
 SECRET = "bench-secret"
 TOKEN = "bench-admin"
@@ -98,12 +105,13 @@ def api(port, method, path, body=None):
 class Certgate:
     """A release certgate on a fresh port over a given data directory."""
 
-    def __init__(self, data_dir, port=None):
+    def __init__(self, data_dir, port=None, cache_seconds=0):
         self.data_dir = data_dir
         self.port = port or free_port()
         env = dict(os.environ, CERTGATE_LISTEN=f"127.0.0.1:{self.port}",
                    CERTGATE_DATA_DIR=data_dir, CERTGATE_ADMIN_TOKEN=TOKEN,
-                   MTLS_VERIFY_SECRET=SECRET, CERTGATE_LOG_LEVEL="error")
+                   MTLS_VERIFY_SECRET=SECRET, CERTGATE_LOG_LEVEL="error",
+                   CERTGATE_DECISION_CACHE_SECONDS=str(cache_seconds))
         started = time.monotonic()
         self.proc = subprocess.Popen([CERTGATE, "serve"], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -113,6 +121,15 @@ class Certgate:
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=30)
+
+    def verify_decisions(self):
+        """How many verify decisions certgate has made, from its metrics."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/metrics",
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            text = resp.read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("certgate_verify_decisions_total"))
 
 
 def make_pki(work):
@@ -135,8 +152,80 @@ def make_pki(work):
     return pems
 
 
+def make_fleet(work, count, disabled):
+    """`count` enabled and `disabled` disabled agents' certificates under the bench CA,
+    signed with Python's cryptography package (openssl would take minutes for 100k), and
+    the header values a proxy would send for them, one file per mode and path."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    with open(os.path.join(work, "ca.key"), "rb") as f:
+        ca_key = serialization.load_pem_private_key(f.read(), password=None)
+    with open(os.path.join(work, "ca.pem"), "rb") as f:
+        ca = x509.load_pem_x509_certificate(f.read())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    usage = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])
+    # Distinct certificates are what the index sees; distinct keys would only cost time.
+    keys = [ec.generate_private_key(ec.SECP256R1()).public_key() for _ in range(64)]
+    agents = []
+    files = {(mode, path): open(os.path.join(work, f"fleet-{mode}-{path}.txt"), "w")
+             for mode in ("fingerprint", "full") for path in ("allow", "deny")}
+    try:
+        for i in range(count + disabled):
+            serial = int.from_bytes(os.urandom(16), "big") >> 1
+            cert = (x509.CertificateBuilder()
+                    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                                                f"fleet-{i}.bench")]))
+                    .issuer_name(ca.subject).public_key(keys[i % len(keys)])
+                    .serial_number(serial)
+                    .not_valid_before(now - datetime.timedelta(hours=1))
+                    .not_valid_after(now + datetime.timedelta(days=30))
+                    .add_extension(usage, critical=False)
+                    .sign(ca_key, hashes.SHA256()))
+            der = cert.public_bytes(serialization.Encoding.DER)
+            pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+            enabled = i < count
+            path = "allow" if enabled else "deny"
+            files[("fingerprint", path)].write(hashlib.sha1(der).hexdigest() + "\n")
+            files[("full", path)].write(urllib.parse.quote(pem, safe="-") + "\n")
+            hex_serial = f"{serial:X}"
+            agents.append({
+                "hostname": f"fleet-{i}.bench", "fingerprint": hashlib.sha256(der).hexdigest(),
+                "fingerprint_sha1": hashlib.sha1(der).hexdigest(),
+                "subject": f"CN=fleet-{i}.bench",
+                "serial": hex_serial.zfill(len(hex_serial) + len(hex_serial) % 2),
+                "not_before": int(cert.not_valid_before_utc.timestamp()),
+                "not_after": int(cert.not_valid_after_utc.timestamp()),
+                "pem": pem, "enabled": enabled})
+    finally:
+        for f in files.values():
+            f.close()
+    return {key: os.path.join(work, f"fleet-{key[0]}-{key[1]}.txt") for key in files}, agents
+
+
+def seed_fleet(db_path, ca_id, agents):
+    """The fleet's agents, inserted as enrolment would store them; certgate fills in their
+    issuer and serial identity from the certificates when it starts."""
+    now_us = int(time.time() * 1_000_000)
+    db = sqlite3.connect(db_path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executemany("""
+        INSERT INTO agents (id, hostname, description, tags, ca_id, fingerprint,
+            fingerprint_sha1, subject, serial, issuer_serial, not_before, not_after,
+            certificate_pem, enabled, allowed_ips, created_at, updated_at, version)
+        VALUES (?, ?, NULL, '["fleet"]', ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, '[]', ?, ?, 1)""",
+        [(str(uuid.uuid4()), a["hostname"], ca_id, a["fingerprint"], a["fingerprint_sha1"],
+          a["subject"], a["serial"], a["not_before"], a["not_after"], a["pem"],
+          1 if a["enabled"] else 0, now_us, now_us) for a in agents])
+    db.commit()
+    db.close()
+
+
 def seed_store(data_dir, pems, agents):
-    """Enrols the two real agents through the API, then adds synthetic ones in bulk."""
+    """Enrols the two real agents through the API, then adds synthetic ones in bulk.
+    Returns the CA's id."""
     cg = Certgate(data_dir)
     try:
         ca = api(cg.port, "POST", "/ca", {"name": "bench", "certificate": pems["ca"]})
@@ -149,6 +238,7 @@ def seed_store(data_dir, pems, agents):
     finally:
         cg.stop()
     seed_synthetic(os.path.join(data_dir, "certgate.db"), ca["id"], max(0, agents - 2))
+    return ca["id"]
 
 
 def seed_synthetic(db_path, ca_id, count):
@@ -185,23 +275,35 @@ def parse_duration(text):
     return value * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
 
 
-def wrk(url, headers, args, pids):
+def wrk(url, headers, args, pids, fleet=None, certgate=None):
+    """One arm: a warm-up, then the measured run. `fleet` = (values file, header name) makes
+    every request carry another value; `certgate` counts the verify decisions it made."""
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", "--latency"]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
-    subprocess.run(cmd + [f"-d{args.warmup}s", url], check=True, capture_output=True)
+    if fleet:
+        cmd += ["-s", FLEET_SCRIPT]
+    tail = ["--", *fleet] if fleet else []
+    subprocess.run(cmd + [f"-d{args.warmup}s", url, *tail], check=True, capture_output=True)
+    decisions = certgate.verify_decisions() if certgate else None
     before = {k: cpu_ticks(v) for k, v in pids.items()}
-    out = run(cmd + [f"-d{args.duration}s", url]).stdout
+    out = run(cmd + [f"-d{args.duration}s", url, *tail]).stdout
     after = {k: cpu_ticks(v) for k, v in pids.items()}
     total = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = parse_duration(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))
     p99 = parse_duration(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))
     cpu = {k: (after[k] - before[k]) / CLK_TCK * 1e6 / max(total, 1) for k in pids}
-    return {"rps": rps, "p50": p50, "p99": p99, **{f"cpu_{k}": v for k, v in cpu.items()}}
+    result = {"rps": rps, "p50": p50, "p99": p99, **{f"cpu_{k}": v for k, v in cpu.items()}}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result["non2xx"] = int(errors.group(1)) / max(total, 1) if errors else 0.0
+    if certgate:
+        result["calls"] = (certgate.verify_decisions() - decisions) / max(total, 1)
+    return result
 
 
 def render_nginx(work, mode, ports, certgate_port, trivial_port, allow, deny, header):
+    """Starts nginx with the arms' servers for one mode."""
     with open(os.path.join(ROOT, "bench", "nginx.conf.template")) as f:
         text = f.read()
     prefix = os.path.join(work, f"nginx-{mode}")
@@ -210,6 +312,7 @@ def render_nginx(work, mode, ports, certgate_port, trivial_port, allow, deny, he
     values = {"PREFIX": prefix, "CERTGATE": f"127.0.0.1:{certgate_port}",
               "TRIVIAL": f"127.0.0.1:{trivial_port}", "SECRET": SECRET, "BASE": BASE,
               "IDENTITY_HEADER": header, "ALLOW_VALUE": allow, "DENY_VALUE": deny,
+              "CACHE_DIR": cache_dir(work, mode),
               "USER": "user root;" if os.geteuid() == 0 else ""}
     values.update({f"PORT_{k}": str(v) for k, v in ports.items()})
     for key, value in values.items():
@@ -224,6 +327,13 @@ def render_nginx(work, mode, ports, certgate_port, trivial_port, allow, deny, he
     return proc
 
 
+def cache_dir(work, mode):
+    """Where nginx keeps cached decisions: on tmpfs, as the cached recipes do (/run)."""
+    shm = "/dev/shm"
+    base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else work
+    return os.path.join(base, f"{os.path.basename(work)}-cache-{mode}")
+
+
 def der_sha1(path):
     der = subprocess.run(["openssl", "x509", "-in", path, "-outform", "DER"],
                          check=True, capture_output=True).stdout
@@ -234,18 +344,38 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
+ARMS = ("A", "B", "C", "D", "E", "F", "E_deny", "F_deny", "D_get", "F_get",
+        "A_fleet", "C_fleet", "D_fleet", "E_fleet", "F_fleet", "E_fleet_deny",
+        "F_fleet_deny", "F_cached")
+
+# Numerator, denominator: each ratio is taken round by round, then its median reported.
+RATIOS = (("F", "D"), ("E", "C"), ("F_deny", "D"), ("E_deny", "C"), ("F_get", "D_get"),
+          ("D", "B"), ("B", "A"), ("E_fleet", "C_fleet"), ("F_fleet", "D_fleet"),
+          ("E_fleet_deny", "C_fleet"), ("F_fleet_deny", "D_fleet"), ("F_cached", "A_fleet"),
+          ("A_fleet", "A"))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--agents", type=int, default=100_000)
+    p.add_argument("--agents", type=int, default=100_000,
+                   help="enrolled agents of the fleet, each with its own certificate "
+                        "(a tenth as many disabled ones are added for the deny arms)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--duration", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--modes", default="fingerprint,full")
+    p.add_argument("--arms", default=",".join(ARMS), help="arms to run, comma-separated")
+    p.add_argument("--cache-seconds", type=int, default=5,
+                   help="CERTGATE_DECISION_CACHE_SECONDS for arm F_cached")
     p.add_argument("--scale", action="store_true",
                    help="also compare E at 1k and 1M agents, RSS per agent, start-up time")
     args = p.parse_args()
+    selected = args.arms.split(",")
+    unknown = set(selected) - set(ARMS)
+    if unknown:
+        p.error(f"unknown arms: {', '.join(sorted(unknown))}")
 
     work = tempfile.mkdtemp(prefix="certgate-bench-")
     procs = []
@@ -258,11 +388,20 @@ def main():
                      urllib.parse.quote(pems["denied"], safe="-")),
         }
         data = os.path.join(work, "data-main")
-        seed_store(data, pems, args.agents)
-        cg = Certgate(data)
+        ca_id = seed_store(data, pems, 0)
+        started = time.monotonic()
+        fleet, agents = make_fleet(work, args.agents, args.agents // 10)
+        seed_fleet(os.path.join(data, "certgate.db"), ca_id, agents)
+        print(f"fleet: {len(agents)} certificates made and stored in "
+              f"{time.monotonic() - started:.1f}s", flush=True)
+        del agents
+        # The cache setting only changes what nginx may keep: every answer carries
+        # X-Accel-Expires, and only F_cached's location caches.
+        cg = Certgate(data, cache_seconds=args.cache_seconds)
         procs.append(cg.proc)
-        print(f"certgate: {args.agents} agents, ready in {cg.startup_seconds:.2f}s, "
-              f"RSS {rss_bytes(cg.proc.pid) / 2**20:.1f} MiB", flush=True)
+        print(f"certgate: {args.agents + args.agents // 10 + 2} agents, ready in "
+              f"{cg.startup_seconds:.2f}s, RSS {rss_bytes(cg.proc.pid) / 2**20:.1f} MiB",
+              flush=True)
         trivial_port = free_port()
         trivial = subprocess.Popen([TRIVIAL, f"127.0.0.1:{trivial_port}"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -274,55 +413,77 @@ def main():
         for mode in modes:
             header, allow, deny = identities[mode]
             ports = {k: free_port() for k in ("NOOP", "A", "B", "D", "F", "F_DENY", "D_GET",
-                                              "F_GET")}
+                                              "F_GET", "D_FLEET", "F_FLEET", "F_CACHED")}
             proc = render_nginx(work, mode, ports, cg.port, trivial_port, allow, deny, header)
             procs.append(proc)
             nginx[mode] = (proc, ports)
 
         results = {}  # (mode, arm) -> list of per-round dicts
         verify = f"http://127.0.0.1:{cg.port}{BASE}/verify"
+        trivial_verify = f"http://127.0.0.1:{trivial_port}/verify"
+        direct = {"X-Verify-Secret": SECRET, "X-Real-IP": "127.0.0.1"}
         for rnd in range(args.rounds):
             for mode in modes:
                 header, allow, deny = identities[mode]
                 proc, ports = nginx[mode]
                 ngx = children(proc.pid)
-                direct = {"X-Verify-Secret": SECRET, "X-Real-IP": "127.0.0.1"}
-                arms = [
-                    ("A", f"http://127.0.0.1:{ports['A']}/", {}, {"proxy": ngx}),
-                    ("B", f"http://127.0.0.1:{ports['B']}/", {}, {"proxy": ngx}),
-                    ("C", f"http://127.0.0.1:{trivial_port}/verify", {**direct, header: allow},
-                     {"backend": [trivial.pid]}),
-                    ("D", f"http://127.0.0.1:{ports['D']}/", {},
-                     {"proxy": ngx, "backend": [trivial.pid]}),
-                    ("E", verify, {**direct, header: allow}, {"backend": [cg.proc.pid]}),
-                    ("F", f"http://127.0.0.1:{ports['F']}/", {},
-                     {"proxy": ngx, "backend": [cg.proc.pid]}),
-                    ("E_deny", verify, {**direct, header: deny}, {"backend": [cg.proc.pid]}),
-                    ("F_deny", f"http://127.0.0.1:{ports['F_DENY']}/", {},
-                     {"proxy": ngx, "backend": [cg.proc.pid]}),
-                    ("D_get", f"http://127.0.0.1:{ports['D_GET']}/", {},
-                     {"proxy": ngx, "backend": [trivial.pid]}),
-                    ("F_get", f"http://127.0.0.1:{ports['F_GET']}/", {},
-                     {"proxy": ngx, "backend": [cg.proc.pid]}),
-                ]
-                for arm, url, headers, pids in arms:
-                    r = wrk(url, headers, args, pids)
-                    results.setdefault((mode, arm), []).append(r)
-                    print(f"round {rnd + 1} {mode:11} {arm:6} {r['rps']:10.0f} req/s "
-                          f"p50 {r['p50']:.3f} ms p99 {r['p99']:.3f} ms", flush=True)
 
-        print("\n| mode | arm | req/s | p50 ms | p99 ms | proxy CPU µs/req | backend CPU µs/req |")
-        print("|---|---|---|---|---|---|---|")
+                def via(port):
+                    return f"http://127.0.0.1:{ports[port]}/"
+                proxy, backend = {"proxy": ngx}, {"backend": [cg.proc.pid]}
+                both = {**proxy, **backend}
+                to_trivial = {"proxy": ngx, "backend": [trivial.pid]}
+                allow_fleet = (fleet[(mode, "allow")], BENCH_IDENTITY)
+                deny_fleet = (fleet[(mode, "deny")], BENCH_IDENTITY)
+                # arm: url, headers, CPU to account, fleet values, certgate to count calls of
+                arms = {
+                    "A": (via("A"), {}, proxy, None),
+                    "B": (via("B"), {}, proxy, None),
+                    "C": (trivial_verify, {**direct, header: allow},
+                          {"backend": [trivial.pid]}, None),
+                    "D": (via("D"), {}, to_trivial, None),
+                    "E": (verify, {**direct, header: allow}, backend, None),
+                    "F": (via("F"), {}, both, None),
+                    "E_deny": (verify, {**direct, header: deny}, backend, None),
+                    "F_deny": (via("F_DENY"), {}, both, None),
+                    "D_get": (via("D_GET"), {}, to_trivial, None),
+                    "F_get": (via("F_GET"), {}, both, None),
+                    "A_fleet": (via("A"), {}, proxy, allow_fleet),
+                    "C_fleet": (trivial_verify, direct, {"backend": [trivial.pid]},
+                                (fleet[(mode, "allow")], header)),
+                    "D_fleet": (via("D_FLEET"), {}, to_trivial, allow_fleet),
+                    "E_fleet": (verify, direct, backend, (fleet[(mode, "allow")], header)),
+                    "F_fleet": (via("F_FLEET"), {}, both, allow_fleet),
+                    "E_fleet_deny": (verify, direct, backend, (fleet[(mode, "deny")], header)),
+                    "F_fleet_deny": (via("F_FLEET"), {}, both, deny_fleet),
+                    "F_cached": (via("F_CACHED"), {}, both, allow_fleet),
+                }
+                for arm in selected:
+                    url, headers, pids, values = arms[arm]
+                    counted = cg if arm.startswith(("E", "F")) else None
+                    r = wrk(url, headers, args, pids, values, counted)
+                    results.setdefault((mode, arm), []).append(r)
+                    calls = f" certgate calls/req {r['calls']:.3f}" if "calls" in r else ""
+                    failed = f" non-2xx {r['non2xx']:.3f}" if r["non2xx"] else ""
+                    print(f"round {rnd + 1} {mode:11} {arm:12} {r['rps']:10.0f} req/s "
+                          f"p50 {r['p50']:.3f} ms p99 {r['p99']:.3f} ms{calls}{failed}",
+                          flush=True)
+
+        print("\n| mode | arm | req/s | p50 ms | p99 ms | proxy CPU µs/req "
+              "| backend CPU µs/req | certgate calls/req |")
+        print("|---|---|---|---|---|---|---|---|")
         for (mode, arm), rs in results.items():
             def med(key):
                 return median([r[key] for r in rs if key in r])
+            calls = f"{med('calls'):.3f}" if "calls" in rs[0] else ""
             print(f"| {mode} | {arm} | {med('rps'):.0f} | {med('p50'):.3f} | {med('p99'):.3f} "
-                  f"| {med('cpu_proxy'):.1f} | {med('cpu_backend'):.1f} |")
+                  f"| {med('cpu_proxy'):.1f} | {med('cpu_backend'):.1f} | {calls} |")
         print("\n| mode | ratio | median over rounds | per round |")
         print("|---|---|---|---|")
         for mode in modes:
-            for num, den in (("F", "D"), ("E", "C"), ("F_deny", "D"), ("E_deny", "C"),
-                             ("F_get", "D_get"), ("D", "B"), ("B", "A")):
+            for num, den in RATIOS:
+                if (mode, num) not in results or (mode, den) not in results:
+                    continue
                 ratios = [n["rps"] / d["rps"] for n, d in
                           zip(results[(mode, num)], results[(mode, den)])]
                 print(f"| {mode} | {num}/{den} | {median(ratios):.3f} | "
@@ -341,6 +502,8 @@ def main():
                 except subprocess.TimeoutExpired:
                     proc.kill()
         shutil.rmtree(work, ignore_errors=True)
+        for mode in ("fingerprint", "full"):
+            shutil.rmtree(cache_dir(work, mode), ignore_errors=True)
 
 
 def scale(args, work, pems, identities):
