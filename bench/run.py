@@ -152,6 +152,13 @@ def make_pki(work):
     return pems
 
 
+# The agent columns both bulk inserts fill.
+INSERT_AGENT = """
+        INSERT INTO agents (id, hostname, description, tags, ca_id, fingerprint,
+            fingerprint_sha1, subject, serial, issuer_serial, not_before, not_after,
+            certificate_pem, enabled, allowed_ips, created_at, updated_at, version)"""
+
+
 def make_fleet(work, count, disabled):
     """`count` enabled and `disabled` disabled agents' certificates under the bench CA,
     signed with Python's cryptography package (openssl would take minutes for 100k), and
@@ -170,8 +177,9 @@ def make_fleet(work, count, disabled):
     # Distinct certificates are what the index sees; distinct keys would only cost time.
     keys = [ec.generate_private_key(ec.SECP256R1()).public_key() for _ in range(64)]
     agents = []
-    files = {(mode, path): open(os.path.join(work, f"fleet-{mode}-{path}.txt"), "w")
+    paths = {(mode, path): os.path.join(work, f"fleet-{mode}-{path}.txt")
              for mode in ("fingerprint", "full") for path in ("allow", "deny")}
+    files = {key: open(name, "w") for key, name in paths.items()}
     try:
         for i in range(count + disabled):
             serial = int.from_bytes(os.urandom(16), "big") >> 1
@@ -188,12 +196,13 @@ def make_fleet(work, count, disabled):
             pem = cert.public_bytes(serialization.Encoding.PEM).decode()
             enabled = i < count
             path = "allow" if enabled else "deny"
-            files[("fingerprint", path)].write(hashlib.sha1(der).hexdigest() + "\n")
+            sha1 = hashlib.sha1(der).hexdigest()
+            files[("fingerprint", path)].write(sha1 + "\n")
             files[("full", path)].write(urllib.parse.quote(pem, safe="-") + "\n")
             hex_serial = f"{serial:X}"
             agents.append({
                 "hostname": f"fleet-{i}.bench", "fingerprint": hashlib.sha256(der).hexdigest(),
-                "fingerprint_sha1": hashlib.sha1(der).hexdigest(),
+                "fingerprint_sha1": sha1,
                 "subject": f"CN=fleet-{i}.bench",
                 "serial": hex_serial.zfill(len(hex_serial) + len(hex_serial) % 2),
                 "not_before": int(cert.not_valid_before_utc.timestamp()),
@@ -202,7 +211,7 @@ def make_fleet(work, count, disabled):
     finally:
         for f in files.values():
             f.close()
-    return {key: os.path.join(work, f"fleet-{key[0]}-{key[1]}.txt") for key in files}, agents
+    return paths, agents
 
 
 def seed_fleet(db_path, ca_id, agents):
@@ -211,10 +220,7 @@ def seed_fleet(db_path, ca_id, agents):
     now_us = int(time.time() * 1_000_000)
     db = sqlite3.connect(db_path)
     db.execute("PRAGMA journal_mode=WAL")
-    db.executemany("""
-        INSERT INTO agents (id, hostname, description, tags, ca_id, fingerprint,
-            fingerprint_sha1, subject, serial, issuer_serial, not_before, not_after,
-            certificate_pem, enabled, allowed_ips, created_at, updated_at, version)
+    db.executemany(INSERT_AGENT + """
         VALUES (?, ?, NULL, '["fleet"]', ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, '[]', ?, ?, 1)""",
         [(str(uuid.uuid4()), a["hostname"], ca_id, a["fingerprint"], a["fingerprint_sha1"],
           a["subject"], a["serial"], a["not_before"], a["not_after"], a["pem"],
@@ -254,9 +260,7 @@ def seed_synthetic(db_path, ca_id, count):
     db.execute("""
         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?),
         r(i, h) AS (SELECT i, lower(hex(randomblob(16))) FROM n)
-        INSERT INTO agents (id, hostname, description, tags, ca_id, fingerprint,
-            fingerprint_sha1, subject, serial, issuer_serial, not_before, not_after,
-            certificate_pem, enabled, allowed_ips, created_at, updated_at, version)
+        """ + INSERT_AGENT + """
         SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-8'
                    || substr(h, 18, 3) || '-' || substr(h, 21, 12),
                'synthetic-' || i || '.bench', NULL, '["synthetic"]', ?,
@@ -433,8 +437,12 @@ def main():
                 proxy, backend = {"proxy": ngx}, {"backend": [cg.proc.pid]}
                 both = {**proxy, **backend}
                 to_trivial = {"proxy": ngx, "backend": [trivial.pid]}
+                # Through nginx the fleet's identity goes in X-Bench-Identity, direct in
+                # the identity header itself.
                 allow_fleet = (fleet[(mode, "allow")], BENCH_IDENTITY)
                 deny_fleet = (fleet[(mode, "deny")], BENCH_IDENTITY)
+                allow_direct = (fleet[(mode, "allow")], header)
+                deny_direct = (fleet[(mode, "deny")], header)
                 # arm: url, headers, CPU to account, fleet values, certgate to count calls of
                 arms = {
                     "A": (via("A"), {}, proxy, None),
@@ -450,11 +458,11 @@ def main():
                     "F_get": (via("F_GET"), {}, both, None),
                     "A_fleet": (via("A"), {}, proxy, allow_fleet),
                     "C_fleet": (trivial_verify, direct, {"backend": [trivial.pid]},
-                                (fleet[(mode, "allow")], header)),
+                                allow_direct),
                     "D_fleet": (via("D_FLEET"), {}, to_trivial, allow_fleet),
-                    "E_fleet": (verify, direct, backend, (fleet[(mode, "allow")], header)),
+                    "E_fleet": (verify, direct, backend, allow_direct),
                     "F_fleet": (via("F_FLEET"), {}, both, allow_fleet),
-                    "E_fleet_deny": (verify, direct, backend, (fleet[(mode, "deny")], header)),
+                    "E_fleet_deny": (verify, direct, backend, deny_direct),
                     "F_fleet_deny": (via("F_FLEET"), {}, both, deny_fleet),
                     "F_cached": (via("F_CACHED"), {}, both, allow_fleet),
                 }
