@@ -15,9 +15,11 @@ use crate::metrics::Metrics;
 use crate::store::{Sighting, Store};
 use crate::trust::AgentEntry;
 
+type Pending = HashMap<AgentId, (OffsetDateTime, Option<IpAddr>), foldhash::fast::RandomState>;
+
 #[derive(Default)]
 pub struct LastSeen {
-    pending: Mutex<HashMap<AgentId, (OffsetDateTime, Option<IpAddr>)>>,
+    pending: Mutex<Pending>,
 }
 
 impl LastSeen {
@@ -32,8 +34,20 @@ impl LastSeen {
         }
     }
 
-    fn take(&self) -> HashMap<AgentId, (OffsetDateTime, Option<IpAddr>)> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
+    /// What is queued, leaving a queue as large as the last one was: a fleet sees about as
+    /// many agents in one interval as in the next, and growing the map again on the request
+    /// path would rehash it over and over.
+    fn take(&self) -> Pending {
+        let capacity = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        let fresh = Pending::with_capacity_and_hasher(capacity, Default::default());
+        std::mem::replace(
+            &mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner),
+            fresh,
+        )
     }
 
     /// Writes everything queued. On failure the sightings are queued again (newer ones win).
@@ -42,7 +56,7 @@ impl LastSeen {
         if batch.is_empty() {
             return;
         }
-        let sightings: Vec<Sighting> = batch
+        let mut sightings: Vec<Sighting> = batch
             .iter()
             .map(|(id, (at, ip))| Sighting {
                 agent_id: *id,
@@ -50,6 +64,8 @@ impl LastSeen {
                 ip: ip.map(|ip| ip.to_string()),
             })
             .collect();
+        // In key order the database walks its index once instead of jumping about it.
+        sightings.sort_unstable_by_key(|sighting| sighting.agent_id);
         if let Err(error) = store.record_sightings(&sightings).await {
             metrics.last_seen_flush_errors.inc();
             tracing::warn!(%error, count = sightings.len(), "could not record last_seen; will retry");

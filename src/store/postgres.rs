@@ -12,7 +12,9 @@ use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
 use super::rows::*;
-use super::sql::{impl_store, parse_change};
+use super::sql::{
+    Parameters, SIGHTINGS_PER_STATEMENT, impl_store, parse_change, record_sightings_sql,
+};
 use super::{
     AgentFilter, Change, IdentityHolder, IdentityOfCertificate, IdentityUnderCa, Page,
     RevokedCertificate, Sighting, StoreError, StoredCrl,
@@ -23,6 +25,8 @@ use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
 use crate::domain::policy::Policy;
 use crate::domain::{AgentId, CaId, Fingerprint, IssuerSerial, RequestId};
+
+const PARAMETERS: Parameters = Parameters::Numbered;
 
 type Db = Postgres;
 

@@ -19,8 +19,10 @@ use crate::domain::{
 
 pub const AGENT_COLUMNS: &str = "id, hostname, description, tags, ca_id, fingerprint, \
      fingerprint_sha1, subject, serial, issuer_serial, not_before, not_after, enabled, \
-     allowed_ips, created_at, updated_at, revoked_at, ca_removed_at, last_seen_at, \
-     last_seen_ip, version, profile, \
+     allowed_ips, created_at, updated_at, revoked_at, ca_removed_at, \
+     (SELECT last_seen_at FROM agent_sightings WHERE agent_id = agents.id) AS last_seen_at, \
+     (SELECT last_seen_ip FROM agent_sightings WHERE agent_id = agents.id) AS last_seen_ip, \
+     version, profile, \
      COALESCE((SELECT not_after FROM cas WHERE cas.id = agents.ca_id), 0) AS ca_not_after";
 
 /// The fields the trust index keeps, packed into one tab-separated line per agent: SQLite

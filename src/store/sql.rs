@@ -314,16 +314,18 @@ macro_rules! impl_store {
 
             async fn record_sightings(&self, sightings: &[Sighting]) -> Result<(), StoreError> {
                 let mut tx = self.write_tx().await?;
-                for sighting in sightings {
-                    sqlx::query(
-                        "UPDATE agents SET last_seen_at = $2, last_seen_ip = $3 \
-                         WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)",
-                    )
-                    .bind(sighting.agent_id.to_string())
-                    .bind(micros(sighting.at))
-                    .bind(sighting.ip.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
+                for chunk in sightings.chunks(SIGHTINGS_PER_STATEMENT) {
+                    let sql = record_sightings_sql(chunk.len(), PARAMETERS);
+                    // Only the full-size statement recurs often enough to keep prepared.
+                    let mut query =
+                        sqlx::query(&sql).persistent(chunk.len() == SIGHTINGS_PER_STATEMENT);
+                    for sighting in chunk {
+                        query = query
+                            .bind(sighting.agent_id.to_string())
+                            .bind(micros(sighting.at))
+                            .bind(sighting.ip.as_deref());
+                    }
+                    query.execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -609,7 +611,8 @@ macro_rules! impl_store {
                 let row: Option<(String, bool)> = sqlx::query_as(
                     "SELECT id, LOWER(hostname) = LOWER($1) FROM agents \
                      WHERE revoked_at IS NULL AND ca_removed_at IS NULL \
-                     AND (LOWER(hostname) = LOWER($1) OR last_seen_ip = $2 OR id IN \
+                     AND (LOWER(hostname) = LOWER($1) OR id IN \
+                     (SELECT agent_id FROM agent_sightings WHERE last_seen_ip = $2) OR id IN \
                      (SELECT agent_id FROM enrollment_requests \
                       WHERE status = 'approved' AND ip_address = $2)) \
                      ORDER BY 2 DESC LIMIT 1",
@@ -809,9 +812,9 @@ macro_rules! impl_store {
                 "INSERT INTO agents (id, hostname, description, tags, ca_id, fingerprint, \
                  fingerprint_sha1, subject, serial, not_before, not_after, certificate_pem, \
                  enabled, allowed_ips, created_at, updated_at, revoked_at, ca_removed_at, \
-                 last_seen_at, last_seen_ip, version, profile, issuer_serial) \
+                 version, profile, issuer_serial) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                 $16, NULL, NULL, NULL, NULL, $17, $18, $19)",
+                 $16, NULL, NULL, $17, $18, $19)",
             )
             .bind(agent.id.to_string())
             .bind(agent.hostname.as_str())
@@ -939,6 +942,45 @@ use std::str::FromStr;
 
 use super::{Change, StoreError};
 use crate::domain::{AgentId, CaId};
+
+/// Sightings one statement writes: one statement per sighting cost a busy fleet's flush a
+/// round trip to the database for every agent seen.
+pub const SIGHTINGS_PER_STATEMENT: usize = 500;
+
+/// How a backend's SQL spells a statement's parameters.
+pub enum Parameters {
+    /// `$1`, `$2`, …
+    Numbered,
+    /// `?`, bound in order. For SQLite: sqlx looks up the name of every numbered parameter,
+    /// and SQLite finds a name by scanning the statement's list of names, so binding n
+    /// numbered parameters costs n².
+    Positional,
+}
+
+/// Upserts `rows` sightings, three parameters each (agent id, microseconds, IP), for distinct
+/// agents. A sighting never replaces a newer one, and one of an agent that is not stored is
+/// dropped.
+pub fn record_sightings_sql(rows: usize, parameters: Parameters) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| match parameters {
+            Parameters::Numbered => {
+                format!("(${}, ${}, ${})", 3 * row + 1, 3 * row + 2, 3 * row + 3)
+            }
+            Parameters::Positional => "(?, ?, ?)".to_owned(),
+        })
+        .collect();
+    // `WHERE TRUE` keeps SQLite from reading `ON CONFLICT` as the join's constraint.
+    format!(
+        "WITH seen (agent_id, seen_at, ip) AS (VALUES {}) \
+         INSERT INTO agent_sightings (agent_id, last_seen_at, last_seen_ip) \
+         SELECT seen.agent_id, seen.seen_at, seen.ip FROM seen \
+         JOIN agents ON agents.id = seen.agent_id WHERE TRUE \
+         ON CONFLICT (agent_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, \
+         last_seen_ip = excluded.last_seen_ip \
+         WHERE agent_sightings.last_seen_at < excluded.last_seen_at",
+        values.join(", ")
+    )
+}
 
 /// Reads one change-feed row.
 pub fn parse_change(entity: &str, id: &str) -> Result<Change, StoreError> {

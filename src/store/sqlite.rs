@@ -12,7 +12,9 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
 use super::rows::*;
-use super::sql::{impl_store, parse_change};
+use super::sql::{
+    Parameters, SIGHTINGS_PER_STATEMENT, impl_store, parse_change, record_sightings_sql,
+};
 use super::{
     AgentFilter, Change, IdentityHolder, IdentityOfCertificate, IdentityUnderCa, Page,
     RevokedCertificate, Sighting, StoreError, StoredCrl,
@@ -23,6 +25,8 @@ use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
 use crate::domain::policy::Policy;
 use crate::domain::{AgentId, CaId, Fingerprint, IssuerSerial, RequestId};
+
+const PARAMETERS: Parameters = Parameters::Positional;
 
 type Db = Sqlite;
 
@@ -115,17 +119,18 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
+    const CA: &str = "00000000-0000-4000-8000-0000000000ca";
+
     /// More agents than one page holds, inserted by SQLite itself.
     async fn store_with_agents(dir: &Path, count: i64) -> SqliteStore {
         let store = SqliteStore::open(&dir.join("certgate.db"), 2)
             .await
             .expect("store");
-        let ca = "00000000-0000-4000-8000-0000000000ca";
         sqlx::query(
             "INSERT INTO cas (id, name, fingerprint, subject, not_before, not_after, \
              certificate_pem, created_at) VALUES ($1, 'ca', $2, 'CN=ca', 0, 1, '', 0)",
         )
-        .bind(ca)
+        .bind(CA)
         .bind("ab".repeat(32))
         .execute(&store.pool)
         .await
@@ -146,7 +151,7 @@ mod tests {
                     0, 1, '', 1, '[]', 0, 0, 1 FROM r",
         )
         .bind(count)
-        .bind(ca)
+        .bind(CA)
         .execute(&store.pool)
         .await
         .expect("agents");
@@ -200,6 +205,131 @@ mod tests {
         let groups = store.shared_identities().await.expect("query");
         let expected: Vec<AgentId> = ids[..2].iter().map(|(id,)| id.parse().unwrap()).collect();
         assert_eq!(groups, vec![expected], "a revoked agent does not count");
+    }
+
+    async fn ids(store: &SqliteStore) -> Vec<AgentId> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM agents ORDER BY id")
+            .fetch_all(&store.pool)
+            .await
+            .expect("ids");
+        rows.iter().map(|(id,)| id.parse().expect("id")).collect()
+    }
+
+    fn sighting(agent_id: AgentId, at: i64, ip: &str) -> Sighting {
+        Sighting {
+            agent_id,
+            at: OffsetDateTime::from_unix_timestamp(at).expect("time"),
+            ip: Some(ip.to_owned()),
+        }
+    }
+
+    async fn seen(store: &SqliteStore, id: AgentId) -> (Option<i64>, Option<String>) {
+        let agent = store.agent(id).await.expect("agent");
+        (
+            agent.last_seen_at.map(OffsetDateTime::unix_timestamp),
+            agent.last_seen_ip,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_flush_of_many_statements_records_every_sighting_and_keeps_the_newest() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let count = 2 * SIGHTINGS_PER_STATEMENT + 3;
+        let store = store_with_agents(dir.path(), count as i64).await;
+        let ids = ids(&store).await;
+        let mut first: Vec<Sighting> = ids
+            .iter()
+            .map(|id| sighting(*id, 1_000_000, "192.0.2.1"))
+            .collect();
+        first.push(sighting(AgentId::new_random(), 1_000_000, "192.0.2.9"));
+        store.record_sightings(&first).await.expect("first flush");
+        for id in &ids {
+            assert_eq!(
+                seen(&store, *id).await,
+                (Some(1_000_000), Some("192.0.2.1".to_owned()))
+            );
+        }
+
+        let (newer, older) = ids.split_at(SIGHTINGS_PER_STATEMENT + 1);
+        let second: Vec<Sighting> = newer
+            .iter()
+            .map(|id| sighting(*id, 1_000_005, "192.0.2.2"))
+            .chain(older.iter().map(|id| sighting(*id, 999_990, "192.0.2.3")))
+            .collect();
+        store.record_sightings(&second).await.expect("second flush");
+        for id in newer {
+            assert_eq!(
+                seen(&store, *id).await,
+                (Some(1_000_005), Some("192.0.2.2".to_owned()))
+            );
+        }
+        for id in older {
+            assert_eq!(
+                seen(&store, *id).await,
+                (Some(1_000_000), Some("192.0.2.1".to_owned())),
+                "an older sighting replaced a newer one"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn sightings_stored_before_their_own_table_existed_are_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("certgate.db");
+        let older = dir.path().join("migrations");
+        std::fs::create_dir(&older).expect("dir");
+        let sources = format!("{}/migrations/sqlite", env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(&sources).expect("migrations") {
+            let name = entry.expect("entry").file_name();
+            if name.to_string_lossy().as_ref() < "0004" {
+                std::fs::copy(
+                    format!("{sources}/{}", name.to_string_lossy()),
+                    older.join(&name),
+                )
+                .expect("copy");
+            }
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .expect("options")
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.expect("pool");
+        sqlx::migrate::Migrator::new(older.as_path())
+            .await
+            .expect("older migrations")
+            .run(&pool)
+            .await
+            .expect("migrate");
+        sqlx::query(
+            "INSERT INTO cas (id, name, fingerprint, subject, not_before, not_after, \
+             certificate_pem, created_at) VALUES ($1, 'ca', 'ab', 'CN=ca', 0, 1, '', 0)",
+        )
+        .bind(CA)
+        .execute(&pool)
+        .await
+        .expect("ca");
+        let id = AgentId::new_random();
+        sqlx::query(
+            "INSERT INTO agents (id, hostname, tags, ca_id, fingerprint, fingerprint_sha1, \
+             subject, serial, not_before, not_after, certificate_pem, enabled, allowed_ips, \
+             created_at, updated_at, last_seen_at, last_seen_ip, version) \
+             VALUES ($1, 'old.example.test', '[]', $2, $3, $4, 'CN=old', '01', 0, 1, '', \
+             1, '[]', 0, 0, 7000000, '198.51.100.4', 1)",
+        )
+        .bind(id.to_string())
+        .bind(CA)
+        .bind("cd".repeat(32))
+        .bind("ef".repeat(20))
+        .execute(&pool)
+        .await
+        .expect("agent");
+        pool.close().await;
+
+        let store = SqliteStore::open(&path, 2).await.expect("store");
+        assert_eq!(
+            seen(&store, id).await,
+            (Some(7), Some("198.51.100.4".to_owned()))
+        );
     }
 
     #[tokio::test]
