@@ -7,9 +7,13 @@
 //! would give for those bytes. Only successful decodes of a whole certificate are kept:
 //! fingerprints are cheap to read, and a refusal is not worth memory. Trust is never
 //! memoised here: the decision is made afresh on every call.
+//!
+//! A value is kept the second time it is decoded, not the first: in front of a fleet much
+//! larger than the memo, most certificates are not seen again before the memo starts over,
+//! and copying each of them in, only to free it unread, cost more than the memo saved.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use crate::domain::verify::{Presented, Rejection};
@@ -42,6 +46,7 @@ pub fn read_headers(
         let decoded = decode()?;
         if let Some(presented) = &decoded
             && presented.certificate.is_some()
+            && memo.seen_before(hash)
         {
             memo.insert(hash, present, presented.clone());
         }
@@ -95,6 +100,8 @@ struct Memo {
     /// compares the bytes, so a collision can only cost a decode, never give a wrong answer.
     entries: HashMap<u64, Entry, BuildHasherDefault<PrehashedKey>>,
     key_bytes: usize,
+    /// Hashes of values decoded once and not kept yet; a collision only keeps a value early.
+    decoded_once: HashSet<u64, BuildHasherDefault<PrehashedKey>>,
     /// Randomly seeded per thread, so nobody can aim requests at one slot.
     seed: foldhash::fast::RandomState,
 }
@@ -108,6 +115,19 @@ impl Memo {
             hasher.write(value);
         }
         hasher.finish()
+    }
+
+    /// True when a value with this hash was decoded before (and forgets it); otherwise
+    /// remembers the hash for next time.
+    fn seen_before(&mut self, hash: u64) -> bool {
+        if self.decoded_once.remove(&hash) {
+            return true;
+        }
+        if self.decoded_once.len() >= MAX_ENTRIES {
+            self.decoded_once.clear();
+        }
+        self.decoded_once.insert(hash);
+        false
     }
 
     fn get(&self, hash: u64, present: &[(IdentityHeader, &[u8])]) -> Option<&Presented> {
@@ -209,6 +229,42 @@ mod tests {
         for _ in 0..2 {
             assert!(read(&[(IdentityHeader::ClientCert, truncated)]).is_err());
         }
+    }
+
+    fn kept_in_this_thread() -> usize {
+        MEMO.with(|memo| memo.borrow().entries.len())
+    }
+
+    #[test]
+    fn a_certificate_is_kept_from_its_second_decode_on() {
+        let (cert, sha256) = escaped_pem("agent.example.test");
+        assert_eq!(
+            fingerprint(read(&[(IdentityHeader::ClientCert, &cert)])),
+            sha256
+        );
+        assert_eq!(kept_in_this_thread(), 0, "kept at the first decode");
+        assert_eq!(
+            fingerprint(read(&[(IdentityHeader::ClientCert, &cert)])),
+            sha256
+        );
+        assert_eq!(kept_in_this_thread(), 1, "not kept at the second decode");
+        assert_eq!(
+            fingerprint(read(&[(IdentityHeader::ClientCert, &cert)])),
+            sha256
+        );
+        assert_eq!(kept_in_this_thread(), 1);
+    }
+
+    #[test]
+    fn what_was_decoded_once_stays_within_its_bound() {
+        let mut memo = Memo::default();
+        for hash in 0..(MAX_ENTRIES * 2) as u64 {
+            assert!(!memo.seen_before(hash));
+            assert!(memo.decoded_once.len() <= MAX_ENTRIES);
+        }
+        let last = (MAX_ENTRIES * 2 - 1) as u64;
+        assert!(memo.seen_before(last));
+        assert!(!memo.seen_before(last), "forgotten once kept");
     }
 
     #[test]
