@@ -38,16 +38,9 @@ impl LastSeen {
     /// many agents in one interval as in the next, and growing the map again on the request
     /// path would rehash it over and over.
     fn take(&self) -> Pending {
-        let capacity = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
-        let fresh = Pending::with_capacity_and_hasher(capacity, Default::default());
-        std::mem::replace(
-            &mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner),
-            fresh,
-        )
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let fresh = Pending::with_capacity_and_hasher(pending.len(), Default::default());
+        std::mem::replace(&mut *pending, fresh)
     }
 
     /// Writes everything queued. On failure the sightings are queued again (newer ones win).
