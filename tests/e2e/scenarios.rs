@@ -510,10 +510,14 @@ pub async fn self_enrolment_through_the_cli(stack: &Stack, port: u16) {
     assert_passes_as(&client, &[], &agent, "a host enrolled by approval").await;
 }
 
+/// Concurrent first requests of one client in the cached scenario.
+const BURST: usize = 16;
+
 /// The cached recipes with `CERTGATE_DECISION_CACHE_SECONDS=seconds`: a client's repeated
 /// requests skip certgate (and the application still gets the identity from the cached
-/// answer), denials are never cached, and a revoked agent is refused within `seconds` + 1 s
-/// and on every request after that.
+/// answer), denials are never cached, a burst of first requests all pass and leave one
+/// stored answer, and a revoked agent is refused within `seconds` + 1 s and on every request
+/// after that.
 pub async fn decisions_are_cached_until_revocation_lands(stack: &Stack, port: u16, seconds: u64) {
     let pki = &stack.pki;
     let agents = enrol_agents(stack).await;
@@ -552,8 +556,31 @@ pub async fn decisions_are_cached_until_revocation_lands(stack: &Stack, port: u1
         "a denial is never cached"
     );
 
+    // A burst of a client's first requests, before its entry exists: every one passes
+    // (none is held waiting for the one that stores the answer) and what follows comes
+    // from the cache.
     let to_revoke = Client::new(pki, port, Some(&pki.to_revoke));
-    assert_passes_as(&to_revoke, &[], &agents.to_revoke, "before revocation").await;
+    let asked_before = stack.certgate.verify_decisions().await;
+    let burst = (0..BURST).map(|_| to_revoke.get_with(&[]));
+    for (round, outcome) in futures_util::future::join_all(burst)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        outcome.passed(&format!("burst request {round}"));
+    }
+    let asked = stack.certgate.verify_decisions().await - asked_before;
+    assert!(
+        (1..=BURST as u64).contains(&asked),
+        "a burst of {BURST} asked certgate {asked} times"
+    );
+    let asked_before = stack.certgate.verify_decisions().await;
+    assert_passes_as(&to_revoke, &[], &agents.to_revoke, "after the burst").await;
+    assert_eq!(
+        stack.certgate.verify_decisions().await - asked_before,
+        0,
+        "the burst stored its answer"
+    );
     stack.certgate.revoke(&agents.to_revoke).await;
     let revoked_at = std::time::Instant::now();
     let deadline = std::time::Duration::from_secs(seconds + 1);
