@@ -2,10 +2,15 @@
 -- random from a file of prepared header values (one per line), as a proxy in front of a
 -- fleet would send it.
 --
---   wrk -s bench/fleet.lua URL -- VALUES_FILE HEADER_NAME
+--   wrk -s bench/fleet.lua URL -- VALUES_FILE HEADER_NAME [RUN]
+--
+-- With RUN (default 1), each drawn agent makes RUN requests in a row before the next draw,
+-- as an agent does that sends a few calls per check-in; wrk hands consecutive requests of
+-- a thread to different connections, so a run's requests are also in flight together.
 --
 -- The request is built once up to the identity header, so each request costs the client
--- one random draw and one string concatenation, the same in every arm it is used for.
+-- one random draw (or a counter step) and one string concatenation, the same in every arm
+-- it is used for.
 
 local thread_count = 0
 
@@ -16,11 +21,15 @@ end
 
 local values
 local head
+local run_length
+local left = 0
+local current
 
 function init(args)
     local path, header = args[1], args[2]
-    if not path or not header then
-        error("usage: wrk -s fleet.lua URL -- VALUES_FILE HEADER_NAME")
+    run_length = tonumber(args[3] or "1")
+    if not path or not header or not run_length or run_length < 1 then
+        error("usage: wrk -s fleet.lua URL -- VALUES_FILE HEADER_NAME [RUN]")
     end
     values = {}
     for line in io.lines(path) do
@@ -38,5 +47,10 @@ function init(args)
 end
 
 function request()
-    return head .. values[math.random(#values)] .. "\r\n\r\n"
+    if left == 0 then
+        current = head .. values[math.random(#values)] .. "\r\n\r\n"
+        left = run_length
+    end
+    left = left - 1
+    return current
 end

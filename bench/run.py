@@ -280,8 +280,9 @@ def parse_duration(text):
 
 
 def wrk(url, headers, args, pids, fleet=None, certgate=None):
-    """One arm: a warm-up, then the measured run. `fleet` = (values file, header name) makes
-    every request carry another value; `certgate` counts the verify decisions it made."""
+    """One arm: a warm-up, then the measured run. `fleet` = (values file, header name[, run
+    length]) makes every request (or run of requests) carry another value; `certgate` counts
+    the verify decisions it made."""
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", "--latency"]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
@@ -350,13 +351,13 @@ def median(values):
 
 ARMS = ("A", "B", "C", "D", "E", "F", "E_deny", "F_deny", "D_get", "F_get",
         "A_fleet", "C_fleet", "D_fleet", "E_fleet", "F_fleet", "E_fleet_deny",
-        "F_fleet_deny", "F_cached")
+        "F_fleet_deny", "F_cached", "A_sessions", "F_cached_sessions")
 
 # Numerator, denominator: each ratio is taken round by round, then its median reported.
 RATIOS = (("F", "D"), ("E", "C"), ("F_deny", "D"), ("E_deny", "C"), ("F_get", "D_get"),
           ("D", "B"), ("B", "A"), ("E_fleet", "C_fleet"), ("F_fleet", "D_fleet"),
           ("E_fleet_deny", "C_fleet"), ("F_fleet_deny", "D_fleet"), ("F_cached", "A_fleet"),
-          ("A_fleet", "A"))
+          ("F_cached_sessions", "A_sessions"), ("A_fleet", "A"))
 
 
 def main():
@@ -372,7 +373,9 @@ def main():
     p.add_argument("--modes", default="fingerprint,full")
     p.add_argument("--arms", default=",".join(ARMS), help="arms to run, comma-separated")
     p.add_argument("--cache-seconds", type=int, default=5,
-                   help="CERTGATE_DECISION_CACHE_SECONDS for arm F_cached")
+                   help="CERTGATE_DECISION_CACHE_SECONDS for the F_cached arms")
+    p.add_argument("--session-requests", type=int, default=8,
+                   help="requests each drawn agent makes in a row in the *_sessions arms")
     p.add_argument("--scale", action="store_true",
                    help="also compare E at 1k and 1M agents, RSS per agent, start-up time")
     args = p.parse_args()
@@ -442,6 +445,7 @@ def main():
                 allow_fleet = (fleet[(mode, "allow")], BENCH_IDENTITY)
                 deny_fleet = (fleet[(mode, "deny")], BENCH_IDENTITY)
                 allow_direct = (fleet[(mode, "allow")], header)
+                sessions = (*allow_fleet, str(args.session_requests))
                 deny_direct = (fleet[(mode, "deny")], header)
                 # arm: url, headers, CPU to account, fleet values, certgate to count calls of
                 arms = {
@@ -465,6 +469,8 @@ def main():
                     "E_fleet_deny": (verify, direct, backend, deny_direct),
                     "F_fleet_deny": (via("F_FLEET"), {}, both, deny_fleet),
                     "F_cached": (via("F_CACHED"), {}, both, allow_fleet),
+                    "A_sessions": (via("A"), {}, proxy, sessions),
+                    "F_cached_sessions": (via("F_CACHED"), {}, both, sessions),
                 }
                 for arm in selected:
                     url, headers, pids, values = arms[arm]
@@ -473,7 +479,7 @@ def main():
                     results.setdefault((mode, arm), []).append(r)
                     calls = f" certgate calls/req {r['calls']:.3f}" if "calls" in r else ""
                     failed = f" non-2xx {r['non2xx']:.3f}" if r["non2xx"] else ""
-                    print(f"round {rnd + 1} {mode:11} {arm:12} {r['rps']:10.0f} req/s "
+                    print(f"round {rnd + 1} {mode:11} {arm:17} {r['rps']:10.0f} req/s "
                           f"p50 {r['p50']:.3f} ms p99 {r['p99']:.3f} ms{calls}{failed}",
                           flush=True)
 

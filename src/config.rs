@@ -426,6 +426,12 @@ fn normalise_base_path(path: &str) -> Result<String, ConfigError> {
             format!("`{path}` is not an absolute URL path"),
         ));
     }
+    if crate::url_path::is_unusual(trimmed) {
+        return Err(invalid(
+            "base_path",
+            format!("`{path}` has a percent-escape, an empty segment or a dot segment"),
+        ));
+    }
     Ok(trimmed.to_owned())
 }
 
@@ -516,6 +522,10 @@ mod tests {
             ("CERTGATE_VERIFY_BODY", "maybe"),
             ("CERTGATE_DECISION_CACHE_SECONDS", "11"),
             ("CERTGATE_DECISION_CACHE_SECONDS", "-1"),
+            ("CERTGATE_BASE_PATH", "api/relative"),
+            ("CERTGATE_BASE_PATH", "/api/%6Dtls"),
+            ("CERTGATE_BASE_PATH", "/api//mtls"),
+            ("CERTGATE_BASE_PATH", "/api/../mtls"),
         ] {
             assert!(
                 Settings::from_sources(None, &env(&[(key, value)])).is_err(),

@@ -20,6 +20,7 @@ pub mod store;
 pub mod sync;
 pub mod telemetry;
 pub mod trust;
+pub mod url_path;
 pub mod x509;
 
 /// Certificates rcgen cannot make, shared with the API tests.

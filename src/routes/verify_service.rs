@@ -3,13 +3,10 @@
 //! proxy's when sane, else a new UUID). `B/verify` is answered here, straight from the
 //! parsed request; every other path goes on to the actix-web `App`.
 //!
-//! No route of certgate's needs a percent-escape, an empty segment or a dot segment in its
-//! path, and a proxy that matches locations on the decoded, normalised path while it
-//! forwards the path as the client spelled it would let such a spelling reach a route its
-//! configuration meant to keep from the client. So a path spelled that way is refused with
-//! 400 `invalid_path` before any route, authentication included, sees it; verify too, which
-//! proxies call by its plain path, so that no spelling a public location forwards can
-//! become a verify call.
+//! A path spelled with a percent-escape, an empty segment or a dot segment
+//! ([`crate::url_path`]) is refused with 400 `invalid_path` before any route, authentication
+//! included, sees it; verify too, which proxies call by its plain path, so that no spelling
+//! a public location forwards can become a verify call.
 //!
 //! Verify is the one route on every protected request's path, and the `App`'s per-request
 //! machinery (request and response wrappers, middleware, routing, extractors) costs about
@@ -28,6 +25,7 @@ use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 use super::verify::{self, VerifyCall};
 use super::{MAX_HEADER_BYTES, REQUEST_ID};
 use crate::startup::AppState;
+use crate::url_path;
 
 /// Wraps an `App`'s service factory: verify first, the `App` for the rest.
 pub struct VerifyFirst<F> {
@@ -103,11 +101,14 @@ where
             let response = headers_too_large_response().into();
             return Either::Left(ready(Ok(with_request_id(response, request_id))));
         }
-        if is_unusual(req.path()) {
+        // The verify path is plain (the base path is checked at start-up): only other
+        // paths need the spelling check.
+        let is_verify = req.path() == &*self.verify_path;
+        if !is_verify && url_path::is_unusual(req.path()) {
             let response = invalid_path_response().into();
             return Either::Left(ready(Ok(with_request_id(response, request_id))));
         }
-        if req.path() != &*self.verify_path {
+        if !is_verify {
             let answer = self.app.call(req);
             return Either::Right(Box::pin(async move {
                 let response = answer.await?.map_into_boxed_body().into();
@@ -170,15 +171,6 @@ fn headers_too_large_response() -> HttpResponse {
     }))
 }
 
-/// A path with a percent-escape, an empty segment or a dot segment.
-fn is_unusual(path: &str) -> bool {
-    path.contains('%')
-        || path.contains("//")
-        || path
-            .split('/')
-            .any(|segment| segment == "." || segment == "..")
-}
-
 fn invalid_path_response() -> HttpResponse {
     HttpResponse::build(StatusCode::BAD_REQUEST).json(serde_json::json!({
         "error": {
@@ -197,40 +189,4 @@ fn new_request_id() -> HeaderValue {
     let mut buffer = uuid::Uuid::encode_buffer();
     let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_paths_are_routed_as_they_are() {
-        for path in [
-            "/",
-            "/healthz",
-            "/api/b/verify",
-            "/api/b/agents/3f2a",
-            "/api/b/verify/",
-            "/a.b/..c/d.",
-        ] {
-            assert!(!is_unusual(path), "{path}");
-        }
-    }
-
-    #[test]
-    fn escapes_empty_and_dot_segments_are_unusual() {
-        for path in [
-            "/api/b/%76erify",
-            "/api/b//verify",
-            "/api/b/./verify",
-            "/api/b/agents/../verify",
-            "/api/b/agents/..%2Fverify",
-            "/api/b/agents/%2e%2e/renew",
-            "/api/b/verify/.",
-            "/..",
-            "//",
-        ] {
-            assert!(is_unusual(path), "{path}");
-        }
-    }
 }
