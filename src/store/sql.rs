@@ -313,12 +313,23 @@ macro_rules! impl_store {
             }
 
             async fn record_sightings(&self, sightings: &[Sighting]) -> Result<(), StoreError> {
+                // The full-size statement, written once per backend: a busy fleet's flush
+                // runs it hundreds of times.
+                static FULL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    record_sightings_sql(SIGHTINGS_PER_STATEMENT, PARAMETERS)
+                });
                 let mut tx = self.write_tx().await?;
                 for chunk in sightings.chunks(SIGHTINGS_PER_STATEMENT) {
-                    let sql = record_sightings_sql(chunk.len(), PARAMETERS);
+                    let full = chunk.len() == SIGHTINGS_PER_STATEMENT;
+                    let tail;
+                    let sql = if full {
+                        FULL.as_str()
+                    } else {
+                        tail = record_sightings_sql(chunk.len(), PARAMETERS);
+                        tail.as_str()
+                    };
                     // Only the full-size statement recurs often enough to keep prepared.
-                    let mut query =
-                        sqlx::query(&sql).persistent(chunk.len() == SIGHTINGS_PER_STATEMENT);
+                    let mut query = sqlx::query(sql).persistent(full);
                     for sighting in chunk {
                         query = query
                             .bind(sighting.agent_id.to_string())
