@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         Command::Renew(args) => renew(args),
         Command::Request(args) => request(args),
         Command::Migrate => with_settings(cli.config.as_deref(), |settings| async move {
-            store::migrate(&settings).await?;
+            store::connect(&settings.database, settings.database_max_connections).await?;
             tracing::info!("migrations applied");
             Ok(())
         }),

@@ -107,10 +107,13 @@ pub struct PendingEnrolment {
 }
 
 /// Why a presented token was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenRefusal {
+    #[error("this enrolment token is not valid")]
     Unknown,
+    #[error("this enrolment token was already used; ask an administrator for a new one")]
     Used,
+    #[error("this enrolment token has expired; ask an administrator for a new one")]
     Expired,
 }
 

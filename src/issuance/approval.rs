@@ -5,15 +5,13 @@
 
 use std::net::IpAddr;
 
-use actix_web::http::StatusCode;
 use time::OffsetDateTime;
 
-use super::Issuance;
+use super::{Error, Issuance};
 use crate::domain::agent::{Agent, AllowedIps, Hostname, Tags};
 use crate::domain::approval::{EnrolmentRequest, PollingToken, RequestStatus};
 use crate::domain::enrolment::{PendingEnrolment, Profile, TokenDigest};
 use crate::domain::{AgentId, Fingerprint, RequestId};
-use crate::error::ApiError;
 use crate::store::StoreError;
 use crate::x509;
 
@@ -54,10 +52,9 @@ impl Issuance {
         &self,
         request: NewRequest,
         now: OffsetDateTime,
-    ) -> Result<(EnrolmentRequest, PollingToken), ApiError> {
+    ) -> Result<(EnrolmentRequest, PollingToken), Error> {
         let now = crate::registry::stored_precision(now);
-        let signing_request =
-            x509::signing_request(&request.csr_pem).map_err(super::csr_refused)?;
+        let signing_request = x509::signing_request(&request.csr_pem).map_err(Error::CsrRefused)?;
         // Refuse now what approval could not issue, rather than after an administrator's
         // work (registering the CA is left to the approval).
         self.internal_ca()?;
@@ -85,7 +82,7 @@ impl Issuance {
 
     /// The state of the request a polling token belongs to. Unknown and expired tokens
     /// look the same.
-    pub async fn poll(&self, token: &str, now: OffsetDateTime) -> Result<Poll, ApiError> {
+    pub async fn poll(&self, token: &str, now: OffsetDateTime) -> Result<Poll, Error> {
         let request = match self
             .registry
             .store()
@@ -114,7 +111,7 @@ impl Issuance {
                 }
             }
             (RequestStatus::Approved, None) => {
-                return Err(ApiError::internal(&"approved request without an agent"));
+                return Err(Error::Internal("approved request without an agent".into()));
             }
         })
     }
@@ -126,7 +123,7 @@ impl Issuance {
         id: RequestId,
         approval: Approval,
         now: OffsetDateTime,
-    ) -> Result<(EnrolmentRequest, Agent), ApiError> {
+    ) -> Result<(EnrolmentRequest, Agent), Error> {
         let now = crate::registry::stored_precision(now);
         let store = self.registry.store();
         let request = self.undecided(id, now).await?;
@@ -134,20 +131,13 @@ impl Issuance {
             .active_agent_named(request.hostname.as_str(), &request.ip_address.to_string())
             .await?
         {
-            let (code, what) = if by_name {
-                ("hostname_conflict", "hostname")
+            return Err(if by_name {
+                Error::HostnameTaken(agent)
             } else {
-                ("ip_address_conflict", "IP address")
-            };
-            return Err(ApiError::conflict(
-                code,
-                format!(
-                    "active agent {agent} already has this {what}; revoke it or deny this request"
-                ),
-            ));
+                Error::IpAddressTaken(agent)
+            });
         }
-        let signing_request =
-            x509::signing_request(&request.csr_pem).map_err(super::csr_refused)?;
+        let signing_request = x509::signing_request(&request.csr_pem).map_err(Error::CsrRefused)?;
         let (ca, ca_row) = self.registered_ca(now).await?;
         let agent_id = AgentId::new_random();
         let (certificate_pem, info) = self.issue(
@@ -178,7 +168,7 @@ impl Issuance {
         };
         let agent = crate::registry::agent_from_enrolment(&info, &ca_row, &fields, now);
         match store.approve_request(id, &agent, &certificate_pem).await {
-            Err(StoreError::Conflict) => return Err(decided()),
+            Err(StoreError::Conflict) => return Err(Error::RequestDecided),
             other => other?,
         }
         self.registry.index(&agent);
@@ -191,12 +181,12 @@ impl Issuance {
         &self,
         id: RequestId,
         now: OffsetDateTime,
-    ) -> Result<EnrolmentRequest, ApiError> {
+    ) -> Result<EnrolmentRequest, Error> {
         let now = crate::registry::stored_precision(now);
         self.undecided(id, now).await?;
         let store = self.registry.store();
         match store.deny_request(id, now).await {
-            Err(StoreError::Conflict) => return Err(decided()),
+            Err(StoreError::Conflict) => return Err(Error::RequestDecided),
             other => other?,
         }
         tracing::info!(request_id = %id, "enrolment request denied");
@@ -207,25 +197,14 @@ impl Issuance {
         &self,
         id: RequestId,
         now: OffsetDateTime,
-    ) -> Result<EnrolmentRequest, ApiError> {
+    ) -> Result<EnrolmentRequest, Error> {
         let request = self.registry.store().request(id).await?;
         if request.status != RequestStatus::Pending {
-            return Err(decided());
+            return Err(Error::RequestDecided);
         }
         if request.expired(now) {
-            return Err(ApiError::new(
-                StatusCode::GONE,
-                "request_expired",
-                "this request expired; the host must ask again",
-            ));
+            return Err(Error::RequestExpired);
         }
         Ok(request)
     }
-}
-
-fn decided() -> ApiError {
-    ApiError::conflict(
-        "request_decided",
-        "this request was already approved or denied",
-    )
 }

@@ -2,6 +2,7 @@
 //! agent's own signing request, so a private key never leaves the host that uses it.
 
 mod approval;
+mod error;
 mod renewal;
 
 use std::sync::Arc;
@@ -14,11 +15,11 @@ use crate::domain::enrolment::{
     EnrolmentToken, PendingEnrolment, Profile, TokenDigest, TokenRefusal,
 };
 use crate::domain::{AgentId, Fingerprint};
-use crate::error::ApiError;
 use crate::internal_ca::{InternalCa, IssueSpec};
-use crate::registry::Registry;
+use crate::registry::{self, Registry};
 use crate::store::StoreError;
-use crate::x509::{self, Anchors, CertificateInfo, CsrError, PathError};
+use crate::x509::{self, Anchors, CertificateInfo, PathError};
+pub use error::Error;
 
 /// How the internal CA issues, from the settings.
 #[derive(Debug, Clone)]
@@ -80,31 +81,21 @@ impl Issuance {
         }
     }
 
-    /// The internal CA with its fingerprint, or 503 with the reason it is unavailable.
-    fn internal_ca(&self) -> Result<&(InternalCa, Fingerprint), ApiError> {
-        self.ca.as_ref().map_err(|reason| {
-            ApiError::unavailable(
-                "internal_ca_unavailable",
-                format!("certgate's internal CA is not available: {reason}"),
-            )
-        })
+    /// The internal CA with its fingerprint, or the reason it is unavailable.
+    fn internal_ca(&self) -> Result<&(InternalCa, Fingerprint), Error> {
+        self.ca
+            .as_ref()
+            .map_err(|reason| Error::InternalCaUnavailable(reason.clone()))
     }
 
     /// The internal CA and its id in the store, registering it as a trusted CA the first
     /// time it is needed. Fresh installs that never issue keep an empty CA list.
-    pub async fn registered_ca(&self, now: OffsetDateTime) -> Result<(&InternalCa, Ca), ApiError> {
+    pub async fn registered_ca(&self, now: OffsetDateTime) -> Result<(&InternalCa, Ca), Error> {
         let (ca, fingerprint) = self.internal_ca()?;
         for _ in 0..2 {
             match self.registry.store().internal_ca().await? {
                 Some(row) if row.fingerprint == *fingerprint => return Ok((ca, row)),
-                Some(_) => {
-                    return Err(ApiError::unavailable(
-                        "internal_ca_mismatch",
-                        "the database's internal CA is not the one in this replica's data \
-                         directory; copy internal-ca.crt and internal-ca.key from the replica \
-                         that created it",
-                    ));
-                }
+                Some(_) => return Err(Error::InternalCaMismatch),
                 None => match self
                     .registry
                     .add_internal_ca(ca.certificate_pem(), now)
@@ -112,8 +103,8 @@ impl Issuance {
                 {
                     Ok(row) => return Ok((ca, row)),
                     // Another replica registered one meanwhile: look again.
-                    Err(error) if error.code() == "internal_ca_exists" => continue,
-                    Err(error) => return Err(error),
+                    Err(registry::Error::InternalCaExists) => continue,
+                    Err(error) => return Err(error.into()),
                 },
             }
         }
@@ -125,7 +116,7 @@ impl Issuance {
         &self,
         request: NewEnrolment,
         now: OffsetDateTime,
-    ) -> Result<(PendingEnrolment, EnrolmentToken), ApiError> {
+    ) -> Result<(PendingEnrolment, EnrolmentToken), Error> {
         self.registered_ca(now).await?;
         let token = new_token();
         let enrolment = PendingEnrolment {
@@ -151,22 +142,16 @@ impl Issuance {
         agent_id: AgentId,
         ttl: Option<Duration>,
         now: OffsetDateTime,
-    ) -> Result<(PendingEnrolment, EnrolmentToken), ApiError> {
+    ) -> Result<(PendingEnrolment, EnrolmentToken), Error> {
         self.registered_ca(now).await?;
         let store = self.registry.store();
         let mut enrolment = match store.agent(agent_id).await {
             Ok(agent) => {
                 if agent.revoked_at.is_some() {
-                    return Err(ApiError::conflict(
-                        "agent_revoked",
-                        "a revoked agent cannot enrol again; create a new enrolment",
-                    ));
+                    return Err(Error::TokenForRevokedAgent);
                 }
                 if agent.ca_removed_at.is_some() {
-                    return Err(ApiError::conflict(
-                        "agent_ca_removed",
-                        "this agent's CA was removed; create a new enrolment",
-                    ));
+                    return Err(Error::TokenForAgentOfRemovedCa);
                 }
                 from_agent(&agent)
             }
@@ -191,15 +176,15 @@ impl Issuance {
         token: &str,
         csr_pem: &str,
         now: OffsetDateTime,
-    ) -> Result<Issued, ApiError> {
+    ) -> Result<Issued, Error> {
         let now = crate::registry::stored_precision(now);
         let digest = TokenDigest::of(token);
         let enrolment = match self.registry.store().enrolment_by_token(&digest).await {
-            Err(StoreError::NotFound) => return Err(token_refused(TokenRefusal::Unknown)),
+            Err(StoreError::NotFound) => return Err(Error::TokenRefused(TokenRefusal::Unknown)),
             other => other?,
         };
-        enrolment.check_usable(now).map_err(token_refused)?;
-        let request = x509::signing_request(csr_pem).map_err(csr_refused)?;
+        enrolment.check_usable(now).map_err(Error::TokenRefused)?;
+        let request = x509::signing_request(csr_pem).map_err(Error::CsrRefused)?;
         let (ca, ca_row) = self.registered_ca(now).await?;
         let existing = match self.registry.store().agent(enrolment.agent_id).await {
             Ok(agent) => Some(agent),
@@ -260,7 +245,7 @@ impl Issuance {
         hostname: &Hostname,
         profile: Profile,
         now: OffsetDateTime,
-    ) -> Result<(String, CertificateInfo), ApiError> {
+    ) -> Result<(String, CertificateInfo), Error> {
         let mut names = vec![];
         if looks_like_a_dns_name(hostname.as_str()) {
             names.push(hostname.as_str().to_owned());
@@ -274,27 +259,20 @@ impl Issuance {
         };
         let certificate_pem = ca
             .issue(public_key_der, &spec, now)
-            .map_err(|e| ApiError::bad_request("invalid_csr", e.to_string()))?;
-        let info =
-            x509::single_pem_certificate(&certificate_pem).map_err(|e| ApiError::internal(&e))?;
+            .map_err(|e| Error::CannotIssue(e.to_string()))?;
+        let info = x509::single_pem_certificate(&certificate_pem)
+            .map_err(|e| Error::Internal(format!("the internal CA issued unreadable PEM: {e}")))?;
         let ca_der = x509::pem_certificates(ca.certificate_pem())?;
         let anchors = Anchors::new(ca_der.iter().map(|der| (ca_row.id, der.as_slice())));
         match x509::validate(&info.der, &[], &anchors, now.unix_timestamp()).outcome {
             Ok(_) => Ok((certificate_pem, info)),
-            Err(PathError::WeakCrypto(_)) => Err(ApiError::bad_request(
-                "weak_crypto",
-                "the signing request's key is too weak (RSA under 2048 bits, EC under 256 \
-                 bits, or DSA)",
-            )),
-            Err(error) => Err(ApiError::unavailable(
-                "internal_ca_unavailable",
-                format!("the internal CA issued a certificate that does not validate: {error}"),
-            )),
+            Err(PathError::WeakCrypto(_)) => Err(Error::WeakKey),
+            Err(error) => Err(Error::IssuedCertificateInvalid(error)),
         }
     }
 
     /// Reads the agent's superseded certificates back, so the index judges them as stored.
-    async fn refresh_superseded(&self, agent: &Agent) -> Result<(), ApiError> {
+    async fn refresh_superseded(&self, agent: &Agent) -> Result<(), Error> {
         let superseded = self
             .registry
             .store()
@@ -311,24 +289,21 @@ impl Issuance {
         agent: &Agent,
         certificate_pem: &str,
         replaced: Option<&SupersededCertificate>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         match self
             .registry
             .store()
             .complete_enrolment(digest, agent, certificate_pem, replaced)
             .await
         {
-            Err(StoreError::Conflict) => Err(token_refused(TokenRefusal::Used)),
-            Err(StoreError::NotFound) => Err(ApiError::conflict(
-                "agent_revoked",
-                "the agent was revoked; it cannot enrol again",
-            )),
+            Err(StoreError::Conflict) => Err(Error::TokenRefused(TokenRefusal::Used)),
+            Err(StoreError::NotFound) => Err(Error::EnrolmentOfRevokedAgent),
             other => Ok(other?),
         }
     }
 
     /// Withdraws a pending agent's enrolment (`DELETE B/agents/:id` before it enrolled).
-    pub async fn cancel(&self, agent_id: AgentId) -> Result<(), ApiError> {
+    pub async fn cancel(&self, agent_id: AgentId) -> Result<(), Error> {
         Ok(self.registry.store().cancel_enrolment(agent_id).await?)
     }
 }
@@ -381,34 +356,6 @@ fn looks_like_a_dns_name(hostname: &str) -> bool {
         && hostname
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '*')
-}
-
-fn token_refused(refusal: TokenRefusal) -> ApiError {
-    use actix_web::http::StatusCode;
-    match refusal {
-        TokenRefusal::Unknown => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "this enrolment token is not valid",
-        ),
-        TokenRefusal::Used => ApiError::new(
-            StatusCode::GONE,
-            "token_used",
-            "this enrolment token was already used; ask an administrator for a new one",
-        ),
-        TokenRefusal::Expired => ApiError::new(
-            StatusCode::GONE,
-            "token_expired",
-            "this enrolment token has expired; ask an administrator for a new one",
-        ),
-    }
-}
-
-fn csr_refused(error: CsrError) -> ApiError {
-    match error {
-        CsrError::BadSignature => ApiError::bad_request("csr_signature_invalid", error.to_string()),
-        _ => ApiError::bad_request("invalid_csr", error.to_string()),
-    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,9 @@
 
 use time::OffsetDateTime;
 
-use super::{Issuance, Issued, csr_refused, with_certificate};
+use super::{Error, Issuance, Issued, with_certificate};
 use crate::domain::agent::SupersededCertificate;
 use crate::domain::{AgentId, Fingerprint};
-use crate::error::ApiError;
 use crate::internal_ca::Revoked;
 use crate::store::StoreError;
 use crate::x509;
@@ -22,13 +21,13 @@ impl Issuance {
         presented: &Fingerprint,
         csr_pem: &str,
         now: OffsetDateTime,
-    ) -> Result<Issued, ApiError> {
+    ) -> Result<Issued, Error> {
         let now = crate::registry::stored_precision(now);
-        let request = x509::signing_request(csr_pem).map_err(csr_refused)?;
+        let request = x509::signing_request(csr_pem).map_err(Error::CsrRefused)?;
         let (ca, ca_row) = self.registered_ca(now).await?;
         let agent = self.registry.store().agent(agent_id).await?;
         if agent.fingerprint != *presented {
-            return Err(superseded_refusal());
+            return Err(Error::CertificateSuperseded);
         }
         let (certificate_pem, info) = self.issue(
             ca,
@@ -52,14 +51,8 @@ impl Issuance {
             .renew_certificate(&agent, &certificate_pem, &superseded)
             .await
         {
-            Err(StoreError::Conflict) => return Err(superseded_refusal()),
-            Err(StoreError::NotFound) => {
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::FORBIDDEN,
-                    "agent_revoked",
-                    "the agent was revoked",
-                ));
-            }
+            Err(StoreError::Conflict) => return Err(Error::CertificateSuperseded),
+            Err(StoreError::NotFound) => return Err(Error::RenewalOfRevokedAgent),
             other => other?,
         }
         self.refresh_superseded(&agent).await?;
@@ -76,7 +69,7 @@ impl Issuance {
     /// The internal CA's CRL (PEM), issued now from what the store says is revoked, so it
     /// reflects every revocation up to this call.
     /// Reading it never registers the CA: before the first issue the list is just empty.
-    pub async fn crl(&self, now: OffsetDateTime) -> Result<String, ApiError> {
+    pub async fn crl(&self, now: OffsetDateTime) -> Result<String, Error> {
         let (ca, fingerprint) = self.internal_ca()?;
         let registered = self
             .registry
@@ -101,13 +94,7 @@ impl Issuance {
                 superseded: entry.superseded,
             })
             .collect::<Vec<_>>();
-        ca.crl(&revoked, now).map_err(|e| ApiError::internal(&e))
+        ca.crl(&revoked, now)
+            .map_err(|e| Error::Internal(format!("could not sign the CRL: {e}")))
     }
-}
-
-fn superseded_refusal() -> ApiError {
-    ApiError::conflict(
-        "certificate_superseded",
-        "this certificate was already renewed; renew with the agent's current certificate",
-    )
 }

@@ -3,9 +3,8 @@
 
 use time::OffsetDateTime;
 
-use super::{Registry, stored_precision};
+use super::{Error, Registry, stored_precision};
 use crate::domain::{AgentId, CaId};
-use crate::error::ApiError;
 use crate::store::{StoreError, StoredCrl};
 use crate::x509;
 
@@ -18,27 +17,17 @@ impl Registry {
         ca_id: CaId,
         input: &[u8],
         now: OffsetDateTime,
-    ) -> Result<(StoredCrl, Vec<AgentId>), ApiError> {
+    ) -> Result<(StoredCrl, Vec<AgentId>), Error> {
         let now = stored_precision(now);
         let ca = self.store.ca(ca_id).await?;
         if ca.internal {
-            return Err(ApiError::conflict(
-                "internal_ca",
-                "certgate keeps the internal CA's revocation list itself (GET B/crl)",
-            ));
+            return Err(Error::InternalCaCrl);
         }
         let ca_der = x509::pem_certificates(&ca.certificate_pem)?
             .into_iter()
             .next()
-            .ok_or_else(|| ApiError::internal(&"stored CA has no certificate"))?;
-        let list = x509::revocation_list(input, &ca_der).map_err(|error| {
-            let code = match error {
-                x509::CrlError::Malformed(_) => "invalid_crl",
-                x509::CrlError::WrongIssuer => "issuer_mismatch",
-                x509::CrlError::BadSignature => "crl_signature_invalid",
-            };
-            ApiError::bad_request(code, error.to_string())
-        })?;
+            .ok_or_else(|| StoreError::Corrupt("stored CA has no certificate".into()))?;
+        let list = x509::revocation_list(input, &ca_der).map_err(Error::CrlRefused)?;
         let crl = StoredCrl {
             pem: pem::encode(&pem::Pem::new("X509 CRL", list.der)).replace("\r\n", "\n"),
             serials: list.serials,
@@ -46,12 +35,7 @@ impl Registry {
             next_update: list.next_update,
         };
         let revoked = match self.store.put_crl(ca_id, &crl, now).await {
-            Err(StoreError::Conflict) => {
-                return Err(ApiError::conflict(
-                    "crl_outdated",
-                    "a newer CRL of this CA is already stored",
-                ));
-            }
+            Err(StoreError::Conflict) => return Err(Error::CrlOutdated),
             other => other?,
         };
         self.trust

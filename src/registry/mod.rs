@@ -3,6 +3,7 @@
 //! this replica sees it.
 
 mod crl;
+mod error;
 mod identities;
 
 use std::sync::Arc;
@@ -15,11 +16,11 @@ use crate::domain::enrolment::{PendingEnrolment, Profile};
 use crate::domain::policy::{Policy, PolicyChange};
 use crate::domain::verify::{ChainInfo, PresentedCertificate};
 use crate::domain::{AgentId, CaId};
-use crate::error::ApiError;
 use crate::store::{Store, StoreError};
 use crate::trust::TrustIndex;
-use crate::x509::{self, Anchors, CaRefusal, CertificateInfo, PathError};
+use crate::x509::{self, Anchors, CertificateInfo};
 
+pub use error::Error;
 pub use identities::record_missing_identities;
 
 /// Optimistic updates retry this often when another writer got there first.
@@ -60,7 +61,7 @@ impl Registry {
         self.store.as_ref()
     }
 
-    async fn refresh_cas(&self) -> Result<(), ApiError> {
+    async fn refresh_cas(&self) -> Result<(), Error> {
         self.trust.set_cas(&self.store.live_cas().await?);
         Ok(())
     }
@@ -70,7 +71,7 @@ impl Registry {
         name: String,
         certificate_pem: &str,
         now: OffsetDateTime,
-    ) -> Result<Ca, ApiError> {
+    ) -> Result<Ca, Error> {
         self.insert_ca(name, certificate_pem, false, now).await
     }
 
@@ -79,21 +80,14 @@ impl Registry {
         &self,
         certificate_pem: &str,
         now: OffsetDateTime,
-    ) -> Result<Ca, ApiError> {
+    ) -> Result<Ca, Error> {
         let name = crate::internal_ca::CA_NAME.to_owned();
         match self.insert_ca(name, certificate_pem, true, now).await {
             // Either another replica registered the internal CA first, or an operator
             // uploaded this very certificate as an ordinary CA.
-            Err(error) if error.code() == "ca_exists" => match self.store.internal_ca().await? {
-                Some(_) => Err(ApiError::conflict(
-                    "internal_ca_exists",
-                    "an internal CA is registered",
-                )),
-                None => Err(ApiError::unavailable(
-                    "internal_ca_unavailable",
-                    "the internal CA certificate was uploaded as an ordinary CA; delete that CA \
-                     so certgate can register its own",
-                )),
+            Err(Error::CaExists) => match self.store.internal_ca().await? {
+                Some(_) => Err(Error::InternalCaExists),
+                None => Err(Error::InternalCaTrustedAsExternal),
             },
             other => other,
         }
@@ -105,10 +99,10 @@ impl Registry {
         certificate_pem: &str,
         internal: bool,
         now: OffsetDateTime,
-    ) -> Result<Ca, ApiError> {
+    ) -> Result<Ca, Error> {
         let now = stored_precision(now);
         let info = x509::single_pem_certificate(certificate_pem)?;
-        x509::check_ca_certificate(&info, now.unix_timestamp()).map_err(ca_refusal)?;
+        x509::check_ca_certificate(&info, now.unix_timestamp()).map_err(Error::CaRefused)?;
         let ca = Ca {
             id: CaId::new_random(),
             name,
@@ -123,51 +117,38 @@ impl Registry {
             internal,
         };
         match self.store.insert_ca(&ca).await {
-            Err(StoreError::Conflict) => {
-                return Err(ApiError::conflict(
-                    "ca_exists",
-                    "this CA certificate is already trusted",
-                ));
-            }
+            Err(StoreError::Conflict) => return Err(Error::CaExists),
             other => other?,
         }
         self.refresh_cas().await?;
         Ok(ca)
     }
 
-    pub async fn remove_ca(&self, id: CaId, now: OffsetDateTime) -> Result<(), ApiError> {
+    pub async fn remove_ca(&self, id: CaId, now: OffsetDateTime) -> Result<(), Error> {
         self.store.remove_ca(id, now).await?;
         self.refresh_cas().await
     }
 
-    pub async fn enrol(&self, request: Enrolment, now: OffsetDateTime) -> Result<Agent, ApiError> {
+    pub async fn enrol(&self, request: Enrolment, now: OffsetDateTime) -> Result<Agent, Error> {
         let now = stored_precision(now);
         let ca = match self.store.ca(request.ca_id).await {
-            Err(StoreError::NotFound) => {
-                return Err(ApiError::bad_request(
-                    "unknown_ca",
-                    "no trusted CA has this ca_id",
-                ));
-            }
+            Err(StoreError::NotFound) => return Err(Error::UnknownCa),
             other => other?,
         };
         let info = x509::single_pem_certificate(&request.certificate_pem)?;
         let ca_der = x509::pem_certificates(&ca.certificate_pem)?
             .into_iter()
             .next()
-            .ok_or_else(|| ApiError::internal(&"stored CA has no certificate"))?;
+            .ok_or_else(|| StoreError::Corrupt("stored CA has no certificate".into()))?;
         let anchors = Anchors::new([(ca.id, ca_der.as_slice())]);
         if anchors.is_empty() {
-            return Err(ApiError::internal(&"stored CA cannot anchor a path"));
+            return Err(StoreError::Corrupt("stored CA cannot anchor a path".into()).into());
         }
         x509::validate(&info.der, &[], &anchors, now.unix_timestamp())
             .outcome
-            .map_err(path_refusal)?;
+            .map_err(Error::PathRefused)?;
         if self.trust.serial_revoked(request.ca_id, &info.serial) {
-            return Err(ApiError::conflict(
-                "certificate_revoked",
-                "this CA's revocation list names this certificate",
-            ));
+            return Err(Error::ListedAsRevoked);
         }
         self.refuse_if_enrolled(&info).await?;
         let agent = new_agent(
@@ -208,7 +189,7 @@ impl Registry {
 
     /// A certificate is its issuer and serial number: once an agent holds it (in any
     /// encoding) it cannot be enrolled again, unless that agent's CA was removed.
-    async fn refuse_if_enrolled(&self, info: &CertificateInfo) -> Result<(), ApiError> {
+    async fn refuse_if_enrolled(&self, info: &CertificateInfo) -> Result<(), Error> {
         let holders = self.store.identity_holders(&info.issuer_serial).await?;
         match refusal_for(&holders, info) {
             Some(refusal) => Err(refusal),
@@ -217,9 +198,9 @@ impl Registry {
     }
 
     /// The refusal for an enrolment the store turned down as a conflict.
-    async fn enrolment_conflict(&self, info: &CertificateInfo) -> ApiError {
+    async fn enrolment_conflict(&self, info: &CertificateInfo) -> Error {
         match self.store.identity_holders(&info.issuer_serial).await {
-            Ok(holders) => refusal_for(&holders, info).unwrap_or_else(already_enrolled),
+            Ok(holders) => refusal_for(&holders, info).unwrap_or(Error::AlreadyEnrolled),
             Err(error) => error.into(),
         }
     }
@@ -231,16 +212,16 @@ impl Registry {
         certificate: &PresentedCertificate,
         chain: ChainInfo,
         now: OffsetDateTime,
-    ) -> Result<Agent, ApiError> {
+    ) -> Result<Agent, Error> {
         let now = stored_precision(now);
         let info = x509::parse(certificate.der.to_vec())?;
         let ca_not_after = OffsetDateTime::from_unix_timestamp(chain.ca_not_after)
-            .map_err(|e| ApiError::internal(&e))?;
+            .map_err(|e| Error::Internal(format!("CA expiry out of range: {e}")))?;
         let hostname = info
             .preferred_hostname()
             .and_then(Hostname::from_certificate_name)
             .or_else(|| Hostname::parse(&format!("agent-{}", &info.sha1.to_string()[..12])).ok())
-            .ok_or_else(|| ApiError::internal(&"cannot name auto-enrolled agent"))?;
+            .ok_or_else(|| Error::Internal("cannot name auto-enrolled agent".into()))?;
         let agent = new_agent(
             &info,
             CaOfAgent {
@@ -281,8 +262,8 @@ impl Registry {
         &self,
         id: AgentId,
         now: OffsetDateTime,
-        change: impl Fn(&mut Agent) -> Result<(), ApiError>,
-    ) -> Result<Agent, ApiError> {
+        change: impl Fn(&mut Agent) -> Result<(), Error>,
+    ) -> Result<Agent, Error> {
         let now = stored_precision(now);
         for _ in 0..UPDATE_ATTEMPTS {
             let mut agent = self.store.agent(id).await?;
@@ -304,7 +285,7 @@ impl Registry {
         id: AgentId,
         update: AgentUpdate,
         now: OffsetDateTime,
-    ) -> Result<Agent, ApiError> {
+    ) -> Result<Agent, Error> {
         self.modify(id, now, |agent| {
             refuse_if_revoked(agent)?;
             if let Some(hostname) = &update.hostname {
@@ -330,7 +311,7 @@ impl Registry {
         id: AgentId,
         enabled: Option<bool>,
         now: OffsetDateTime,
-    ) -> Result<Agent, ApiError> {
+    ) -> Result<Agent, Error> {
         self.modify(id, now, |agent| {
             refuse_if_revoked(agent)?;
             agent.enabled = enabled.unwrap_or(!agent.enabled);
@@ -340,7 +321,7 @@ impl Registry {
     }
 
     /// Revoking twice is not an error: the first revocation time is kept.
-    pub async fn revoke(&self, id: AgentId, now: OffsetDateTime) -> Result<Agent, ApiError> {
+    pub async fn revoke(&self, id: AgentId, now: OffsetDateTime) -> Result<Agent, Error> {
         let now = stored_precision(now);
         self.modify(id, now, |agent| {
             agent.revoked_at.get_or_insert(now);
@@ -353,7 +334,7 @@ impl Registry {
         &self,
         change: PolicyChange,
         now: OffsetDateTime,
-    ) -> Result<Policy, ApiError> {
+    ) -> Result<Policy, Error> {
         let now = stored_precision(now);
         let policy = change.apply(self.store.policy().await?, now);
         self.store.update_policy(&policy).await?;
@@ -369,76 +350,32 @@ pub fn stored_precision(now: OffsetDateTime) -> OffsetDateTime {
         .unwrap_or(now)
 }
 
-fn already_enrolled() -> ApiError {
-    ApiError::conflict("already_enrolled", "this certificate is already enrolled")
-}
-
-fn refuse_if_revoked(agent: &Agent) -> Result<(), ApiError> {
+fn refuse_if_revoked(agent: &Agent) -> Result<(), Error> {
     if agent.revoked_at.is_some() {
-        return Err(ApiError::conflict(
-            "agent_revoked",
-            "a revoked agent cannot be changed",
-        ));
+        return Err(Error::AgentRevoked);
     }
     Ok(())
 }
 
 /// The refusal of a certificate whose identity `holders` hold, if one applies: a revoked
 /// certificate stays revoked, and a live agent's certificate is that agent's.
-fn refusal_for(
-    holders: &[crate::store::IdentityHolder],
-    info: &CertificateInfo,
-) -> Option<ApiError> {
+fn refusal_for(holders: &[crate::store::IdentityHolder], info: &CertificateInfo) -> Option<Error> {
     if holders.iter().any(|h| h.revoked) {
-        return Some(ApiError::conflict(
-            "certificate_revoked",
-            "this certificate (or another encoding of it) was revoked; issue a new one",
-        ));
+        return Some(Error::CertificateRevoked);
     }
     let holder = holders.iter().find(|h| !h.ca_removed)?;
     Some(if holder.fingerprint == info.fingerprint {
-        already_enrolled()
+        Error::AlreadyEnrolled
     } else {
-        ApiError::conflict(
-            "serial_in_use",
-            format!(
-                "agent {} holds a certificate with this issuer and serial number (another \
-                 encoding of this one, or a CA reusing a serial)",
-                holder.agent_id
-            ),
-        )
+        Error::SerialInUse(holder.agent_id)
     })
 }
 
-fn self_conflict(info: &CertificateInfo) -> ApiError {
-    ApiError::internal(&format!(
+fn self_conflict(info: &CertificateInfo) -> Error {
+    Error::Internal(format!(
         "auto-enrolment of {} conflicted with another certificate of the same identity",
         info.fingerprint
     ))
-}
-
-/// A certificate path validation refused, in the admin error shape.
-pub fn path_refusal(error: PathError) -> ApiError {
-    let code = match error {
-        PathError::Malformed(_) => "invalid_certificate",
-        PathError::Expired => "certificate_expired",
-        PathError::NotYetValid => "certificate_not_yet_valid",
-        PathError::IssuerOutsideValidity => "ca_expired",
-        PathError::WrongKeyUsage(_) => "wrong_key_usage",
-        PathError::WeakCrypto(_) => "weak_crypto",
-        PathError::Untrusted(_) => "issuer_mismatch",
-    };
-    ApiError::bad_request(code, error.to_string())
-}
-
-fn ca_refusal(refusal: CaRefusal) -> ApiError {
-    let code = match refusal {
-        CaRefusal::Malformed(_) => "invalid_certificate",
-        CaRefusal::NotACa(_) => "not_a_ca",
-        CaRefusal::Expired => "certificate_expired",
-        CaRefusal::WeakCrypto(_) => "weak_crypto",
-    };
-    ApiError::bad_request(code, refusal.to_string())
 }
 
 /// The agent a redeemed enrolment token becomes, with the certificate just issued to it.
@@ -520,3 +457,6 @@ fn new_agent(
         version: 1,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::domain::AgentId;
 use crate::error::ApiError;
-use crate::issuance::Issued;
+use crate::issuance::{self, Issued};
 use crate::routes::agent_auth;
 use crate::routes::{JsonObject, body_error, payload_error};
 use crate::startup::AppState;
@@ -52,20 +52,16 @@ pub async fn enrol(
         .await
     {
         Ok(issued) => issued,
-        Err(error) => {
-            if matches!(
-                error.code(),
-                "invalid_token" | "token_used" | "token_expired"
-            ) {
-                tracing::warn!(?peer, code = error.code(), "enrolment token refused");
-                if let Some(peer) = peer
-                    && let Err(wait) = state.token_failures.record_failure(peer)
-                {
-                    return Err(ApiError::rate_limited(wait));
-                }
+        Err(issuance::Error::TokenRefused(refusal)) => {
+            tracing::warn!(?peer, ?refusal, "enrolment token refused");
+            if let Some(peer) = peer
+                && let Err(wait) = state.token_failures.record_failure(peer)
+            {
+                return Err(ApiError::rate_limited(wait));
             }
-            return Err(error);
+            return Err(issuance::Error::TokenRefused(refusal).into());
         }
+        Err(error) => return Err(error.into()),
     };
     Ok(created(issued))
 }

@@ -247,12 +247,16 @@ async fn enrol(enrolment: Box<Enrolment>, state: &AppState) -> Response<BoxBody>
         enforced,
         form,
     } = *enrolment;
-    let Ok(agent) = state
+    let agent = match state
         .registry
         .auto_enrol(&certificate, chain, OffsetDateTime::from(now))
         .await
-    else {
-        return internal_error(state, form);
+    {
+        Ok(agent) => agent,
+        Err(error) => {
+            tracing::error!(%error, "auto-enrolment failed");
+            return internal_error(state, form);
+        }
     };
     tracing::info!(agent_id = %agent.id, hostname = agent.hostname.as_str(),
         fingerprint = %agent.fingerprint, "auto-enrolled");

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use time::OffsetDateTime;
 
-use crate::config::{DatabaseUrl, Settings};
+use crate::config::DatabaseUrl;
 use crate::domain::agent::{Agent, AgentStatus, IndexedAgent, SupersededCertificate};
 use crate::domain::approval::{EnrolmentRequest, RequestStatus};
 use crate::domain::ca::Ca;
@@ -270,21 +270,16 @@ pub trait Store: Send + Sync + 'static {
     async fn prune_changes(&self, before: OffsetDateTime) -> Result<(), StoreError>;
 }
 
-/// Opens the configured database, creating it and running migrations.
-pub async fn connect(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(match &settings.database {
-        DatabaseUrl::Sqlite(path) => {
-            Arc::new(SqliteStore::open(path, settings.database_max_connections).await?)
-        }
-        DatabaseUrl::Postgres(url) => {
-            Arc::new(PostgresStore::open(url, settings.database_max_connections).await?)
-        }
+/// Opens the database, creating it and running migrations, with a pool of at most
+/// `max_connections`.
+pub async fn connect(
+    database: &DatabaseUrl,
+    max_connections: u32,
+) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match database {
+        DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path, max_connections).await?),
+        DatabaseUrl::Postgres(url) => Arc::new(PostgresStore::open(url, max_connections).await?),
     })
-}
-
-/// Runs migrations only (`certgate migrate`).
-pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    connect(settings).await.map(drop)
 }
 
 #[cfg(test)]

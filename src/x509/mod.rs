@@ -302,7 +302,7 @@ fn leading_fields(bytes: &[u8]) -> Option<LeadingFields<'_>> {
 }
 
 #[cfg(test)]
-mod test_pki;
+pub(crate) mod test_pki;
 
 #[cfg(test)]
 #[path = "parse_tests.rs"]

@@ -10,7 +10,7 @@ use super::{
 use crate::domain::agent::{Agent, AgentStatus, AllowedIps, Hostname, Tags, parse_description};
 use crate::domain::{AgentId, CaId};
 use crate::error::ApiError;
-use crate::registry::{AgentUpdate, Enrolment};
+use crate::registry::{self, AgentUpdate, Enrolment};
 use crate::routes::JsonObject;
 use crate::startup::AppState;
 use crate::store::{AgentFilter, StoreError};
@@ -284,7 +284,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let agent = match state.registry.revoke(id, OffsetDateTime::now_utc()).await {
-        Err(error) if error.code() == "not_found" => {
+        Err(registry::Error::Store(StoreError::NotFound)) => {
             state.issuance.cancel(id).await?;
             tracing::info!(agent_id = %id, "pending enrolment withdrawn");
             return Ok(HttpResponse::NoContent().finish());

@@ -1,0 +1,111 @@
+//! The registry's refusals as values, over a real SQLite store and no HTTP.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::{AgentUpdate, Enrolment, Error, Registry};
+use crate::config::DatabaseUrl;
+use crate::domain::CaId;
+use crate::domain::agent::{AllowedIps, Hostname, Tags};
+use crate::domain::policy::Policy;
+use crate::store::{self, StoreError};
+use crate::trust::TrustIndex;
+use crate::x509::test_pki;
+
+/// Inside the test PKI's validity (2024..2034).
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
+
+async fn registry(dir: &tempfile::TempDir) -> Registry {
+    let database = DatabaseUrl::Sqlite(dir.path().join("certgate.db"));
+    let store = store::connect(&database, 2).await.unwrap();
+    let trust = Arc::new(TrustIndex::new(Policy::defaults(now()), 16));
+    Registry::new(store, trust)
+}
+
+fn enrolment(ca_id: CaId, certificate_pem: String) -> Enrolment {
+    Enrolment {
+        hostname: Hostname::parse("agent-001.test").unwrap(),
+        description: None,
+        certificate_pem,
+        ca_id,
+        tags: Tags::default(),
+        allowed_ips: AllowedIps::default(),
+    }
+}
+
+#[tokio::test]
+async fn a_trusted_ca_cannot_be_added_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(&dir).await;
+    let root = test_pki::root("Registry CA");
+    registry
+        .add_ca("first".into(), &root.pem(), now())
+        .await
+        .unwrap();
+    let again = registry.add_ca("second".into(), &root.pem(), now()).await;
+    assert!(matches!(again, Err(Error::CaExists)), "{again:?}");
+}
+
+#[tokio::test]
+async fn enrolment_refuses_an_unknown_ca_a_foreign_issuer_and_a_second_enrolment() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(&dir).await;
+    let root = test_pki::root("Registry CA");
+    let ca = registry
+        .add_ca("ca".into(), &root.pem(), now())
+        .await
+        .unwrap();
+    let leaf = test_pki::leaf(&root);
+
+    let unknown = registry
+        .enrol(enrolment(CaId::new_random(), leaf.pem()), now())
+        .await;
+    assert!(matches!(unknown, Err(Error::UnknownCa)), "{unknown:?}");
+
+    let stranger = test_pki::leaf(&test_pki::root("Another CA"));
+    let foreign = registry
+        .enrol(enrolment(ca.id, stranger.pem()), now())
+        .await;
+    assert!(matches!(foreign, Err(Error::PathRefused(_))), "{foreign:?}");
+
+    registry
+        .enrol(enrolment(ca.id, leaf.pem()), now())
+        .await
+        .unwrap();
+    let twice = registry.enrol(enrolment(ca.id, leaf.pem()), now()).await;
+    assert!(matches!(twice, Err(Error::AlreadyEnrolled)), "{twice:?}");
+}
+
+#[tokio::test]
+async fn a_revoked_agent_cannot_be_changed_and_a_missing_one_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(&dir).await;
+    let root = test_pki::root("Registry CA");
+    let ca = registry
+        .add_ca("ca".into(), &root.pem(), now())
+        .await
+        .unwrap();
+    let agent = registry
+        .enrol(enrolment(ca.id, test_pki::leaf(&root).pem()), now())
+        .await
+        .unwrap();
+
+    registry.revoke(agent.id, now()).await.unwrap();
+    let toggled = registry.toggle(agent.id, Some(true), now()).await;
+    assert!(matches!(toggled, Err(Error::AgentRevoked)), "{toggled:?}");
+    let updated = registry
+        .update(agent.id, AgentUpdate::default(), now())
+        .await;
+    assert!(matches!(updated, Err(Error::AgentRevoked)), "{updated:?}");
+
+    let missing = registry
+        .revoke(crate::domain::AgentId::new_random(), now())
+        .await;
+    assert!(
+        matches!(missing, Err(Error::Store(StoreError::NotFound))),
+        "{missing:?}"
+    );
+}
