@@ -7,11 +7,11 @@ use std::time::Duration;
 use actix_service::IntoServiceFactory;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
-use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
 use crate::config::{DatabaseUrl, Settings};
 use crate::domain::ca::Ca;
+use crate::front::Front;
 use crate::internal_ca::InternalCa;
 use crate::issuance::Issuance;
 use crate::last_seen::LastSeen;
@@ -20,33 +20,10 @@ use crate::rate_limit::FailureLimiter;
 use crate::registry::Registry;
 use crate::routes;
 use crate::routes::proxy_gate::ProxyGate;
-use crate::routes::verify_service::VerifyFirst;
-use crate::store::{self, Store};
+use crate::state::{AdminAuth, AppState, IssuingLimits, VerifyOptions};
+use crate::store;
 use crate::sync::Follower;
 use crate::trust::{self, TrustIndex};
-
-/// What every handler can reach.
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub trust: Arc<TrustIndex>,
-    pub registry: Arc<Registry>,
-    pub issuance: Issuance,
-    /// Failed enrolment-token redemptions per TCP peer (guessing tokens).
-    pub token_failures: FailureLimiter,
-    /// Host self-enrolment requests per client address (every attempt counts).
-    pub request_limiter: FailureLimiter,
-    pub metrics: Arc<Metrics>,
-    pub last_seen: Arc<LastSeen>,
-    /// Source, secret and identity headers of every call from the proxy.
-    pub proxy_gate: ProxyGate,
-    pub admin_failures: FailureLimiter,
-    pub admin_tokens: Vec<SecretString>,
-    pub verify_body: bool,
-    /// `X-Accel-Expires` on verify answers; 0: not sent.
-    pub decision_cache_seconds: u32,
-    /// Whether agents with the `admin` profile may call the admin API by certificate.
-    pub admin_certificate_auth: bool,
-}
 
 pub struct Application {
     port: u16,
@@ -78,8 +55,6 @@ impl Application {
         let state = web::Data::new(AppState {
             registry,
             issuance,
-            token_failures: FailureLimiter::per_minute(settings.admin_auth_failures_per_minute),
-            request_limiter: FailureLimiter::per_minute(settings.enroll_requests_per_minute),
             store: Arc::clone(&store),
             trust: Arc::clone(&trust),
             metrics: Arc::clone(&metrics),
@@ -90,11 +65,19 @@ impl Application {
                 settings.verify_secret_failures_per_minute,
                 settings.identity_headers,
             ),
-            admin_failures: FailureLimiter::per_minute(settings.admin_auth_failures_per_minute),
-            admin_tokens: settings.admin_tokens.clone(),
-            verify_body: settings.verify_body,
-            decision_cache_seconds: settings.decision_cache_seconds,
-            admin_certificate_auth: settings.admin_certificate_auth,
+            verify: VerifyOptions {
+                read_body: settings.verify_body,
+                decision_cache_seconds: settings.decision_cache_seconds,
+            },
+            admin: AdminAuth::new(
+                settings.admin_tokens.clone(),
+                settings.admin_certificate_auth,
+                settings.admin_auth_failures_per_minute,
+            ),
+            issuing_limits: IssuingLimits {
+                token_failures: FailureLimiter::per_minute(settings.admin_auth_failures_per_minute),
+                host_requests: FailureLimiter::per_minute(settings.enroll_requests_per_minute),
+            },
         });
 
         let background = vec![
@@ -124,7 +107,7 @@ impl Application {
             let app = App::new()
                 .app_data(app_state.clone())
                 .configure(move |cfg| routes::configure(cfg, &base_path));
-            VerifyFirst::new(app.into_factory(), &verify_path, app_state.clone())
+            Front::new(app.into_factory(), &verify_path, app_state.clone())
         })
         .keep_alive(Duration::from_secs(settings.keep_alive_seconds))
         .shutdown_timeout(10)
@@ -171,9 +154,9 @@ fn spawn_limiter_cleanup(state: web::Data<AppState>) -> JoinHandle<()> {
         loop {
             ticker.tick().await;
             state.proxy_gate.forget_idle();
-            state.admin_failures.forget_idle();
-            state.token_failures.forget_idle();
-            state.request_limiter.forget_idle();
+            state.admin.failures.forget_idle();
+            state.issuing_limits.token_failures.forget_idle();
+            state.issuing_limits.host_requests.forget_idle();
         }
     })
 }

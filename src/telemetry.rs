@@ -18,7 +18,8 @@ pub fn init(format: LogFormat, level: &str) {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            .with_current_span(true)
+            .with_span_list(false)
             .try_init(),
     };
 }

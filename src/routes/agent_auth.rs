@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use crate::domain::agent::canonical_ip;
 use crate::domain::verify::{Rejection, Verdict, decide};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::trust::AgentRef;
 
 /// The enrolled agent the request's certificate belongs to, or the refusal in the admin

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::issuance::{self, Issued};
 use crate::routes::agent_auth;
 use crate::routes::{JsonObject, body_error, payload_error};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,7 +55,7 @@ pub async fn enrol(
         Err(issuance::Error::TokenRefused(refusal)) => {
             tracing::warn!(?peer, ?refusal, "enrolment token refused");
             if let Some(peer) = peer
-                && let Err(wait) = state.token_failures.record_failure(peer)
+                && let Err(wait) = state.issuing_limits.token_failures.record_failure(peer)
             {
                 return Err(ApiError::rate_limited(wait));
             }

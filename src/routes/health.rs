@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 

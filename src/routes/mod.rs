@@ -7,7 +7,6 @@ pub mod health;
 pub mod proxy_gate;
 pub mod requests;
 pub mod verify;
-pub mod verify_service;
 
 use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
@@ -31,7 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
     cfg.app_data(json_config())
         .app_data(query_config())
         .app_data(web::PayloadConfig::new(MAX_JSON_BYTES))
-        // `B/verify` never reaches the App: `verify_service` answers it before routing.
+        // `B/verify` never reaches the App: `crate::front` answers it before routing.
         .service(
             web::resource(format!("{base_path}/enroll"))
                 .route(web::post().to(enroll::enrol))

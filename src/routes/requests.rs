@@ -13,7 +13,7 @@ use crate::domain::{AgentId, RequestId};
 use crate::error::ApiError;
 use crate::issuance::{Approval, NewRequest, Poll};
 use crate::routes::JsonObject;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,7 +152,8 @@ pub async fn submit(
 ) -> Result<HttpResponse, ApiError> {
     if let Some(source) = source_address(&request, &state) {
         state
-            .request_limiter
+            .issuing_limits
+            .host_requests
             .record_attempt(source)
             .map_err(|wait| {
                 ApiError::too_many_requests(

@@ -21,7 +21,7 @@ use crate::domain::verify::{
 };
 use crate::metrics::Allowed;
 use crate::proxy;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub static AGENT_ID: HeaderName = HeaderName::from_static("x-agent-id");
 pub static AGENT_HOSTNAME: HeaderName = HeaderName::from_static("x-agent-hostname");
@@ -53,7 +53,7 @@ struct Identity<'a> {
 }
 
 /// What verify reads from a request's head: its headers, the TCP peer and the request id.
-/// Built by [`super::verify_service`] straight from the HTTP layer's request, without
+/// Built by [`crate::front`] straight from the HTTP layer's request, without
 /// actix-web's routing and extractors.
 pub struct VerifyCall<'a> {
     pub headers: &'a HeaderMap,
@@ -151,7 +151,7 @@ fn answer_from_head(call: &VerifyCall<'_>, state: &AppState) -> Result<Response<
     }
     let presented = match state.proxy_gate.identity(headers) {
         Ok(Some(presented)) => presented,
-        Ok(None) if state.verify_body && announces_json_body(headers) => {
+        Ok(None) if state.verify.read_body && announces_json_body(headers) => {
             return Err(Step::ReadBody { peer });
         }
         Ok(None) => Presented::default(),
@@ -383,7 +383,7 @@ fn internal_error(state: &AppState, form: Form) -> Response<BoxBody> {
 
 /// The configured decision cache lifetime; `None` when caching is off.
 fn cache_limit(state: &AppState) -> Option<u32> {
-    (state.decision_cache_seconds > 0).then_some(state.decision_cache_seconds)
+    (state.verify.decision_cache_seconds > 0).then_some(state.verify.decision_cache_seconds)
 }
 
 /// `X-Accel-Expires: 0` when caching is on: nothing but an allow of an enrolled agent is

@@ -402,6 +402,74 @@ async fn the_log_never_shows_secrets_tokens_or_certificates() {
     }
 }
 
+/// A log line of an admin request can be matched to the `X-Request-Id` its client got:
+/// the proxy's id when it sent one, else the one certgate made up.
+#[tokio::test]
+async fn an_admin_requests_log_lines_name_its_request_id() {
+    let token = "admin-token-for-the-span-test";
+    let mut server = ServerProcess::start(&[
+        ("CERTGATE_ADMIN_TOKEN", token),
+        ("CERTGATE_LOG_FORMAT", "json"),
+        ("CERTGATE_LOG_LEVEL", "info"),
+    ])
+    .await;
+    let port = loop {
+        let event: serde_json::Value =
+            serde_json::from_str(&server.next_line()).unwrap_or_default();
+        if event["message"] == "certgate listening" {
+            break event["port"].as_u64().unwrap();
+        }
+    };
+    let base = format!("http://127.0.0.1:{port}{}", crate::helpers::BASE_PATH);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let ca: serde_json::Value = client
+        .post(format!("{base}/ca"))
+        .bearer_auth(token)
+        .header("X-Request-Id", "proxy-id-4711")
+        .json(&json!({"name": "root", "certificate": pki().root.cert.pem()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let enrolled = client
+        .post(format!("{base}/agents"))
+        .bearer_auth(token)
+        .json(
+            &json!({"hostname": "span.example", "certificate": pki().leaf("span.example").pem(),
+                      "ca_id": ca["id"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enrolled.status(), StatusCode::CREATED);
+    let made_up = enrolled.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let agent: serde_json::Value = enrolled.json().await.unwrap();
+    let revoked = client
+        .delete(format!("{base}/agents/{}", agent["id"].as_str().unwrap()))
+        .bearer_auth(token)
+        .header("X-Request-Id", "proxy-id-0815")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+
+    let log = server.stop();
+    let request_id_of = |message: &str| {
+        log.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|event| event["message"] == message)
+            .map(|event| event["span"]["request_id"].clone())
+            .unwrap_or_else(|| panic!("no {message:?} line in:\n{log}"))
+    };
+    assert_eq!(request_id_of("agent enrolled"), json!(made_up));
+    assert_eq!(request_id_of("agent revoked"), json!("proxy-id-0815"));
+}
+
 #[tokio::test]
 async fn start_up_explains_a_missing_token_and_secret() {
     let mut server = ServerProcess::start(&[]).await;

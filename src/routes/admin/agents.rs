@@ -12,7 +12,7 @@ use crate::domain::{AgentId, CaId};
 use crate::error::ApiError;
 use crate::registry::{self, AgentUpdate, Enrolment};
 use crate::routes::JsonObject;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{AgentFilter, StoreError};
 
 use super::enrollments::{PendingItem, pending_page};

@@ -9,7 +9,7 @@ use crate::domain::ca::{Ca, parse_name};
 use crate::domain::{AgentId, CaId};
 use crate::error::ApiError;
 use crate::routes::JsonObject;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

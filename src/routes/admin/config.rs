@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use crate::domain::policy::{Policy, PolicyChange};
 use crate::error::ApiError;
 use crate::routes::JsonObject;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Serialize)]
 pub struct PolicyBody {

@@ -12,7 +12,7 @@ use crate::domain::enrolment::{EnrolmentToken, PendingEnrolment};
 use crate::error::ApiError;
 use crate::issuance::{MAX_TOKEN_TTL, MIN_TOKEN_TTL, NewEnrolment};
 use crate::routes::JsonObject;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::Page;
 
 #[derive(Deserialize)]

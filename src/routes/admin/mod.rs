@@ -13,14 +13,12 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{ResponseError, Scope, web};
-use secrecy::ExposeSecret;
 use serde::Serialize;
-use subtle::ConstantTimeEq;
 
 use crate::domain::agent::{AllowedIps, Tags, parse_description};
 use crate::domain::enrolment::Profile;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::Page;
 
 pub fn scope() -> Scope<
@@ -120,21 +118,16 @@ pub async fn require_admin(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
-    let mut matched = subtle::Choice::from(0);
-    if let Some(presented) = presented {
-        for token in &state.admin_tokens {
-            matched |= presented.as_bytes().ct_eq(token.expose_secret().as_bytes());
-        }
-    }
-    if !bool::from(matched) && admin_by_certificate(&req, &state).await {
+    let matched = presented.is_some_and(|presented| state.admin.accepts_token(presented));
+    if !matched && admin_by_certificate(&req, &state).await {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_boxed_body);
     }
-    if !bool::from(matched) {
+    if !matched {
         if let Some(peer) = req.peer_addr()
-            && let Err(wait) = state.admin_failures.record_failure(peer.ip())
+            && let Err(wait) = state.admin.failures.record_failure(peer.ip())
         {
             return refuse(req, ApiError::rate_limited(wait));
         }
@@ -149,7 +142,7 @@ pub async fn require_admin(
 /// True when the proxy vouches for an enrolled, allowed agent whose profile is `admin`.
 /// Only tried when the request carries the verify secret header (a proxy's request).
 async fn admin_by_certificate(req: &ServiceRequest, state: &AppState) -> bool {
-    if !state.admin_certificate_auth
+    if !state.admin.certificate_auth
         || !req
             .headers()
             .contains_key(&super::proxy_gate::VERIFY_SECRET)

@@ -1,7 +1,8 @@
-//! The service the HTTP layer calls for every request. It refuses a header block larger
-//! than [`super::MAX_HEADER_BYTES`] with 431 and gives every response an `X-Request-Id` (the
-//! proxy's when sane, else a new UUID). `B/verify` is answered here, straight from the
-//! parsed request; every other path goes on to the actix-web `App`.
+//! The front door: the service the HTTP layer calls for every request. It refuses a header
+//! block larger than [`MAX_HEADER_BYTES`] with 431 and gives every response an
+//! `X-Request-Id` (the proxy's when sane, else a new UUID). `B/verify` is answered here,
+//! straight from the parsed request; every other path goes on to the actix-web `App`, inside
+//! a `request` span that carries the request id, so each of its log lines names it.
 //!
 //! A path spelled with a percent-escape, an empty segment or a dot segment
 //! ([`crate::url_path`]) is refused with 400 `invalid_path` before any route, authentication
@@ -22,19 +23,21 @@ use actix_web::http::header::{HeaderMap, HeaderValue};
 use actix_web::{Error, HttpMessage, HttpResponse, web};
 use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 
-use super::verify::{self, VerifyCall};
-use super::{MAX_HEADER_BYTES, REQUEST_ID};
-use crate::startup::AppState;
+use tracing::Instrument;
+
+use crate::routes::verify::{self, VerifyCall};
+use crate::routes::{MAX_HEADER_BYTES, REQUEST_ID};
+use crate::state::AppState;
 use crate::url_path;
 
 /// Wraps an `App`'s service factory: verify first, the `App` for the rest.
-pub struct VerifyFirst<F> {
+pub struct Front<F> {
     app: F,
     verify_path: Rc<str>,
     state: web::Data<AppState>,
 }
 
-impl<F> VerifyFirst<F> {
+impl<F> Front<F> {
     pub fn new(app: F, verify_path: &str, state: web::Data<AppState>) -> Self {
         Self {
             app,
@@ -44,7 +47,7 @@ impl<F> VerifyFirst<F> {
     }
 }
 
-impl<F, B> ServiceFactory<Request> for VerifyFirst<F>
+impl<F, B> ServiceFactory<Request> for Front<F>
 where
     F: ServiceFactory<Request, Config = AppConfig, Response = ServiceResponse<B>, Error = Error>,
     F::Service: 'static,
@@ -55,7 +58,7 @@ where
     type Response = Response<BoxBody>;
     type Error = Error;
     type Config = AppConfig;
-    type Service = VerifyFirstService<F::Service>;
+    type Service = FrontService<F::Service>;
     type InitError = F::InitError;
     type Future = LocalBoxFuture<'static, Result<Self::Service, Self::InitError>>;
 
@@ -64,7 +67,7 @@ where
         let verify_path = Rc::clone(&self.verify_path);
         let state = self.state.clone();
         Box::pin(async move {
-            Ok(VerifyFirstService {
+            Ok(FrontService {
                 app: app.await?,
                 verify_path,
                 state,
@@ -73,13 +76,13 @@ where
     }
 }
 
-pub struct VerifyFirstService<S> {
+pub struct FrontService<S> {
     app: S,
     verify_path: Rc<str>,
     state: web::Data<AppState>,
 }
 
-impl<S, B> Service<Request> for VerifyFirstService<S>
+impl<S, B> Service<Request> for FrontService<S>
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = Error>,
     S::Future: 'static,
@@ -109,11 +112,20 @@ where
             return Either::Left(ready(Ok(with_request_id(response, request_id))));
         }
         if !is_verify {
-            let answer = self.app.call(req);
-            return Either::Right(Box::pin(async move {
-                let response = answer.await?.map_into_boxed_body().into();
-                Ok(with_request_id(response, request_id))
-            }));
+            // Not the path: polling tokens travel in it.
+            let span = tracing::info_span!(
+                "request",
+                request_id = request_id.to_str().unwrap_or_default(),
+                method = %req.method(),
+            );
+            let answer = span.in_scope(|| self.app.call(req));
+            return Either::Right(Box::pin(
+                async move {
+                    let response = answer.await?.map_into_boxed_body().into();
+                    Ok(with_request_id(response, request_id))
+                }
+                .instrument(span),
+            ));
         }
         let call = VerifyCall {
             headers: req.headers(),
