@@ -7,7 +7,6 @@ pub mod domain;
 pub mod error;
 pub mod files;
 pub mod front;
-pub mod internal_ca;
 pub mod issuance;
 pub mod last_seen;
 pub mod metrics;

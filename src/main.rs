@@ -30,7 +30,7 @@ fn main() -> ExitCode {
                  valid until  {}\n",
                 settings
                     .data_dir
-                    .join(certgate::internal_ca::CERTIFICATE_FILE)
+                    .join(certgate::issuance::internal_ca::CERTIFICATE_FILE)
                     .display(),
                 ca.id,
                 ca.subject,

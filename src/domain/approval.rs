@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::agent::Hostname;
 use super::enrolment::TokenDigest;
-use super::{AgentId, Fingerprint, RequestId};
+use super::{AgentId, Fingerprint, HostRequestId};
 
 pub const POLLING_TOKEN_LENGTH: usize = 64;
 const MAX_MACHINE_ID: usize = 128;
@@ -15,13 +15,13 @@ const MAX_MACHINE_ID: usize = 128;
 pub const MAX_OS_DETAILS: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestStatus {
+pub enum HostRequestStatus {
     Pending,
     Approved,
     Denied,
 }
 
-impl RequestStatus {
+impl HostRequestStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -70,10 +70,10 @@ impl std::fmt::Debug for PollingToken {
     }
 }
 
-/// A stored request.
+/// A host's self-enrolment request, as stored.
 #[derive(Debug, Clone)]
-pub struct EnrolmentRequest {
-    pub id: RequestId,
+pub struct HostRequest {
+    pub id: HostRequestId,
     pub hostname: Hostname,
     pub machine_id: String,
     pub ip_address: IpAddr,
@@ -84,14 +84,14 @@ pub struct EnrolmentRequest {
     /// can compare it with what the host printed before approving.
     pub key_sha256: Fingerprint,
     pub token_digest: TokenDigest,
-    pub status: RequestStatus,
+    pub status: HostRequestStatus,
     pub agent_id: Option<AgentId>,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub decided_at: Option<OffsetDateTime>,
 }
 
-impl EnrolmentRequest {
+impl HostRequest {
     pub fn expired(&self, now: OffsetDateTime) -> bool {
         now >= self.expires_at
     }
@@ -137,12 +137,12 @@ mod tests {
     #[test]
     fn statuses_round_trip() {
         for status in [
-            RequestStatus::Pending,
-            RequestStatus::Approved,
-            RequestStatus::Denied,
+            HostRequestStatus::Pending,
+            HostRequestStatus::Approved,
+            HostRequestStatus::Denied,
         ] {
-            assert_eq!(RequestStatus::parse(status.as_str()), Some(status));
+            assert_eq!(HostRequestStatus::parse(status.as_str()), Some(status));
         }
-        assert_eq!(RequestStatus::parse("expired"), None);
+        assert_eq!(HostRequestStatus::parse("expired"), None);
     }
 }

@@ -59,5 +59,5 @@ uuid_id!(
 );
 uuid_id!(
     /// A host's request to be enrolled, awaiting an administrator's decision.
-    RequestId
+    HostRequestId
 );

@@ -10,4 +10,4 @@ pub mod policy;
 pub mod verify;
 
 pub use fingerprint::{Fingerprint, IssuerSerial, PresentedFingerprint, Sha1Fingerprint};
-pub use ids::{AgentId, CaId, RequestId};
+pub use ids::{AgentId, CaId, HostRequestId};

@@ -9,14 +9,14 @@ use time::OffsetDateTime;
 
 use super::{Error, Issuance};
 use crate::domain::agent::{Agent, AllowedIps, Hostname, Tags};
-use crate::domain::approval::{EnrolmentRequest, PollingToken, RequestStatus};
+use crate::domain::approval::{HostRequest, HostRequestStatus, PollingToken};
 use crate::domain::enrolment::{PendingEnrolment, Profile, TokenDigest};
-use crate::domain::{AgentId, Fingerprint, RequestId};
+use crate::domain::{AgentId, Fingerprint, HostRequestId};
 use crate::store::StoreError;
 use crate::x509;
 
 /// A validated `POST B/enroll/requests`.
-pub struct NewRequest {
+pub struct NewHostRequest {
     pub hostname: Hostname,
     pub machine_id: String,
     pub ip_address: IpAddr,
@@ -50,17 +50,17 @@ impl Issuance {
     /// polling token, once.
     pub async fn submit_request(
         &self,
-        request: NewRequest,
+        request: NewHostRequest,
         now: OffsetDateTime,
-    ) -> Result<(EnrolmentRequest, PollingToken), Error> {
+    ) -> Result<(HostRequest, PollingToken), Error> {
         let now = crate::registry::stored_precision(now);
         let signing_request = x509::signing_request(&request.csr_pem).map_err(Error::CsrRefused)?;
         // Refuse now what approval could not issue, rather than after an administrator's
         // work (registering the CA is left to the approval).
         self.internal_ca()?;
         let token = PollingToken::generate(|n| rand::Rng::gen_range(&mut rand::thread_rng(), 0..n));
-        let stored = EnrolmentRequest {
-            id: RequestId::new_random(),
+        let stored = HostRequest {
+            id: HostRequestId::new_random(),
             hostname: request.hostname,
             machine_id: request.machine_id,
             ip_address: request.ip_address,
@@ -68,7 +68,7 @@ impl Issuance {
             csr_pem: request.csr_pem,
             key_sha256: Fingerprint::of_der(&signing_request.public_key_der),
             token_digest: token.digest(),
-            status: RequestStatus::Pending,
+            status: HostRequestStatus::Pending,
             agent_id: None,
             created_at: now,
             expires_at: now + self.policy.token_ttl,
@@ -96,9 +96,9 @@ impl Issuance {
             return Ok(Poll::NotFound);
         }
         Ok(match (request.status, request.agent_id) {
-            (RequestStatus::Pending, _) => Poll::Pending,
-            (RequestStatus::Denied, _) => Poll::Denied,
-            (RequestStatus::Approved, Some(agent_id)) => {
+            (HostRequestStatus::Pending, _) => Poll::Pending,
+            (HostRequestStatus::Denied, _) => Poll::Denied,
+            (HostRequestStatus::Approved, Some(agent_id)) => {
                 let store = self.registry.store();
                 let agent = store.agent(agent_id).await?;
                 let certificate_pem = store.certificate_pem(agent_id).await?;
@@ -110,7 +110,7 @@ impl Issuance {
                     not_after: agent.not_after,
                 }
             }
-            (RequestStatus::Approved, None) => {
+            (HostRequestStatus::Approved, None) => {
                 return Err(Error::Internal("approved request without an agent".into()));
             }
         })
@@ -120,10 +120,10 @@ impl Issuance {
     /// IP address already belongs to an active agent.
     pub async fn approve(
         &self,
-        id: RequestId,
+        id: HostRequestId,
         approval: Approval,
         now: OffsetDateTime,
-    ) -> Result<(EnrolmentRequest, Agent), Error> {
+    ) -> Result<(HostRequest, Agent), Error> {
         let now = crate::registry::stored_precision(now);
         let store = self.registry.store();
         let request = self.undecided(id, now).await?;
@@ -177,11 +177,7 @@ impl Issuance {
         Ok((request, agent))
     }
 
-    pub async fn deny(
-        &self,
-        id: RequestId,
-        now: OffsetDateTime,
-    ) -> Result<EnrolmentRequest, Error> {
+    pub async fn deny(&self, id: HostRequestId, now: OffsetDateTime) -> Result<HostRequest, Error> {
         let now = crate::registry::stored_precision(now);
         self.undecided(id, now).await?;
         let store = self.registry.store();
@@ -195,11 +191,11 @@ impl Issuance {
 
     async fn undecided(
         &self,
-        id: RequestId,
+        id: HostRequestId,
         now: OffsetDateTime,
-    ) -> Result<EnrolmentRequest, Error> {
+    ) -> Result<HostRequest, Error> {
         let request = self.registry.store().request(id).await?;
-        if request.status != RequestStatus::Pending {
+        if request.status != HostRequestStatus::Pending {
             return Err(Error::RequestDecided);
         }
         if request.expired(now) {

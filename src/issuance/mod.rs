@@ -3,6 +3,7 @@
 
 mod approval;
 mod error;
+pub mod internal_ca;
 mod renewal;
 
 use std::sync::Arc;
@@ -15,11 +16,11 @@ use crate::domain::enrolment::{
     EnrolmentToken, PendingEnrolment, Profile, TokenDigest, TokenRefusal,
 };
 use crate::domain::{AgentId, Fingerprint};
-use crate::internal_ca::{InternalCa, IssueSpec};
 use crate::registry::{self, Registry};
 use crate::store::StoreError;
 use crate::x509::{self, Anchors, CertificateInfo, PathError};
 pub use error::Error;
+use internal_ca::{InternalCa, IssueSpec};
 
 /// How the internal CA issues, from the settings.
 #[derive(Debug, Clone)]
@@ -37,8 +38,8 @@ pub const MAX_RENEWAL_GRACE: Duration = Duration::days(30);
 pub const MIN_TOKEN_TTL: Duration = Duration::seconds(1);
 pub const MAX_TOKEN_TTL: Duration = Duration::days(30);
 
-/// A validated `POST B/enrollments` request.
-pub struct NewEnrolment {
+/// A validated `POST B/enrollments`: a pending agent that will redeem a one-time token.
+pub struct NewPendingEnrolment {
     pub hostname: Hostname,
     pub description: Option<String>,
     pub tags: Tags,
@@ -47,7 +48,7 @@ pub struct NewEnrolment {
     pub ttl: Option<Duration>,
 }
 
-pub use approval::{Approval, NewRequest, Poll};
+pub use approval::{Approval, NewHostRequest, Poll};
 
 /// A certificate just issued, with the CA that signed it.
 pub struct Issued {
@@ -114,7 +115,7 @@ impl Issuance {
     /// Creates a pending agent and its one-time token (`POST B/enrollments`).
     pub async fn create_enrolment(
         &self,
-        request: NewEnrolment,
+        request: NewPendingEnrolment,
         now: OffsetDateTime,
     ) -> Result<(PendingEnrolment, EnrolmentToken), Error> {
         self.registered_ca(now).await?;

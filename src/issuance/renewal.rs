@@ -4,10 +4,10 @@
 
 use time::OffsetDateTime;
 
+use super::internal_ca::Revoked;
 use super::{Error, Issuance, Issued, with_certificate};
 use crate::domain::agent::SupersededCertificate;
 use crate::domain::{AgentId, Fingerprint};
-use crate::internal_ca::Revoked;
 use crate::store::StoreError;
 use crate::x509;
 

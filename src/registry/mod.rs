@@ -33,8 +33,9 @@ pub struct Registry {
     trust: Arc<TrustIndex>,
 }
 
-/// A validated enrolment request.
-pub struct Enrolment {
+/// An administrator enrolling a certificate the agent already has (`POST B/agents`),
+/// validated.
+pub struct ManualEnrolment {
     pub hostname: Hostname,
     pub description: Option<String>,
     pub certificate_pem: String,
@@ -81,7 +82,7 @@ impl Registry {
         certificate_pem: &str,
         now: OffsetDateTime,
     ) -> Result<Ca, Error> {
-        let name = crate::internal_ca::CA_NAME.to_owned();
+        let name = crate::issuance::internal_ca::CA_NAME.to_owned();
         match self.insert_ca(name, certificate_pem, true, now).await {
             // Either another replica registered the internal CA first, or an operator
             // uploaded this very certificate as an ordinary CA.
@@ -129,7 +130,11 @@ impl Registry {
         self.refresh_cas().await
     }
 
-    pub async fn enrol(&self, request: Enrolment, now: OffsetDateTime) -> Result<Agent, Error> {
+    pub async fn enrol(
+        &self,
+        request: ManualEnrolment,
+        now: OffsetDateTime,
+    ) -> Result<Agent, Error> {
         let now = stored_precision(now);
         let ca = match self.store.ca(request.ca_id).await {
             Err(StoreError::NotFound) => return Err(Error::UnknownCa),

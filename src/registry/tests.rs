@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::{AgentUpdate, Enrolment, Error, Registry};
+use super::{AgentUpdate, Error, ManualEnrolment, Registry};
 use crate::config::DatabaseUrl;
 use crate::domain::CaId;
 use crate::domain::agent::{AllowedIps, Hostname, Tags};
@@ -25,8 +25,8 @@ async fn registry(dir: &tempfile::TempDir) -> Registry {
     Registry::new(store, trust)
 }
 
-fn enrolment(ca_id: CaId, certificate_pem: String) -> Enrolment {
-    Enrolment {
+fn enrolment(ca_id: CaId, certificate_pem: String) -> ManualEnrolment {
+    ManualEnrolment {
         hostname: Hostname::parse("agent-001.test").unwrap(),
         description: None,
         certificate_pem,

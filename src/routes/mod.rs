@@ -2,10 +2,10 @@
 
 pub mod admin;
 mod agent_auth;
-pub mod enroll;
 pub mod health;
+pub mod host_requests;
+pub mod issuing;
 pub mod proxy_gate;
-pub mod requests;
 pub mod verify;
 
 use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
@@ -33,32 +33,32 @@ pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
         // `B/verify` never reaches the App: `crate::front` answers it before routing.
         .service(
             web::resource(format!("{base_path}/enroll"))
-                .route(web::post().to(enroll::enrol))
+                .route(web::post().to(issuing::enrol))
                 .default_service(web::to(admin::method_not_allowed)),
         )
         .service(
             web::resource(format!("{base_path}/renew"))
-                .route(web::post().to(enroll::renew))
+                .route(web::post().to(issuing::renew))
                 .default_service(web::to(admin::method_not_allowed)),
         )
         .service(
             web::resource(format!("{base_path}/crl"))
-                .route(web::get().to(enroll::crl))
+                .route(web::get().to(issuing::crl))
                 .default_service(web::to(admin::method_not_allowed)),
         )
         .service(
             web::resource(format!("{base_path}/enroll/requests"))
-                .route(web::post().to(requests::submit))
+                .route(web::post().to(host_requests::submit))
                 .route(
                     web::get()
-                        .to(requests::list)
+                        .to(host_requests::list)
                         .wrap(from_fn(admin::require_admin)),
                 )
                 .default_service(web::to(admin::method_not_allowed)),
         )
         .service(
             web::resource(format!("{base_path}/enroll/requests/status/{{token}}"))
-                .route(web::get().to(requests::status))
+                .route(web::get().to(host_requests::status))
                 .default_service(web::to(admin::method_not_allowed)),
         )
         .service(

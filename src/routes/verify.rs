@@ -74,10 +74,12 @@ enum Step {
     /// announces a JSON body.
     ReadBody { peer: Option<IpAddr> },
     /// A certificate to enrol, then allow.
-    Enrol(Box<Enrolment>),
+    Enrol(Box<AutoEnrolment>),
 }
 
-struct Enrolment {
+/// An unknown certificate that chains to a trusted CA, with `auto_enroll` on: what
+/// enrolling it and answering needs.
+struct AutoEnrolment {
     certificate: PresentedCertificate,
     chain: ChainInfo,
     now: SystemTime,
@@ -168,7 +170,7 @@ fn judge(
     request_id: &str,
     state: &AppState,
     form: Form,
-) -> Result<Response<BoxBody>, Box<Enrolment>> {
+) -> Result<Response<BoxBody>, Box<AutoEnrolment>> {
     // The wall clock as `SystemTime`: the calendar form is only needed off the hot path.
     let now = SystemTime::now();
     let policy = state.trust.policy();
@@ -204,7 +206,7 @@ fn judge(
             Ok(allow(enforced, None, not_cached(state), form))
         }
         Verdict::Enrol(chain) => match presented.certificate {
-            Some(certificate) => Err(Box::new(Enrolment {
+            Some(certificate) => Err(Box::new(AutoEnrolment {
                 certificate,
                 chain,
                 now,
@@ -238,8 +240,8 @@ fn judge(
     }
 }
 
-async fn enrol(enrolment: Box<Enrolment>, state: &AppState) -> Response<BoxBody> {
-    let Enrolment {
+async fn enrol(enrolment: Box<AutoEnrolment>, state: &AppState) -> Response<BoxBody> {
+    let AutoEnrolment {
         certificate,
         chain,
         now,

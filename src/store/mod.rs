@@ -17,11 +17,11 @@ use time::OffsetDateTime;
 
 use crate::config::DatabaseUrl;
 use crate::domain::agent::{Agent, AgentStatus, IndexedAgent, SupersededCertificate};
-use crate::domain::approval::{EnrolmentRequest, RequestStatus};
+use crate::domain::approval::{HostRequest, HostRequestStatus};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
 use crate::domain::policy::Policy;
-use crate::domain::{AgentId, CaId, Fingerprint, IssuerSerial, RequestId};
+use crate::domain::{AgentId, CaId, Fingerprint, HostRequestId, IssuerSerial};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -216,24 +216,24 @@ pub trait Store: Send + Sync + 'static {
     /// The PEM of the agent's current certificate.
     async fn certificate_pem(&self, agent_id: AgentId) -> Result<String, StoreError>;
 
-    async fn insert_request(&self, request: &EnrolmentRequest) -> Result<(), StoreError>;
-    async fn request(&self, id: RequestId) -> Result<EnrolmentRequest, StoreError>;
-    async fn request_by_token(&self, digest: &TokenDigest) -> Result<EnrolmentRequest, StoreError>;
+    async fn insert_request(&self, request: &HostRequest) -> Result<(), StoreError>;
+    async fn request(&self, id: HostRequestId) -> Result<HostRequest, StoreError>;
+    async fn request_by_token(&self, digest: &TokenDigest) -> Result<HostRequest, StoreError>;
     async fn list_requests(
         &self,
-        status: Option<RequestStatus>,
+        status: Option<HostRequestStatus>,
         page: Page,
-    ) -> Result<(Vec<EnrolmentRequest>, i64), StoreError>;
+    ) -> Result<(Vec<HostRequest>, i64), StoreError>;
     /// Marks a pending request approved and stores its agent, in one transaction;
     /// `Conflict` if it was decided meanwhile.
     async fn approve_request(
         &self,
-        id: RequestId,
+        id: HostRequestId,
         agent: &Agent,
         certificate_pem: &str,
     ) -> Result<(), StoreError>;
     /// `Conflict` if the request is no longer pending.
-    async fn deny_request(&self, id: RequestId, now: OffsetDateTime) -> Result<(), StoreError>;
+    async fn deny_request(&self, id: HostRequestId, now: OffsetDateTime) -> Result<(), StoreError>;
     /// An active agent (not revoked, CA not removed) with this hostname (case-insensitive)
     /// or last seen from / approved for this IP; `true` when the hostname matched.
     async fn active_agent_named(

@@ -8,13 +8,13 @@ use super::StoreError;
 use crate::domain::agent::{
     Agent, AllowedIps, Hostname, IndexedAgent, SupersededCertificate, Tags,
 };
-use crate::domain::approval::{EnrolmentRequest, RequestStatus};
+use crate::domain::approval::{HostRequest, HostRequestStatus};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, Profile, TokenDigest};
 use crate::domain::policy::Policy;
 use crate::domain::verify::AgentFacts;
 use crate::domain::{
-    AgentId, CaId, Fingerprint, IssuerSerial, PresentedFingerprint, RequestId, Sha1Fingerprint,
+    AgentId, CaId, Fingerprint, HostRequestId, IssuerSerial, PresentedFingerprint, Sha1Fingerprint,
 };
 
 pub const AGENT_COLUMNS: &str = "id, hostname, description, tags, ca_id, fingerprint, \
@@ -335,12 +335,12 @@ pub struct RequestRow {
     decided_at: Option<i64>,
 }
 
-impl TryFrom<RequestRow> for EnrolmentRequest {
+impl TryFrom<RequestRow> for HostRequest {
     type Error = StoreError;
 
     fn try_from(row: RequestRow) -> Result<Self, StoreError> {
-        Ok(EnrolmentRequest {
-            id: RequestId::from_str(&row.id).map_err(|_| corrupt("request id"))?,
+        Ok(HostRequest {
+            id: HostRequestId::from_str(&row.id).map_err(|_| corrupt("request id"))?,
             hostname: Hostname::parse(&row.hostname).map_err(corrupt)?,
             machine_id: row.machine_id,
             ip_address: row.ip_address.parse().map_err(|_| corrupt("ip_address"))?,
@@ -348,7 +348,8 @@ impl TryFrom<RequestRow> for EnrolmentRequest {
             csr_pem: row.csr_pem,
             key_sha256: sha256(&row.key_sha256)?,
             token_digest: TokenDigest::from_stored(row.token_hash),
-            status: RequestStatus::parse(&row.status).ok_or_else(|| corrupt("request status"))?,
+            status: HostRequestStatus::parse(&row.status)
+                .ok_or_else(|| corrupt("request status"))?,
             agent_id: row
                 .agent_id
                 .map(|id| AgentId::from_str(&id).map_err(|_| corrupt("agent id")))

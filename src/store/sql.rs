@@ -506,7 +506,7 @@ macro_rules! impl_store {
                 Ok(pem)
             }
 
-            async fn insert_request(&self, request: &EnrolmentRequest) -> Result<(), StoreError> {
+            async fn insert_request(&self, request: &HostRequest) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO enrollment_requests (id, hostname, machine_id, ip_address, \
                      os_details, csr_pem, key_sha256, token_hash, status, agent_id, created_at, \
@@ -529,7 +529,7 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn request(&self, id: RequestId) -> Result<EnrolmentRequest, StoreError> {
+            async fn request(&self, id: HostRequestId) -> Result<HostRequest, StoreError> {
                 let sql = format!("SELECT {REQUEST_COLUMNS} FROM enrollment_requests WHERE id = $1");
                 one_row::<RequestRow, _>(&self.pool, &sql, id.to_string()).await
             }
@@ -537,7 +537,7 @@ macro_rules! impl_store {
             async fn request_by_token(
                 &self,
                 digest: &TokenDigest,
-            ) -> Result<EnrolmentRequest, StoreError> {
+            ) -> Result<HostRequest, StoreError> {
                 let sql = format!(
                     "SELECT {REQUEST_COLUMNS} FROM enrollment_requests WHERE token_hash = $1"
                 );
@@ -546,15 +546,15 @@ macro_rules! impl_store {
 
             async fn list_requests(
                 &self,
-                status: Option<RequestStatus>,
+                status: Option<HostRequestStatus>,
                 page: Page,
-            ) -> Result<(Vec<EnrolmentRequest>, i64), StoreError> {
+            ) -> Result<(Vec<HostRequest>, i64), StoreError> {
                 let sql = format!(
                     "SELECT {REQUEST_COLUMNS} FROM enrollment_requests \
                      WHERE ($1 IS NULL OR status = $1) \
                      ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
                 );
-                let status = status.map(RequestStatus::as_str);
+                let status = status.map(HostRequestStatus::as_str);
                 let rows = sqlx::query_as::<_, RequestRow>(&sql)
                     .bind(status)
                     .bind(page.limit)
@@ -569,14 +569,14 @@ macro_rules! impl_store {
                 .await?;
                 let items = rows
                     .into_iter()
-                    .map(EnrolmentRequest::try_from)
+                    .map(HostRequest::try_from)
                     .collect::<Result<_, _>>()?;
                 Ok((items, total))
             }
 
             async fn approve_request(
                 &self,
-                id: RequestId,
+                id: HostRequestId,
                 agent: &Agent,
                 certificate_pem: &str,
             ) -> Result<(), StoreError> {
@@ -599,7 +599,7 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn deny_request(&self, id: RequestId, now: OffsetDateTime) -> Result<(), StoreError> {
+            async fn deny_request(&self, id: HostRequestId, now: OffsetDateTime) -> Result<(), StoreError> {
                 let decided = sqlx::query(
                     "UPDATE enrollment_requests SET status = 'denied', decided_at = $2 \
                      WHERE id = $1 AND status = 'pending'",

@@ -20,11 +20,11 @@ use super::{
     RevokedCertificate, Sighting, StoreError, StoredCrl,
 };
 use crate::domain::agent::{Agent, IndexedAgent, SupersededCertificate};
-use crate::domain::approval::{EnrolmentRequest, RequestStatus};
+use crate::domain::approval::{HostRequest, HostRequestStatus};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
 use crate::domain::policy::Policy;
-use crate::domain::{AgentId, CaId, Fingerprint, IssuerSerial, RequestId};
+use crate::domain::{AgentId, CaId, Fingerprint, HostRequestId, IssuerSerial};
 
 const PARAMETERS: Parameters = Parameters::Positional;
 

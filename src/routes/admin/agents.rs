@@ -10,12 +10,12 @@ use super::{
 use crate::domain::agent::{Agent, AgentStatus, AllowedIps, Hostname, Tags, parse_description};
 use crate::domain::{AgentId, CaId};
 use crate::error::ApiError;
-use crate::registry::{self, AgentUpdate, Enrolment};
+use crate::registry::{self, AgentUpdate, ManualEnrolment};
 use crate::routes::JsonObject;
 use crate::state::AppState;
 use crate::store::{AgentFilter, StoreError};
 
-use super::enrollments::{PendingItem, pending_page};
+use super::enrolments::{PendingItem, pending_page};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -200,7 +200,7 @@ pub async fn get(
     }
 }
 
-impl TryFrom<CreateAgent> for Enrolment {
+impl TryFrom<CreateAgent> for ManualEnrolment {
     type Error = ApiError;
 
     fn try_from(body: CreateAgent) -> Result<Self, ApiError> {
@@ -210,7 +210,7 @@ impl TryFrom<CreateAgent> for Enrolment {
             body.allowed_ips,
             None,
         )?;
-        Ok(Enrolment {
+        Ok(ManualEnrolment {
             hostname: Hostname::parse(&body.hostname).map_err(field_error)?,
             description: fields.description,
             certificate_pem: body.certificate,
@@ -228,7 +228,7 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<JsonObject<CreateAgent>>,
 ) -> Result<HttpResponse, ApiError> {
-    let enrolment = Enrolment::try_from(body.into_inner().0)?;
+    let enrolment = ManualEnrolment::try_from(body.into_inner().0)?;
     let now = OffsetDateTime::now_utc();
     let agent = state.registry.enrol(enrolment, now).await?;
     tracing::info!(agent_id = %agent.id, fingerprint = %agent.fingerprint, "agent enrolled");

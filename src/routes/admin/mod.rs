@@ -4,7 +4,7 @@
 mod agents;
 mod cas;
 mod config;
-mod enrollments;
+mod enrolments;
 
 use std::str::FromStr;
 
@@ -59,19 +59,20 @@ pub fn scope() -> Scope<
                 .route(web::delete().to(agents::revoke)),
         )
         .service(resource("/agents/{id}/toggle").route(web::put().to(agents::toggle)))
-        .service(resource("/agents/{id}/token").route(web::post().to(enrollments::rotate)))
-        .service(resource("/enroll/requests/{id}").route(web::get().to(super::requests::get)))
+        .service(resource("/agents/{id}/token").route(web::post().to(enrolments::rotate)))
+        .service(resource("/enroll/requests/{id}").route(web::get().to(super::host_requests::get)))
         .service(
             resource("/enroll/requests/{id}/approve")
-                .route(web::post().to(super::requests::approve)),
+                .route(web::post().to(super::host_requests::approve)),
         )
         .service(
-            resource("/enroll/requests/{id}/deny").route(web::post().to(super::requests::deny)),
+            resource("/enroll/requests/{id}/deny")
+                .route(web::post().to(super::host_requests::deny)),
         )
         .service(
             resource("/enrollments")
-                .route(web::get().to(enrollments::list))
-                .route(web::post().to(enrollments::create)),
+                .route(web::get().to(enrolments::list))
+                .route(web::post().to(enrolments::create)),
         )
         .service(
             resource("/config")

@@ -10,7 +10,7 @@ use crate::domain::AgentId;
 use crate::domain::agent::Hostname;
 use crate::domain::enrolment::{EnrolmentToken, PendingEnrolment};
 use crate::error::ApiError;
-use crate::issuance::{MAX_TOKEN_TTL, MIN_TOKEN_TTL, NewEnrolment};
+use crate::issuance::{MAX_TOKEN_TTL, MIN_TOKEN_TTL, NewPendingEnrolment};
 use crate::routes::JsonObject;
 use crate::state::AppState;
 use crate::store::Page;
@@ -144,7 +144,7 @@ fn ttl(seconds: Option<i64>) -> Result<Option<Duration>, ApiError> {
         .transpose()
 }
 
-impl TryFrom<CreateEnrolment> for NewEnrolment {
+impl TryFrom<CreateEnrolment> for NewPendingEnrolment {
     type Error = ApiError;
 
     fn try_from(body: CreateEnrolment) -> Result<Self, ApiError> {
@@ -154,7 +154,7 @@ impl TryFrom<CreateEnrolment> for NewEnrolment {
             body.allowed_ips,
             body.profile.as_deref(),
         )?;
-        Ok(NewEnrolment {
+        Ok(NewPendingEnrolment {
             hostname: Hostname::parse(&body.hostname).map_err(field_error)?,
             description: fields.description,
             tags: fields.tags,
@@ -169,7 +169,7 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<JsonObject<CreateEnrolment>>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = NewEnrolment::try_from(body.into_inner().0)?;
+    let request = NewPendingEnrolment::try_from(body.into_inner().0)?;
     let (enrolment, token) = state
         .issuance
         .create_enrolment(request, OffsetDateTime::now_utc())

@@ -15,9 +15,10 @@ use crate::routes::agent_auth;
 use crate::routes::{JsonObject, body_error, payload_error};
 use crate::state::AppState;
 
+/// `POST B/enroll`: a one-time token and the signing request it is redeemed with.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EnrolRequest {
+pub struct TokenRedemption {
     token: String,
     csr: String,
 }
@@ -29,7 +30,7 @@ pub struct RenewRequest {
 }
 
 #[derive(Serialize)]
-struct EnrolAnswer {
+struct IssuedAnswer {
     agent_id: AgentId,
     certificate: String,
     ca_certificate: String,
@@ -42,10 +43,10 @@ struct EnrolAnswer {
 pub async fn enrol(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Json<JsonObject<EnrolRequest>>,
+    body: web::Json<JsonObject<TokenRedemption>>,
 ) -> Result<HttpResponse, ApiError> {
     let peer = request.peer_addr().map(|addr| addr.ip());
-    let EnrolRequest { token, csr } = body.into_inner().0;
+    let TokenRedemption { token, csr } = body.into_inner().0;
     let issued = match state
         .issuance
         .enrol(&token, &csr, OffsetDateTime::now_utc())
@@ -90,7 +91,7 @@ pub async fn renew(
 }
 
 fn created(issued: Issued) -> HttpResponse {
-    HttpResponse::Created().json(EnrolAnswer {
+    HttpResponse::Created().json(IssuedAnswer {
         agent_id: issued.agent.id,
         fingerprint: issued.agent.fingerprint.to_string(),
         fingerprint_sha1: issued.agent.fingerprint_sha1.to_string(),

@@ -8,10 +8,10 @@ use time::OffsetDateTime;
 
 use super::admin::{ListResponse, OptionalAgentFields, field_error, optional_body, page, parse_id};
 use crate::domain::agent::{Hostname, canonical_ip};
-use crate::domain::approval::{EnrolmentRequest, MAX_OS_DETAILS, RequestStatus, parse_machine_id};
-use crate::domain::{AgentId, RequestId};
+use crate::domain::approval::{HostRequest, HostRequestStatus, MAX_OS_DETAILS, parse_machine_id};
+use crate::domain::{AgentId, HostRequestId};
 use crate::error::ApiError;
-use crate::issuance::{Approval, NewRequest, Poll};
+use crate::issuance::{Approval, NewHostRequest, Poll};
 use crate::routes::JsonObject;
 use crate::state::AppState;
 
@@ -51,7 +51,7 @@ pub struct ListQuery {
 
 #[derive(Serialize)]
 struct Submitted<'a> {
-    request_id: RequestId,
+    request_id: HostRequestId,
     polling_token: &'a str,
     key_sha256: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -61,7 +61,7 @@ struct Submitted<'a> {
 /// A request as administrators see it (never its token).
 #[derive(Serialize)]
 struct RequestItem {
-    id: RequestId,
+    id: HostRequestId,
     hostname: String,
     machine_id: String,
     ip_address: String,
@@ -79,9 +79,9 @@ struct RequestItem {
 }
 
 impl RequestItem {
-    fn new(request: EnrolmentRequest, now: OffsetDateTime) -> Self {
+    fn new(request: HostRequest, now: OffsetDateTime) -> Self {
         Self {
-            expired: request.status == RequestStatus::Pending && request.expired(now),
+            expired: request.status == HostRequestStatus::Pending && request.expired(now),
             id: request.id,
             hostname: request.hostname.as_str().to_owned(),
             machine_id: request.machine_id,
@@ -114,7 +114,7 @@ enum PollAnswer {
     NotFound,
 }
 
-impl TryFrom<SubmitRequest> for NewRequest {
+impl TryFrom<SubmitRequest> for NewHostRequest {
     type Error = ApiError;
 
     fn try_from(body: SubmitRequest) -> Result<Self, ApiError> {
@@ -128,7 +128,7 @@ impl TryFrom<SubmitRequest> for NewRequest {
         if os_details.len() > MAX_OS_DETAILS {
             return Err(field_error("os_details must be at most 4096 bytes of JSON"));
         }
-        Ok(NewRequest {
+        Ok(NewHostRequest {
             hostname: Hostname::parse(&body.hostname).map_err(field_error)?,
             machine_id: parse_machine_id(&body.machine_id).map_err(field_error)?,
             ip_address: body
@@ -162,7 +162,7 @@ pub async fn submit(
                 )
             })?;
     }
-    let new = NewRequest::try_from(body.into_inner().0)?;
+    let new = NewHostRequest::try_from(body.into_inner().0)?;
     let (stored, token) = state
         .issuance
         .submit_request(new, OffsetDateTime::now_utc())
@@ -225,7 +225,7 @@ pub async fn list(
         .status
         .as_deref()
         .map(|text| {
-            RequestStatus::parse(text).ok_or_else(|| {
+            HostRequestStatus::parse(text).ok_or_else(|| {
                 ApiError::bad_request(
                     "invalid_query",
                     "status must be pending, approved or denied",
