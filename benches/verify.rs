@@ -30,11 +30,11 @@ fn leaf_der() -> Vec<u8> {
         .expect("test vector is base64")
 }
 
-/// nginx's `$ssl_client_escaped_cert` keeps letters, digits and `-`.
-const NGINX_ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-');
+#[path = "../tests/support/escape.rs"]
+mod escape;
 
 fn escaped_pem(der: &[u8]) -> String {
-    percent_encoding::utf8_percent_encode(&x509::der_to_pem(der), NGINX_ESCAPE).to_string()
+    escape::nginx_escaped(&x509::der_to_pem(der))
 }
 
 fn agent(fingerprint: Fingerprint, sha1: Sha1Fingerprint, ca_id: CaId, n: usize) -> Agent {

@@ -28,3 +28,8 @@ pub mod x509;
 #[cfg(test)]
 #[path = "../tests/support/forge.rs"]
 mod forge;
+
+/// The proxies' header escapes, shared with the test binaries and the benchmarks.
+#[cfg(test)]
+#[path = "../tests/support/escape.rs"]
+mod escape;

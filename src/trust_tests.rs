@@ -3,7 +3,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use proptest::prelude::*;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
@@ -96,8 +95,7 @@ fn agent_for(der: &[u8], ca: &Ca) -> Agent {
 /// Every header a proxy may carry the certificate in.
 fn spellings(der: &[u8]) -> Vec<(IdentityHeader, String)> {
     let pem = x509::der_to_pem(der);
-    const NGINX_KEEP: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC.remove(b'-');
-    let escaped = utf8_percent_encode(&pem, NGINX_KEEP).to_string();
+    let escaped = crate::escape::nginx_escaped(&pem);
     let b64 = STANDARD.encode(der);
     vec![
         (IdentityHeader::ClientCert, escaped.clone()),

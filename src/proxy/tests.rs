@@ -3,7 +3,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use proptest::prelude::*;
 
 use super::*;
@@ -57,13 +56,9 @@ fn xfcc_full() -> String {
     )
 }
 
-/// nginx `ngx_escape_uri(…, NGX_ESCAPE_URI_COMPONENT)` keeps letters, digits and `-`
-/// (for PEM text this is also what Envoy's `urlEncode` produces).
-const NGINX_KEEPS: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-');
-
-fn nginx_escape(text: &str) -> String {
-    utf8_percent_encode(text, NGINX_KEEPS).to_string()
-}
+/// nginx `ngx_escape_uri(…, NGX_ESCAPE_URI_COMPONENT)`; for PEM text also what Envoy's
+/// `urlEncode` produces.
+use crate::escape::nginx_escaped as nginx_escape;
 
 /// Another real certificate, for "two different certificates" cases.
 fn other_der() -> Vec<u8> {

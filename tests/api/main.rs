@@ -18,8 +18,11 @@ mod identity;
 mod issuance;
 mod path_validation;
 mod persistence;
-mod pki;
 mod proxy_replay;
 mod renewal;
 mod verify_decisions;
 mod verify_formats;
+
+#[path = "../support/mod.rs"]
+mod support;
+use support::pki;

@@ -324,7 +324,7 @@ fn spellings(presented: &Presented) -> Vec<(&'static str, Vec<(&'static str, Str
         .chain(chain)
         .map(TestCert::pem)
         .collect();
-    let escaped = |text: &str| TestCert::escape_like_nginx(text);
+    let escaped = crate::support::escape::nginx_escaped;
     let mut spellings = vec![
         (
             "X-Client-Cert, PEM bundle percent-encoded",

@@ -15,7 +15,7 @@ const RECIPE: &str = "caddy/Caddyfile";
 /// directories are the test's, so it never touches the user's.
 async fn start(caddy: &Path, stack: &Stack) -> Process {
     let dir = stack.proxy_dir("caddy");
-    std::fs::write(dir.join("server.pem"), &stack.pki.server.cert_pem).unwrap();
+    std::fs::write(dir.join("server.pem"), stack.pki.server.cert.pem()).unwrap();
     std::fs::write(dir.join("server.key"), &stack.pki.server.key_pem).unwrap();
     let config = dir.join("Caddyfile");
     let text = recipe(RECIPE);

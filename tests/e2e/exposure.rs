@@ -26,7 +26,7 @@ pub async fn verify_is_not_reachable(stack: &Stack, port: u16, agents: &Agents) 
     const FORGED_IP: &str = "198.51.100.9";
     let pki = &stack.pki;
     let body = serde_json::json!({
-        "fingerprint": format!("sha256:{}", pki.victim.sha256_hex()),
+        "fingerprint": format!("sha256:{}", pki.victim.cert.sha256_hex()),
         "ip": FORGED_IP,
     })
     .to_string();

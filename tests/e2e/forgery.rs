@@ -22,10 +22,10 @@ fn forgeries(leaf: &Leaf, victim: &Agent) -> Vec<Forgery> {
         what,
         headers: headers.to_vec(),
     };
-    let sha1 = leaf.sha1_hex();
-    let sha256 = leaf.sha256_hex();
-    let b64 = leaf.der_base64();
-    let escaped = leaf.escaped_pem();
+    let sha1 = leaf.cert.sha1_hex();
+    let sha256 = leaf.cert.sha256_hex();
+    let b64 = leaf.cert.der_base64();
+    let escaped = leaf.cert.nginx_escaped();
     let mut list = vec![
         forgery(
             "X-Client-Cert-Fingerprint: SHA-1",

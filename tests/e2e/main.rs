@@ -14,3 +14,6 @@ mod forgery;
 mod harness;
 mod nginx;
 mod scenarios;
+
+#[path = "../support/mod.rs"]
+mod support;

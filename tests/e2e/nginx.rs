@@ -39,9 +39,9 @@ async fn start(nginx: &Path, stack: &Stack, mode: Mode) -> Process {
     let dir = stack.proxy_dir("nginx");
     let pki = &stack.pki;
     for (file, contents) in [
-        ("server.pem", pki.server.cert_pem.clone()),
+        ("server.pem", pki.server.cert.pem()),
         ("server.key", pki.server.key_pem.clone()),
-        ("client-ca.pem", pki.root.pem()),
+        ("client-ca.pem", pki.root.cert.pem()),
     ] {
         std::fs::write(dir.join(file), contents).unwrap();
     }

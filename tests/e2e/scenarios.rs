@@ -4,6 +4,7 @@ use crate::harness::Stack;
 use crate::harness::client::{Client, Outcome};
 use crate::harness::pki::Leaf;
 use crate::harness::sidecar::Agent;
+use crate::support::pki::TestCert;
 
 /// The agents every scenario starts from, all issued by the test root.
 pub struct Agents {
@@ -16,7 +17,7 @@ pub struct Agents {
 
 pub async fn enrol_agents(stack: &Stack) -> Agents {
     let (certgate, pki) = (&stack.certgate, &stack.pki);
-    let root = certgate.add_ca("e2e root", &pki.root.pem()).await;
+    let root = certgate.add_ca("e2e root", &pki.root.cert.pem()).await;
     Agents {
         root_ca: root.clone(),
         enrolled: certgate
@@ -178,7 +179,7 @@ pub async fn ca_uploaded_at_runtime(stack: &Stack, port: u16, chain_check: Chain
 
     let ca = stack
         .certgate
-        .add_ca("uploaded at runtime", &pki.runtime.pem())
+        .add_ca("uploaded at runtime", &pki.runtime.cert.pem())
         .await;
     let agent = stack
         .certgate
@@ -256,10 +257,10 @@ async fn certgate_cli(args: Vec<String>) -> String {
 /// The files `certgate enroll` / `certgate renew` wrote, as a TLS client identity.
 fn host_identity(dir: &std::path::Path, hostname: &str) -> Leaf {
     let cert_pem = std::fs::read_to_string(dir.join("agent.crt")).unwrap();
+    let der = pem::parse(&cert_pem).unwrap().into_contents();
     Leaf {
         name: hostname.to_owned(),
-        der: pem::parse(&cert_pem).unwrap().into_contents(),
-        cert_pem,
+        cert: TestCert::from_der(der, hostname),
         key_pem: std::fs::read_to_string(dir.join("agent.key")).unwrap(),
     }
 }
@@ -273,7 +274,7 @@ async fn enrol_with_cli(
     hostname: &str,
 ) -> Leaf {
     let server_ca = dir.join("proxy-ca.pem");
-    std::fs::write(&server_ca, stack.pki.root.pem()).unwrap();
+    std::fs::write(&server_ca, stack.pki.root.cert.pem()).unwrap();
     certgate_cli(vec![
         "enroll".into(),
         "--server".into(),
@@ -353,7 +354,7 @@ pub async fn token_enrolment_and_renewal_through_the_cli(stack: &Stack, port: u1
         .await;
     let dir = stack.proxy_dir("enrolled-host");
     let server_ca = dir.join("proxy-ca.pem");
-    std::fs::write(&server_ca, stack.pki.root.pem()).unwrap();
+    std::fs::write(&server_ca, stack.pki.root.cert.pem()).unwrap();
     let proxy = format!("https://127.0.0.1:{port}");
     let path = |p: &std::path::Path| p.display().to_string();
     let report = certgate_cli(vec![
@@ -389,7 +390,10 @@ pub async fn token_enrolment_and_renewal_through_the_cli(stack: &Stack, port: u1
     ])
     .await;
     let second = host_identity(&dir, &agent.hostname);
-    assert_ne!(second.der, first.der, "renew wrote a new certificate");
+    assert_ne!(
+        second.cert.der, first.cert.der,
+        "renew wrote a new certificate"
+    );
     assert_ne!(second.key_pem, first.key_pem, "and a new key");
     let second_client = Client::new(&stack.pki, port, Some(&second));
     assert_passes_as(&second_client, &[], &agent, "the renewed certificate").await;
@@ -406,10 +410,10 @@ pub async fn token_enrolment_and_renewal_through_the_cli(stack: &Stack, port: u1
     let csr_body = r#"{"csr": "-----BEGIN CERTIFICATE REQUEST-----\nAA==\n-----END CERTIFICATE REQUEST-----\n"}"#;
     let stranger = Client::new(&stack.pki, port, None);
     let forged = [
-        ("X-Client-Cert", second.escaped_pem()),
-        ("X-Client-Cert-Fingerprint", second.sha1_hex()),
-        ("X-Forwarded-Tls-Client-Cert", second.der_base64()),
-        ("Client-Cert", format!(":{}:", second.der_base64())),
+        ("X-Client-Cert", second.cert.nginx_escaped()),
+        ("X-Client-Cert-Fingerprint", second.cert.sha1_hex()),
+        ("X-Forwarded-Tls-Client-Cert", second.cert.der_base64()),
+        ("Client-Cert", format!(":{}:", second.cert.der_base64())),
         ("X-Verify-Secret", stack.certgate.verify_secret.clone()),
     ];
     let (status, body) = stranger
@@ -439,7 +443,7 @@ pub async fn self_enrolment_through_the_cli(stack: &Stack, port: u16) {
 
     let dir = stack.proxy_dir("requesting-host");
     let server_ca = dir.join("proxy-ca.pem");
-    std::fs::write(&server_ca, stack.pki.root.pem()).unwrap();
+    std::fs::write(&server_ca, stack.pki.root.cert.pem()).unwrap();
     let machine_id = dir.join("machine-id");
     std::fs::write(&machine_id, "00112233445566778899aabbccddeeff\n").unwrap();
     let out = dir.join("host");

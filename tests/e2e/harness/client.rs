@@ -63,7 +63,7 @@ impl Client {
     /// Talks to `https://localhost:<port>/`, trusting only the test root, presenting
     /// `identity` if given.
     pub fn new(pki: &Pki, port: u16, identity: Option<&Leaf>) -> Self {
-        let root = reqwest::Certificate::from_pem(pki.root.pem().as_bytes()).unwrap();
+        let root = reqwest::Certificate::from_pem(pki.root.cert.pem().as_bytes()).unwrap();
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)

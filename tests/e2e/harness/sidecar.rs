@@ -150,7 +150,7 @@ impl Certgate {
                 "/agents",
                 Some(json!({
                     "hostname": leaf.name,
-                    "certificate": leaf.cert_pem,
+                    "certificate": leaf.cert.pem(),
                     "ca_id": ca_id,
                     "tags": tags,
                     "allowed_ips": allowed_ips,

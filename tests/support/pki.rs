@@ -7,12 +7,13 @@ use std::sync::LazyLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SanType, SerialNumber, SignatureAlgorithm,
 };
 use sha1::Sha1;
+
+use super::escape;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
@@ -279,6 +280,11 @@ impl LeafBuilder<'_> {
     }
 
     pub fn issue(self) -> TestCert {
+        self.issue_with_key().0
+    }
+
+    /// The certificate and its private key (PEM), for a TLS client or server.
+    pub fn issue_with_key(self) -> (TestCert, String) {
         let mut params = CertificateParams::default();
         params.distinguished_name = name(&self.cn);
         params.subject_alt_names = self
@@ -300,18 +306,12 @@ impl LeafBuilder<'_> {
         let cert = params
             .signed_by(&key, &self.ca.issuer, &self.ca.key)
             .unwrap();
-        TestCert::from_der(cert.der().to_vec(), &self.cn)
+        (
+            TestCert::from_der(cert.der().to_vec(), &self.cn),
+            key.serialize_pem(),
+        )
     }
 }
-
-/// Characters nginx's `$ssl_client_escaped_cert` leaves alone: letters, digits and `-`.
-const NGINX_KEEP: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-');
-/// What Traefik before 2.9.2 escaped in base64 (`url.QueryEscape`).
-const QUERY_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// One certificate and every way a proxy may spell it.
 #[derive(Clone, Debug)]
@@ -358,12 +358,7 @@ impl TestCert {
 
     /// nginx `$ssl_client_escaped_cert` (= Envoy XFCC `Cert` content).
     pub fn nginx_escaped(&self) -> String {
-        Self::escape_like_nginx(&self.pem())
-    }
-
-    /// Any text (a PEM bundle, say) escaped as nginx escapes a certificate.
-    pub fn escape_like_nginx(text: &str) -> String {
-        utf8_percent_encode(text, NGINX_KEEP).to_string()
+        escape::nginx_escaped(&self.pem())
     }
 
     /// PEM whose line breaks a proxy replaced by spaces.
@@ -383,7 +378,7 @@ impl TestCert {
 
     /// Traefik before 2.9.2: base64 DER, query-escaped.
     pub fn traefik_escaped(&self) -> String {
-        utf8_percent_encode(&self.der_base64(), QUERY_ESCAPE).to_string()
+        escape::query_escaped(&self.der_base64())
     }
 
     /// The same certificate with its outer SEQUENCE's length written with one more octet

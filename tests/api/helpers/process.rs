@@ -1,0 +1,86 @@
+//! The `certgate serve` binary as a child process, for what only the real binary shows: its
+//! log, its environment handling.
+
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::TestDb;
+
+/// The `certgate serve` binary as a child process on a fresh database, its log captured.
+pub struct ServerProcess {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    log: Vec<String>,
+    _data_dir: TempDir,
+    _db: TestDb,
+}
+
+impl ServerProcess {
+    /// Starts it with only `env` (plus a listen address and database) in its environment.
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+
+        let data_dir = tempfile::tempdir().unwrap();
+        let db = TestDb::create(&data_dir).await;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_certgate"))
+            .arg("serve")
+            .env_clear()
+            .env("CERTGATE_LISTEN", "127.0.0.1:0")
+            .env("CERTGATE_DATA_DIR", data_dir.path())
+            .env("CERTGATE_DATABASE_URL", db.url())
+            .env("CERTGATE_WORKERS", "1")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, lines) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            reader: Some(reader),
+            log: Vec::new(),
+            _data_dir: data_dir,
+            _db: db,
+        }
+    }
+
+    /// The next log line, waiting at most 30 s.
+    pub fn next_line(&mut self) -> String {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a log line within 30 s");
+        self.log.push(line.clone());
+        line
+    }
+
+    /// Kills the process (our own child, by its handle) and returns the whole log.
+    pub fn stop(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        self.log.extend(self.lines.try_iter());
+        self.log.join("\n")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
