@@ -1,8 +1,13 @@
 //! Layered configuration: built-in defaults, then an optional TOML file, then environment
 //! variables (`CERTGATE_*`, plus `MTLS_VERIFY_SECRET`, the name the seed API uses).
 //!
-//! Only known variable names are read from the environment, so unrelated `CERTGATE_*`
-//! variables (test switches, for example) never trip `deny_unknown_fields`.
+//! The file and the environment use flat keys ([`Layer`]); [`Settings`] is what they
+//! validate into, grouped by concern. Only known variable names are read from the
+//! environment, so unrelated `CERTGATE_*` variables (the agent CLI's, test switches) never
+//! trip `deny_unknown_fields`.
+//!
+//! A leaf of the module graph: it knows value types (the token lifetimes, the identity
+//! header set, the URL path rules) and no service.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,47 +16,13 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use time::Duration;
 
-use crate::issuance::{IssuancePolicy, MAX_RENEWAL_GRACE, MAX_TOKEN_TTL, MIN_TOKEN_TTL};
+use crate::domain::enrolment::{MAX_RENEWAL_GRACE, MAX_TOKEN_TTL, MIN_TOKEN_TTL};
 use crate::proxy::IdentityHeaders;
-
-/// Every setting that may come from the file or the environment, with its default.
-/// The env name is `CERTGATE_` + the key in upper case.
-const DEFAULTS: &[(&str, &str)] = &[
-    ("listen", "127.0.0.1:3000"),
-    ("data_dir", "./data"),
-    ("base_path", "/api/ext/cockpit-enterprise/mtls"),
-    (
-        "identity_headers",
-        "X-Client-Cert,X-Client-Cert-Fingerprint",
-    ),
-    ("trusted_proxies", ""),
-    ("verify_body", "true"),
-    ("decision_cache_seconds", "0"),
-    ("admin_auth_failures_per_minute", "10"),
-    ("verify_secret_failures_per_minute", "30"),
-    ("log_format", "human"),
-    ("log_level", "info"),
-    ("last_seen_flush_ms", "2000"),
-    ("sync_interval_ms", "500"),
-    ("unknown_cert_cache_size", "10000"),
-    ("workers", "0"),
-    ("keep_alive_seconds", "75"),
-    ("database_max_connections", "8"),
-    ("internal_ca", "true"),
-    ("agent_sans", ""),
-    ("agent_certificate_days", "365"),
-    ("enrollment_token_ttl_seconds", "86400"),
-    ("renewal_grace_seconds", "86400"),
-    ("enroll_requests_per_minute", "1"),
-    ("admin_certificate_auth", "true"),
-];
 
 /// The longest `decision_cache_seconds`: how long a revoked agent may still get in.
 pub const MAX_DECISION_CACHE_SECONDS: u32 = 10;
-
-/// Settings without a default: absent unless the file or the environment sets them.
-const OPTIONAL_KEYS: &[&str] = &["database_url", "admin_token", "verify_secret"];
 
 /// Secrets that may also be read from a file named by `<NAME>_FILE`.
 const SECRET_KEYS: &[&str] = &["database_url", "admin_token", "verify_secret"];
@@ -79,12 +50,19 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// The file and environment layer: one field per key. A field's name is its key in the
+/// TOML file and, as `CERTGATE_` + the name in upper case, in the environment; `Default`
+/// holds the built-in values. `config/default.toml` documents every key.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSettings {
+#[serde(deny_unknown_fields, default)]
+struct Layer {
     listen: String,
     data_dir: PathBuf,
+    database_url: Option<SecretString>,
+    database_max_connections: u32,
     base_path: String,
+    admin_token: Option<SecretString>,
+    verify_secret: Option<SecretString>,
     identity_headers: String,
     trusted_proxies: String,
     verify_body: bool,
@@ -98,7 +76,6 @@ struct RawSettings {
     unknown_cert_cache_size: usize,
     workers: usize,
     keep_alive_seconds: u64,
-    database_max_connections: u32,
     internal_ca: bool,
     agent_sans: String,
     agent_certificate_days: u32,
@@ -106,9 +83,45 @@ struct RawSettings {
     renewal_grace_seconds: u64,
     enroll_requests_per_minute: u32,
     admin_certificate_auth: bool,
-    database_url: Option<SecretString>,
-    admin_token: Option<SecretString>,
-    verify_secret: Option<SecretString>,
+}
+
+impl Default for Layer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:3000".into(),
+            data_dir: "./data".into(),
+            database_url: None,
+            database_max_connections: 8,
+            base_path: "/api/ext/cockpit-enterprise/mtls".into(),
+            admin_token: None,
+            verify_secret: None,
+            identity_headers: "X-Client-Cert,X-Client-Cert-Fingerprint".into(),
+            trusted_proxies: String::new(),
+            verify_body: true,
+            decision_cache_seconds: 0,
+            admin_auth_failures_per_minute: 10,
+            verify_secret_failures_per_minute: 30,
+            log_format: "human".into(),
+            log_level: "info".into(),
+            last_seen_flush_ms: 2000,
+            sync_interval_ms: 500,
+            unknown_cert_cache_size: 10_000,
+            workers: 0,
+            keep_alive_seconds: 75,
+            internal_ca: true,
+            agent_sans: String::new(),
+            agent_certificate_days: 365,
+            enrollment_token_ttl_seconds: 86_400,
+            renewal_grace_seconds: 86_400,
+            enroll_requests_per_minute: 1,
+            admin_certificate_auth: true,
+        }
+    }
+}
+
+/// Every key of the file and environment layer.
+fn keys() -> &'static [&'static str] {
+    serde_aux::serde_introspection::serde_introspect::<Layer>()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,38 +146,84 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
-/// The validated configuration the server runs with.
+/// The validated configuration the server runs with, by concern.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub listen: SocketAddr,
-    pub data_dir: PathBuf,
-    pub database: DatabaseUrl,
-    pub database_max_connections: u32,
-    /// Normalised: starts with `/`, no trailing `/`.
-    pub base_path: String,
-    pub admin_tokens: Vec<SecretString>,
-    pub verify_secrets: Vec<SecretString>,
-    pub identity_headers: IdentityHeaders,
-    pub trusted_proxies: Vec<IpNet>,
-    pub verify_body: bool,
-    /// How long a proxy may cache an allow (`X-Accel-Expires`); 0: no caching.
-    pub decision_cache_seconds: u32,
-    pub admin_auth_failures_per_minute: u32,
-    pub verify_secret_failures_per_minute: u32,
-    pub log_format: LogFormat,
-    pub log_level: String,
-    pub last_seen_flush_ms: u64,
-    pub sync_interval_ms: u64,
-    pub unknown_cert_cache_size: usize,
-    pub workers: usize,
-    pub keep_alive_seconds: u64,
-    /// Whether certgate runs its own CA (created in `data_dir` the first time it issues).
-    pub internal_ca: bool,
-    pub issuance: IssuancePolicy,
-    pub enroll_requests_per_minute: u32,
-    pub admin_certificate_auth: bool,
+    pub http: HttpSettings,
+    pub store: StoreSettings,
+    pub verify: VerifySettings,
+    pub admin: AdminSettings,
+    pub issuance: IssuanceSettings,
+    pub log: LogSettings,
     /// Things worth a warning once logging is up (it is configured from these settings).
     pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+    /// Normalised: starts with `/`, no trailing `/`.
+    pub base_path: String,
+    /// 0: one per CPU core.
+    pub workers: usize,
+    pub keep_alive_seconds: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// The SQLite database's home (unless `database_url` says otherwise) and the internal
+    /// CA's.
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub max_connections: u32,
+    pub last_seen_flush_ms: u64,
+    /// How often the change feed of other replicas' writes is read.
+    pub sync_interval_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    pub secrets: Vec<SecretString>,
+    pub identity_headers: IdentityHeaders,
+    /// Empty: any peer may call verify.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Whether the seed's JSON body form is read when no identity header is present.
+    pub read_body: bool,
+    /// How long a proxy may cache an allow (`X-Accel-Expires`); 0: no caching.
+    pub decision_cache_seconds: u32,
+    pub secret_failures_per_minute: u32,
+    pub unknown_cert_cache_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    pub tokens: Vec<SecretString>,
+    /// Failed admin logins and enrolment-token redemptions allowed per TCP peer.
+    pub failures_per_minute: u32,
+    /// Whether agents with the `admin` profile may call the admin API by certificate.
+    pub certificate_auth: bool,
+}
+
+/// How certgate issues as its own CA.
+#[derive(Debug, Clone)]
+pub struct IssuanceSettings {
+    /// Whether certgate runs its own CA (created in `data_dir` the first time it issues).
+    pub internal_ca: bool,
+    /// Extra DNS names or IPs put in every issued certificate (`agent_sans`).
+    pub extra_sans: Vec<String>,
+    pub certificate_validity: Duration,
+    pub token_ttl: Duration,
+    /// How long a renewed-away certificate keeps verifying (never beyond its own expiry).
+    pub renewal_grace: Duration,
+    /// Host self-enrolment requests allowed per client address.
+    pub host_requests_per_minute: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing filter; `RUST_LOG` overrides it.
+    pub level: String,
 }
 
 impl Settings {
@@ -181,9 +240,6 @@ impl Settings {
     ) -> Result<Self, ConfigError> {
         let mut warnings = Vec::new();
         let mut builder = config::Config::builder();
-        for (key, value) in DEFAULTS {
-            builder = builder.set_default(*key, *value)?;
-        }
         let config_file = config_file
             .map(Path::to_path_buf)
             .or_else(|| env.get("CERTGATE_CONFIG").map(PathBuf::from));
@@ -194,13 +250,9 @@ impl Settings {
                     .required(true),
             );
         }
-        for key in DEFAULTS
-            .iter()
-            .map(|(k, _)| *k)
-            .chain(OPTIONAL_KEYS.iter().copied())
-        {
+        for key in keys() {
             if let Some(value) = env_value(env, key)? {
-                builder = builder.set_override(key, value)?;
+                builder = builder.set_override(*key, value)?;
             }
         }
         if let Some(value) = seed_verify_secret(env)? {
@@ -212,119 +264,148 @@ impl Settings {
             }
             builder = builder.set_override("verify_secret", value)?;
         }
-        let raw: RawSettings = builder.build()?.try_deserialize()?;
-        Self::validate(raw, warnings)
+        let layer: Layer = builder.build()?.try_deserialize()?;
+        Self::validate(layer, warnings)
     }
 
-    fn validate(raw: RawSettings, warnings: Vec<String>) -> Result<Self, ConfigError> {
-        let listen = raw
-            .listen
-            .parse()
-            .map_err(|_| invalid("listen", format!("`{}` is not an address:port", raw.listen)))?;
-        let database = match &raw.database_url {
-            None => DatabaseUrl::Sqlite(raw.data_dir.join("certgate.db")),
-            Some(url) => parse_database_url(url)?,
-        };
-        let identity_headers = IdentityHeaders::parse(&raw.identity_headers)
-            .map_err(|message| invalid("identity_headers", message))?;
-        let trusted_proxies = split_list(&raw.trusted_proxies)
-            .map(parse_cidr)
-            .collect::<Result<Vec<_>, _>>()?;
-        let log_format = match raw.log_format.to_ascii_lowercase().as_str() {
-            "human" | "text" | "pretty" => LogFormat::Human,
-            "json" => LogFormat::Json,
-            other => {
-                return Err(invalid(
-                    "log_format",
-                    format!("`{other}`: use human or json"),
-                ));
-            }
-        };
-        if raw.admin_auth_failures_per_minute == 0
-            || raw.verify_secret_failures_per_minute == 0
-            || raw.enroll_requests_per_minute == 0
-        {
-            return Err(invalid(
-                "admin_auth_failures_per_minute",
-                "failure rate limits must be at least 1 per minute",
-            ));
-        }
-        if raw.decision_cache_seconds > MAX_DECISION_CACHE_SECONDS {
-            return Err(invalid(
-                "decision_cache_seconds",
-                format!(
-                    "must be between 0 (no caching) and {MAX_DECISION_CACHE_SECONDS}: a cached \
-                     allow outlives a revocation by that long"
-                ),
-            ));
-        }
-        if raw.last_seen_flush_ms == 0 || raw.last_seen_flush_ms > 5000 {
-            return Err(invalid("last_seen_flush_ms", "must be between 1 and 5000"));
-        }
-        if raw.sync_interval_ms == 0 {
-            return Err(invalid("sync_interval_ms", "must be at least 1"));
-        }
-        if !(1..=3650).contains(&raw.agent_certificate_days) {
-            return Err(invalid(
-                "agent_certificate_days",
-                "must be between 1 and 3650",
-            ));
-        }
-        let token_ttl = i64::try_from(raw.enrollment_token_ttl_seconds)
-            .map(time::Duration::seconds)
-            .ok()
-            .filter(|ttl| (MIN_TOKEN_TTL..=MAX_TOKEN_TTL).contains(ttl))
-            .ok_or_else(|| {
-                invalid(
-                    "enrollment_token_ttl_seconds",
-                    "must be between 1 and 2592000 (30 days)",
-                )
-            })?;
-        let renewal_grace = i64::try_from(raw.renewal_grace_seconds)
-            .map(time::Duration::seconds)
-            .ok()
-            .filter(|grace| *grace <= MAX_RENEWAL_GRACE)
-            .ok_or_else(|| {
-                invalid(
-                    "renewal_grace_seconds",
-                    "must be between 0 and 2592000 (30 days)",
-                )
-            })?;
-        let agent_sans = split_list(&raw.agent_sans)
-            .map(|name| parse_agent_san(name).map(str::to_owned))
-            .collect::<Result<Vec<_>, _>>()?;
+    fn validate(raw: Layer, warnings: Vec<String>) -> Result<Self, ConfigError> {
         Ok(Self {
-            listen,
-            data_dir: raw.data_dir,
-            database,
-            database_max_connections: raw.database_max_connections.max(1),
-            base_path: normalise_base_path(&raw.base_path)?,
-            admin_tokens: secret_list(raw.admin_token.as_ref()),
-            verify_secrets: secret_list(raw.verify_secret.as_ref()),
-            identity_headers,
-            trusted_proxies,
-            verify_body: raw.verify_body,
-            decision_cache_seconds: raw.decision_cache_seconds,
-            admin_auth_failures_per_minute: raw.admin_auth_failures_per_minute,
-            verify_secret_failures_per_minute: raw.verify_secret_failures_per_minute,
-            log_format,
-            log_level: raw.log_level,
-            last_seen_flush_ms: raw.last_seen_flush_ms,
-            sync_interval_ms: raw.sync_interval_ms,
-            unknown_cert_cache_size: raw.unknown_cert_cache_size,
-            workers: raw.workers,
-            keep_alive_seconds: raw.keep_alive_seconds,
-            internal_ca: raw.internal_ca,
-            enroll_requests_per_minute: raw.enroll_requests_per_minute,
-            admin_certificate_auth: raw.admin_certificate_auth,
-            issuance: IssuancePolicy {
-                extra_sans: agent_sans,
-                certificate_validity: time::Duration::days(i64::from(raw.agent_certificate_days)),
-                token_ttl,
-                renewal_grace,
+            http: HttpSettings {
+                listen: raw.listen.parse().map_err(|_| {
+                    invalid("listen", format!("`{}` is not an address:port", raw.listen))
+                })?,
+                base_path: normalise_base_path(&raw.base_path)?,
+                workers: raw.workers,
+                keep_alive_seconds: raw.keep_alive_seconds,
+            },
+            store: StoreSettings {
+                database: match &raw.database_url {
+                    None => DatabaseUrl::Sqlite(raw.data_dir.join("certgate.db")),
+                    Some(url) => parse_database_url(url)?,
+                },
+                data_dir: raw.data_dir,
+                max_connections: raw.database_max_connections.max(1),
+                last_seen_flush_ms: within(
+                    "last_seen_flush_ms",
+                    raw.last_seen_flush_ms,
+                    1..=5000,
+                    "must be between 1 and 5000",
+                )?,
+                sync_interval_ms: within(
+                    "sync_interval_ms",
+                    raw.sync_interval_ms,
+                    1..=u64::MAX,
+                    "must be at least 1",
+                )?,
+            },
+            verify: VerifySettings {
+                secrets: secret_list(raw.verify_secret.as_ref()),
+                identity_headers: IdentityHeaders::parse(&raw.identity_headers)
+                    .map_err(|message| invalid("identity_headers", message))?,
+                trusted_proxies: split_list(&raw.trusted_proxies)
+                    .map(parse_cidr)
+                    .collect::<Result<Vec<_>, _>>()?,
+                read_body: raw.verify_body,
+                decision_cache_seconds: within(
+                    "decision_cache_seconds",
+                    raw.decision_cache_seconds,
+                    0..=MAX_DECISION_CACHE_SECONDS,
+                    &format!(
+                        "must be between 0 (no caching) and {MAX_DECISION_CACHE_SECONDS}: a \
+                         cached allow outlives a revocation by that long"
+                    ),
+                )?,
+                secret_failures_per_minute: per_minute(
+                    "verify_secret_failures_per_minute",
+                    raw.verify_secret_failures_per_minute,
+                )?,
+                unknown_cert_cache_size: raw.unknown_cert_cache_size,
+            },
+            admin: AdminSettings {
+                tokens: secret_list(raw.admin_token.as_ref()),
+                failures_per_minute: per_minute(
+                    "admin_auth_failures_per_minute",
+                    raw.admin_auth_failures_per_minute,
+                )?,
+                certificate_auth: raw.admin_certificate_auth,
+            },
+            issuance: IssuanceSettings {
+                internal_ca: raw.internal_ca,
+                extra_sans: split_list(&raw.agent_sans)
+                    .map(|name| parse_agent_san(name).map(str::to_owned))
+                    .collect::<Result<Vec<_>, _>>()?,
+                certificate_validity: Duration::days(i64::from(within(
+                    "agent_certificate_days",
+                    raw.agent_certificate_days,
+                    1..=3650,
+                    "must be between 1 and 3650",
+                )?)),
+                token_ttl: seconds_within(
+                    "enrollment_token_ttl_seconds",
+                    raw.enrollment_token_ttl_seconds,
+                    MIN_TOKEN_TTL..=MAX_TOKEN_TTL,
+                    "must be between 1 and 2592000 (30 days)",
+                )?,
+                renewal_grace: seconds_within(
+                    "renewal_grace_seconds",
+                    raw.renewal_grace_seconds,
+                    Duration::ZERO..=MAX_RENEWAL_GRACE,
+                    "must be between 0 and 2592000 (30 days)",
+                )?,
+                host_requests_per_minute: per_minute(
+                    "enroll_requests_per_minute",
+                    raw.enroll_requests_per_minute,
+                )?,
+            },
+            log: LogSettings {
+                format: parse_log_format(&raw.log_format)?,
+                level: raw.log_level,
             },
             warnings,
         })
+    }
+}
+
+/// `value` when `range` holds it, else the key's error.
+fn within<T: PartialOrd>(
+    key: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    message: &str,
+) -> Result<T, ConfigError> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(key, message))
+    }
+}
+
+fn seconds_within(
+    key: &'static str,
+    seconds: u64,
+    range: std::ops::RangeInclusive<Duration>,
+    message: &str,
+) -> Result<Duration, ConfigError> {
+    i64::try_from(seconds)
+        .map(Duration::seconds)
+        .ok()
+        .filter(|duration| range.contains(duration))
+        .ok_or_else(|| invalid(key, message))
+}
+
+/// A failure rate limit: zero would refuse every caller, the correct ones included.
+fn per_minute(key: &'static str, value: u32) -> Result<u32, ConfigError> {
+    within(key, value, 1..=u32::MAX, "must be at least 1 per minute")
+}
+
+fn parse_log_format(text: &str) -> Result<LogFormat, ConfigError> {
+    match text.to_ascii_lowercase().as_str() {
+        "human" | "text" | "pretty" => Ok(LogFormat::Human),
+        "json" => Ok(LogFormat::Json),
+        other => Err(invalid(
+            "log_format",
+            format!("`{other}`: use human or json"),
+        )),
     }
 }
 
@@ -449,14 +530,16 @@ mod tests {
     #[test]
     fn defaults_work_on_a_fresh_machine() {
         let settings = Settings::from_sources(None, &env(&[])).unwrap();
-        assert_eq!(settings.listen.to_string(), "127.0.0.1:3000");
-        assert!(matches!(&settings.database, DatabaseUrl::Sqlite(p) if p.ends_with("certgate.db")));
+        assert_eq!(settings.http.listen.to_string(), "127.0.0.1:3000");
         assert!(
-            settings.admin_tokens.is_empty(),
+            matches!(&settings.store.database, DatabaseUrl::Sqlite(p) if p.ends_with("certgate.db"))
+        );
+        assert!(
+            settings.admin.tokens.is_empty(),
             "no token means fail closed"
         );
-        assert!(settings.verify_secrets.is_empty());
-        assert_eq!(settings.base_path, "/api/ext/cockpit-enterprise/mtls");
+        assert!(settings.verify.secrets.is_empty());
+        assert_eq!(settings.http.base_path, "/api/ext/cockpit-enterprise/mtls");
     }
 
     #[test]
@@ -470,7 +553,8 @@ mod tests {
         )
         .unwrap();
         let secrets: Vec<_> = settings
-            .verify_secrets
+            .verify
+            .secrets
             .iter()
             .map(|s| s.expose_secret())
             .collect();
@@ -493,7 +577,7 @@ mod tests {
             &env(&[("CERTGATE_ADMIN_TOKEN_FILE", path.to_str().unwrap())]),
         )
         .unwrap();
-        assert_eq!(settings.admin_tokens[0].expose_secret(), "from-file");
+        assert_eq!(settings.admin.tokens[0].expose_secret(), "from-file");
     }
 
     #[test]
@@ -504,8 +588,8 @@ mod tests {
         let settings =
             Settings::from_sources(Some(&path), &env(&[("CERTGATE_LISTEN", "127.0.0.1:5000")]))
                 .unwrap();
-        assert_eq!(settings.listen.port(), 5000);
-        assert!(!settings.verify_body);
+        assert_eq!(settings.http.listen.port(), 5000);
+        assert!(!settings.verify.read_body);
     }
 
     #[test]
@@ -535,14 +619,29 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_value_names_its_own_key() {
+        for key in [
+            "admin_auth_failures_per_minute",
+            "verify_secret_failures_per_minute",
+            "enroll_requests_per_minute",
+            "sync_interval_ms",
+            "last_seen_flush_ms",
+            "agent_certificate_days",
+        ] {
+            let variable = format!("CERTGATE_{}", key.to_ascii_uppercase());
+            let error = Settings::from_sources(None, &env(&[(&variable, "0")])).unwrap_err();
+            assert!(
+                matches!(&error, ConfigError::Invalid { key: named, .. } if *named == key),
+                "{variable}=0: {error}"
+            );
+        }
+    }
+
+    #[test]
     fn shipped_default_toml_documents_every_key_and_loads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
         let text = std::fs::read_to_string(&path).unwrap();
-        for key in DEFAULTS
-            .iter()
-            .map(|(k, _)| *k)
-            .chain(OPTIONAL_KEYS.iter().copied())
-        {
+        for key in keys() {
             assert!(
                 text.contains(&format!("{key} =")),
                 "{key} is not documented"

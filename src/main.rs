@@ -29,6 +29,7 @@ fn main() -> ExitCode {
                 "internal CA  {}\nid           {}\nsubject      {}\nsha256       {}\n\
                  valid until  {}\n",
                 settings
+                    .store
                     .data_dir
                     .join(certgate::issuance::internal_ca::CERTIFICATE_FILE)
                     .display(),
@@ -45,7 +46,7 @@ fn main() -> ExitCode {
         Command::Renew(args) => renew(args),
         Command::Request(args) => request(args),
         Command::Migrate => with_settings(cli.config.as_deref(), |settings| async move {
-            store::connect(&settings.database, settings.database_max_connections).await?;
+            store::connect(&settings.store.database, settings.store.max_connections).await?;
             tracing::info!("migrations applied");
             Ok(())
         }),
@@ -65,7 +66,7 @@ where
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format, &settings.log_level);
+    telemetry::init(settings.log.format, &settings.log.level);
     match actix_web::rt::System::new().block_on(task(settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -38,11 +38,13 @@ impl Application {
         for warning in &settings.warnings {
             tracing::warn!("{warning}");
         }
-        let store = store::connect(&settings.database, settings.database_max_connections).await?;
+        let store =
+            store::connect(&settings.store.database, settings.store.max_connections).await?;
         crate::registry::record_missing_identities(store.as_ref()).await?;
         let metrics = Arc::new(Metrics::new()?);
         let feed_position = store.last_change().await?;
-        let trust = Arc::new(trust::load(store.as_ref(), settings.unknown_cert_cache_size).await?);
+        let trust =
+            Arc::new(trust::load(store.as_ref(), settings.verify.unknown_cert_cache_size).await?);
         log_start(&settings, &trust);
 
         let last_seen = Arc::new(LastSeen::default());
@@ -60,23 +62,25 @@ impl Application {
             metrics: Arc::clone(&metrics),
             last_seen: Arc::clone(&last_seen),
             proxy_gate: ProxyGate::new(
-                settings.trusted_proxies.clone(),
-                settings.verify_secrets.clone(),
-                settings.verify_secret_failures_per_minute,
-                settings.identity_headers,
+                settings.verify.trusted_proxies.clone(),
+                settings.verify.secrets.clone(),
+                settings.verify.secret_failures_per_minute,
+                settings.verify.identity_headers,
             ),
             verify: VerifyOptions {
-                read_body: settings.verify_body,
-                decision_cache_seconds: settings.decision_cache_seconds,
+                read_body: settings.verify.read_body,
+                decision_cache_seconds: settings.verify.decision_cache_seconds,
             },
             admin: AdminAuth::new(
-                settings.admin_tokens.clone(),
-                settings.admin_certificate_auth,
-                settings.admin_auth_failures_per_minute,
+                settings.admin.tokens.clone(),
+                settings.admin.certificate_auth,
+                settings.admin.failures_per_minute,
             ),
             issuing_limits: IssuingLimits {
-                token_failures: FailureLimiter::per_minute(settings.admin_auth_failures_per_minute),
-                host_requests: FailureLimiter::per_minute(settings.enroll_requests_per_minute),
+                token_failures: FailureLimiter::per_minute(settings.admin.failures_per_minute),
+                host_requests: FailureLimiter::per_minute(
+                    settings.issuance.host_requests_per_minute,
+                ),
             },
         });
 
@@ -87,19 +91,19 @@ impl Application {
                 Arc::clone(&metrics),
                 feed_position,
             )
-            .spawn(Duration::from_millis(settings.sync_interval_ms)),
+            .spawn(Duration::from_millis(settings.store.sync_interval_ms)),
             last_seen.spawn_flusher(
                 Arc::clone(&store),
                 Arc::clone(&metrics),
-                Duration::from_millis(settings.last_seen_flush_ms),
+                Duration::from_millis(settings.store.last_seen_flush_ms),
             ),
             spawn_limiter_cleanup(state.clone()),
         ];
 
-        let listener = TcpListener::bind(settings.listen)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+        let listener = TcpListener::bind(settings.http.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.http.listen))?;
         let port = listener.local_addr()?.port();
-        let base_path = settings.base_path.clone();
+        let base_path = settings.http.base_path.clone();
         let app_state = state.clone();
         let verify_path = format!("{base_path}/verify");
         let mut server = HttpServer::new(move || {
@@ -109,13 +113,13 @@ impl Application {
                 .configure(move |cfg| routes::configure(cfg, &base_path));
             Front::new(app.into_factory(), &verify_path, app_state.clone())
         })
-        .keep_alive(Duration::from_secs(settings.keep_alive_seconds))
+        .keep_alive(Duration::from_secs(settings.http.keep_alive_seconds))
         .shutdown_timeout(10)
         .listen(listener)?;
-        if settings.workers > 0 {
-            server = server.workers(settings.workers);
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
         }
-        tracing::info!(address = %settings.listen, port, "certgate listening");
+        tracing::info!(address = %settings.http.listen, port, "certgate listening");
         Ok(Self {
             port,
             server: server.run(),
@@ -164,13 +168,13 @@ fn spawn_limiter_cleanup(state: web::Data<AppState>) -> JoinHandle<()> {
 /// Opens (or creates) the internal CA's files. A failure is not fatal: verify and the
 /// admin API work without it, and the issuing routes answer 503 with the reason.
 pub fn open_internal_ca(settings: &Settings) -> Result<InternalCa, String> {
-    if !settings.internal_ca {
+    if !settings.issuance.internal_ca {
         return Err("switched off (CERTGATE_INTERNAL_CA=false)".to_owned());
     }
-    match InternalCa::open_or_create(&settings.data_dir, time::OffsetDateTime::now_utc()) {
+    match InternalCa::open_or_create(&settings.store.data_dir, time::OffsetDateTime::now_utc()) {
         Ok((ca, created)) => {
             if created {
-                tracing::info!(dir = %settings.data_dir.display(), "internal CA created");
+                tracing::info!(dir = %settings.store.data_dir.display(), "internal CA created");
             }
             Ok(ca)
         }
@@ -183,7 +187,7 @@ pub fn open_internal_ca(settings: &Settings) -> Result<InternalCa, String> {
 
 /// `certgate ca init`: the internal CA's files, and its row as a trusted CA.
 pub async fn init_internal_ca(settings: &Settings) -> anyhow::Result<Ca> {
-    let store = store::connect(&settings.database, settings.database_max_connections).await?;
+    let store = store::connect(&settings.store.database, settings.store.max_connections).await?;
     let trust = Arc::new(TrustIndex::new(store.policy().await?, 0));
     let registry = Arc::new(Registry::new(store, trust));
     let issuance = Issuance::new(
@@ -199,7 +203,7 @@ pub async fn init_internal_ca(settings: &Settings) -> anyhow::Result<Ca> {
 }
 
 fn log_start(settings: &Settings, trust: &TrustIndex) {
-    let database = match &settings.database {
+    let database = match &settings.store.database {
         DatabaseUrl::Sqlite(path) => format!("sqlite {}", path.display()),
         DatabaseUrl::Postgres(_) => "postgres".to_owned(),
     };
@@ -207,16 +211,16 @@ fn log_start(settings: &Settings, trust: &TrustIndex) {
         %database,
         agents = trust.agent_count(),
         cas = trust.ca_count(),
-        identity_headers = ?settings.identity_headers.enabled().map(|h| h.name()).collect::<Vec<_>>(),
+        identity_headers = ?settings.verify.identity_headers.enabled().map(|h| h.name()).collect::<Vec<_>>(),
         "trust index loaded"
     );
-    if settings.admin_tokens.is_empty() {
+    if settings.admin.tokens.is_empty() {
         tracing::warn!(
             "no admin token configured: every admin call is refused. Set CERTGATE_ADMIN_TOKEN \
              (comma-separated for rotation) or CERTGATE_ADMIN_TOKEN_FILE"
         );
     }
-    if settings.verify_secrets.is_empty() {
+    if settings.verify.secrets.is_empty() {
         tracing::warn!(
             "no verify secret configured: every verify call is refused. Set MTLS_VERIFY_SECRET \
              (or CERTGATE_VERIFY_SECRET, or MTLS_VERIFY_SECRET_FILE)"

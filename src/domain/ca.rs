@@ -4,6 +4,9 @@ use time::OffsetDateTime;
 
 use super::{CaId, Fingerprint};
 
+/// The name the internal CA is listed under in `GET B/ca`.
+pub const INTERNAL_CA_NAME: &str = "certgate internal CA";
+
 #[derive(Debug, Clone)]
 pub struct Ca {
     pub id: CaId,

@@ -3,10 +3,17 @@
 use std::fmt;
 
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use super::AgentId;
 use super::agent::{AllowedIps, Hostname, Tags};
+
+/// How long a one-time enrolment token (or a host's request) may stay redeemable.
+pub const MIN_TOKEN_TTL: Duration = Duration::seconds(1);
+pub const MAX_TOKEN_TTL: Duration = Duration::days(30);
+
+/// The longest a renewed-away certificate may keep verifying.
+pub const MAX_RENEWAL_GRACE: Duration = Duration::days(30);
 
 /// What an issued certificate may be used for. Chosen at enrolment, shown on the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

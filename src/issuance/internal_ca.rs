@@ -24,8 +24,6 @@ const CA_VALIDITY: Duration = Duration::days(3652);
 /// behind does not see a certificate from the future.
 const BACKDATE: Duration = Duration::minutes(5);
 const CA_COMMON_NAME: &str = "certgate internal CA";
-/// The name the internal CA is listed under in `GET B/ca`.
-pub const CA_NAME: &str = "certgate internal CA";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InternalCaError {

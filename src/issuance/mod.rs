@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
+use crate::config::IssuanceSettings;
 use crate::domain::agent::{Agent, AllowedIps, Hostname, SupersededCertificate, Tags};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{
@@ -21,22 +22,6 @@ use crate::store::StoreError;
 use crate::x509::{self, Anchors, CertificateInfo, PathError};
 pub use error::Error;
 use internal_ca::{InternalCa, IssueSpec};
-
-/// How the internal CA issues, from the settings.
-#[derive(Debug, Clone)]
-pub struct IssuancePolicy {
-    /// Extra DNS names or IPs put in every issued certificate (`CERTGATE_AGENT_SANS`).
-    pub extra_sans: Vec<String>,
-    pub certificate_validity: Duration,
-    pub token_ttl: Duration,
-    /// How long a renewed-away certificate keeps verifying (never beyond its own expiry).
-    pub renewal_grace: Duration,
-}
-
-pub const MAX_RENEWAL_GRACE: Duration = Duration::days(30);
-
-pub const MIN_TOKEN_TTL: Duration = Duration::seconds(1);
-pub const MAX_TOKEN_TTL: Duration = Duration::days(30);
 
 /// A validated `POST B/enrollments`: a pending agent that will redeem a one-time token.
 pub struct NewPendingEnrolment {
@@ -61,14 +46,14 @@ pub struct Issuance {
     registry: Arc<Registry>,
     /// The reason, when the internal CA is switched off or could not be opened.
     ca: Result<(InternalCa, Fingerprint), String>,
-    policy: IssuancePolicy,
+    policy: IssuanceSettings,
 }
 
 impl Issuance {
     pub fn new(
         registry: Arc<Registry>,
         ca: Result<InternalCa, String>,
-        policy: IssuancePolicy,
+        policy: IssuanceSettings,
     ) -> Self {
         let ca = ca.and_then(|ca| {
             x509::single_pem_certificate(ca.certificate_pem())

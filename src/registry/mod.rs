@@ -82,7 +82,7 @@ impl Registry {
         certificate_pem: &str,
         now: OffsetDateTime,
     ) -> Result<Ca, Error> {
-        let name = crate::issuance::internal_ca::CA_NAME.to_owned();
+        let name = crate::domain::ca::INTERNAL_CA_NAME.to_owned();
         match self.insert_ca(name, certificate_pem, true, now).await {
             // Either another replica registered the internal CA first, or an operator
             // uploaded this very certificate as an ordinary CA.

@@ -9,8 +9,9 @@ use super::{ListResponse, OptionalAgentFields, field_error, optional_body, page,
 use crate::domain::AgentId;
 use crate::domain::agent::Hostname;
 use crate::domain::enrolment::{EnrolmentToken, PendingEnrolment};
+use crate::domain::enrolment::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
 use crate::error::ApiError;
-use crate::issuance::{MAX_TOKEN_TTL, MIN_TOKEN_TTL, NewPendingEnrolment};
+use crate::issuance::NewPendingEnrolment;
 use crate::routes::JsonObject;
 use crate::state::AppState;
 use crate::store::Page;

@@ -104,7 +104,7 @@ fn first_of(env: &HashMap<String, String>, key: &str) -> String {
 impl TestApp {
     async fn start(env: HashMap<String, String>, data_dir: Arc<TempDir>, db: Arc<TestDb>) -> Self {
         let settings = Settings::from_sources(None, &env).expect("test settings are valid");
-        let base_path = settings.base_path.clone();
+        let base_path = settings.http.base_path.clone();
         let app = Application::build(settings).await.expect("certgate starts");
         let port = app.port();
         let handle = app.handle();
