@@ -8,6 +8,7 @@ use super::{AgentUpdate, Error, ManualEnrolment, Registry};
 use crate::config::DatabaseUrl;
 use crate::domain::CaId;
 use crate::domain::agent::{AllowedIps, Hostname, Tags};
+use crate::domain::ca::Ca;
 use crate::domain::policy::Policy;
 use crate::store::{self, StoreError};
 use crate::trust::TrustIndex;
@@ -25,6 +26,17 @@ async fn registry(dir: &tempfile::TempDir) -> Registry {
     Registry::new(store, trust)
 }
 
+/// A registry that trusts one new root, with that root.
+async fn registry_trusting_a_root(dir: &tempfile::TempDir) -> (Registry, Ca, test_pki::Issued) {
+    let registry = registry(dir).await;
+    let root = test_pki::root("Registry CA");
+    let ca = registry
+        .add_ca("ca".into(), &root.pem(), now())
+        .await
+        .unwrap();
+    (registry, ca, root)
+}
+
 fn enrolment(ca_id: CaId, certificate_pem: String) -> ManualEnrolment {
     ManualEnrolment {
         hostname: Hostname::parse("agent-001.test").unwrap(),
@@ -39,25 +51,15 @@ fn enrolment(ca_id: CaId, certificate_pem: String) -> ManualEnrolment {
 #[tokio::test]
 async fn a_trusted_ca_cannot_be_added_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = registry(&dir).await;
-    let root = test_pki::root("Registry CA");
-    registry
-        .add_ca("first".into(), &root.pem(), now())
-        .await
-        .unwrap();
-    let again = registry.add_ca("second".into(), &root.pem(), now()).await;
+    let (registry, _, root) = registry_trusting_a_root(&dir).await;
+    let again = registry.add_ca("again".into(), &root.pem(), now()).await;
     assert!(matches!(again, Err(Error::CaExists)), "{again:?}");
 }
 
 #[tokio::test]
 async fn enrolment_refuses_an_unknown_ca_a_foreign_issuer_and_a_second_enrolment() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = registry(&dir).await;
-    let root = test_pki::root("Registry CA");
-    let ca = registry
-        .add_ca("ca".into(), &root.pem(), now())
-        .await
-        .unwrap();
+    let (registry, ca, root) = registry_trusting_a_root(&dir).await;
     let leaf = test_pki::leaf(&root);
 
     let unknown = registry
@@ -82,12 +84,7 @@ async fn enrolment_refuses_an_unknown_ca_a_foreign_issuer_and_a_second_enrolment
 #[tokio::test]
 async fn a_revoked_agent_cannot_be_changed_and_a_missing_one_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = registry(&dir).await;
-    let root = test_pki::root("Registry CA");
-    let ca = registry
-        .add_ca("ca".into(), &root.pem(), now())
-        .await
-        .unwrap();
+    let (registry, ca, root) = registry_trusting_a_root(&dir).await;
     let agent = registry
         .enrol(enrolment(ca.id, test_pki::leaf(&root).pem()), now())
         .await

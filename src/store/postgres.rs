@@ -7,37 +7,20 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgPoolOptions, PgQueryResult};
 use sqlx::{PgPool, Postgres, Transaction};
-use time::OffsetDateTime;
 
-use super::rows::*;
-use super::sql::{
-    Parameters, SIGHTINGS_PER_STATEMENT, impl_store, parse_change, record_sightings_sql,
-};
-use super::{
-    AgentFilter, Change, IdentityHolder, IdentityOfCertificate, IdentityUnderCa, Page,
-    RevokedCertificate, Sighting, StoreError, StoredCrl,
-};
-use crate::domain::agent::{Agent, IndexedAgent, SupersededCertificate};
-use crate::domain::approval::{HostRequest, HostRequestStatus};
-use crate::domain::ca::Ca;
-use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
-use crate::domain::policy::Policy;
-use crate::domain::{AgentId, CaId, Fingerprint, HostRequestId, IssuerSerial};
-
-const PARAMETERS: Parameters = Parameters::Numbered;
-
-type Db = Postgres;
+use super::StoreError;
+use super::rows::{INDEX_AGENTS_SQL, indexed_agent};
+use super::sql::{Backend, Parameters, SqlStore};
+use crate::domain::agent::IndexedAgent;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Arbitrary constant naming certgate's write lock ("cert" in ASCII).
 const WRITE_LOCK_KEY: i64 = 0x6365_7274;
 
-pub struct PostgresStore {
-    pool: PgPool,
-}
+pub type PostgresStore = SqlStore<Postgres>;
 
 impl PostgresStore {
     pub async fn open(url: &SecretString, max_connections: u32) -> anyhow::Result<Self> {
@@ -49,9 +32,14 @@ impl PostgresStore {
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }
+}
 
-    async fn write_tx(&self) -> Result<Transaction<'static, Db>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+#[async_trait::async_trait]
+impl Backend for Postgres {
+    const PARAMETERS: Parameters = Parameters::Numbered;
+
+    async fn write_tx(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(WRITE_LOCK_KEY)
             .execute(&mut *tx)
@@ -60,17 +48,19 @@ impl PostgresStore {
     }
 
     /// The agents a row each, handed over in pages as they arrive.
-    fn index_pages(&self) -> BoxStream<'_, Result<Vec<IndexedAgent>, StoreError>> {
+    fn index_pages(pool: &PgPool) -> BoxStream<'_, Result<Vec<IndexedAgent>, StoreError>> {
         sqlx::query_scalar::<_, String>(INDEX_AGENTS_SQL)
-            .fetch(&self.pool)
+            .fetch(pool)
             .map(|line| indexed_agent(&line?))
             .ready_chunks(INDEX_PAGE_ROWS)
             .map(|page| page.into_iter().collect())
             .boxed()
     }
+
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 /// Agents per page when the trust index is loaded.
 const INDEX_PAGE_ROWS: usize = 8192;
-
-impl_store!(PostgresStore);

@@ -7,37 +7,23 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
+};
 use sqlx::{Sqlite, SqlitePool, Transaction};
-use time::OffsetDateTime;
 
-use super::rows::*;
-use super::sql::{
-    Parameters, SIGHTINGS_PER_STATEMENT, impl_store, parse_change, record_sightings_sql,
-};
-use super::{
-    AgentFilter, Change, IdentityHolder, IdentityOfCertificate, IdentityUnderCa, Page,
-    RevokedCertificate, Sighting, StoreError, StoredCrl,
-};
-use crate::domain::agent::{Agent, IndexedAgent, SupersededCertificate};
-use crate::domain::approval::{HostRequest, HostRequestStatus};
-use crate::domain::ca::Ca;
-use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
-use crate::domain::policy::Policy;
-use crate::domain::{AgentId, CaId, Fingerprint, HostRequestId, IssuerSerial};
-
-const PARAMETERS: Parameters = Parameters::Positional;
-
-type Db = Sqlite;
+use super::StoreError;
+use super::rows::{SQLITE_INDEX_PAGE_SQL, indexed_agents};
+use super::sql::{Backend, Parameters, SqlStore};
+use crate::domain::agent::IndexedAgent;
 
 /// Agents per page when the trust index is loaded.
 const INDEX_PAGE_ROWS: i64 = 8192;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-pub struct SqliteStore {
-    pool: SqlitePool,
-}
+pub type SqliteStore = SqlStore<Sqlite>;
 
 impl SqliteStore {
     pub async fn open(path: &Path, max_connections: u32) -> anyhow::Result<Self> {
@@ -60,16 +46,27 @@ impl SqliteStore {
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }
+}
 
-    async fn write_tx(&self) -> Result<Transaction<'static, Db>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+#[async_trait::async_trait]
+impl Backend for Sqlite {
+    /// sqlx-sqlite looks up the name of every numbered parameter by scanning the
+    /// statement's list of names: quadratic in a 1500-parameter upsert.
+    const PARAMETERS: Parameters = Parameters::Positional;
+
+    async fn write_tx(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
     }
 
     /// Pages of [`SQLITE_INDEX_PAGE_SQL`]. A task asks for the next page as soon as it has
     /// handed over the last one, so SQLite's thread builds page n + 1 while the caller's
     /// thread decodes page n.
-    fn index_pages(&self) -> BoxStream<'static, Result<Vec<IndexedAgent>, StoreError>> {
-        let pool = self.pool.clone();
+    fn index_pages(pool: &SqlitePool) -> BoxStream<'static, Result<Vec<IndexedAgent>, StoreError>> {
+        let pool = pool.clone();
         let (pages, received) = tokio::sync::mpsc::channel(2);
         tokio::spawn(async move {
             // One connection for every page: each connection keeps its own page cache.
@@ -110,14 +107,16 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore);
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
 
+    use time::OffsetDateTime;
+
     use super::*;
-    use crate::store::Store;
+    use crate::domain::AgentId;
+    use crate::store::sql::SIGHTINGS_PER_STATEMENT;
+    use crate::store::{Sighting, Store};
 
     const CA: &str = "00000000-0000-4000-8000-0000000000ca";
 

@@ -310,20 +310,11 @@ async fn spawn_app_defaults_are_what_these_tests_assume() {
 async fn the_log_never_shows_secrets_tokens_or_certificates() {
     let token = "token-that-must-not-leak-4711";
     let secret = "secret-that-must-not-leak-0815";
-    let mut server = ServerProcess::start(&[
+    let (mut server, port) = ServerProcess::start_with_json_log(&[
         ("CERTGATE_ADMIN_TOKEN", token),
         ("MTLS_VERIFY_SECRET", secret),
-        ("CERTGATE_LOG_FORMAT", "json"),
-        ("CERTGATE_LOG_LEVEL", "info"),
     ])
     .await;
-    let port = loop {
-        let event: serde_json::Value =
-            serde_json::from_str(&server.next_line()).unwrap_or_default();
-        if event["message"] == "certgate listening" {
-            break event["port"].as_u64().unwrap();
-        }
-    };
 
     let base = format!("http://127.0.0.1:{port}{}", crate::helpers::BASE_PATH);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -407,19 +398,8 @@ async fn the_log_never_shows_secrets_tokens_or_certificates() {
 #[tokio::test]
 async fn an_admin_requests_log_lines_name_its_request_id() {
     let token = "admin-token-for-the-span-test";
-    let mut server = ServerProcess::start(&[
-        ("CERTGATE_ADMIN_TOKEN", token),
-        ("CERTGATE_LOG_FORMAT", "json"),
-        ("CERTGATE_LOG_LEVEL", "info"),
-    ])
-    .await;
-    let port = loop {
-        let event: serde_json::Value =
-            serde_json::from_str(&server.next_line()).unwrap_or_default();
-        if event["message"] == "certgate listening" {
-            break event["port"].as_u64().unwrap();
-        }
-    };
+    let (mut server, port) =
+        ServerProcess::start_with_json_log(&[("CERTGATE_ADMIN_TOKEN", token)]).await;
     let base = format!("http://127.0.0.1:{port}{}", crate::helpers::BASE_PATH);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let ca: serde_json::Value = client

@@ -56,6 +56,24 @@ impl ServerProcess {
         }
     }
 
+    /// Started with JSON logs at info level, once it listens; with the port it listens on.
+    pub async fn start_with_json_log(env: &[(&str, &str)]) -> (Self, u64) {
+        let mut env = env.to_vec();
+        env.extend([
+            ("CERTGATE_LOG_FORMAT", "json"),
+            ("CERTGATE_LOG_LEVEL", "info"),
+        ]);
+        let mut server = Self::start(&env).await;
+        let port = loop {
+            let event: serde_json::Value =
+                serde_json::from_str(&server.next_line()).unwrap_or_default();
+            if event["message"] == "certgate listening" {
+                break event["port"].as_u64().unwrap();
+            }
+        };
+        (server, port)
+    }
+
     /// The next log line, waiting at most 30 s.
     pub fn next_line(&mut self) -> String {
         let line = self
