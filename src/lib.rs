@@ -24,6 +24,9 @@ pub mod trust;
 pub mod url_path;
 pub mod x509;
 
+#[cfg(test)]
+mod architecture_tests;
+
 /// Certificates rcgen cannot make, shared with the API tests.
 #[cfg(test)]
 #[path = "../tests/support/forge.rs"]
