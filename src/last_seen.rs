@@ -1,6 +1,7 @@
-//! `last_seen_at` / `last_seen_ip`, recorded off the request path: verify queues at most one
-//! sighting per agent per second in memory, and a background task writes the queue in one
-//! transaction every flush interval and once more on shutdown.
+//! `last_seen_at` / `last_seen_ip`, recorded off the request path: verify queues the latest
+//! sighting of each agent in memory (at most one per second from one address, every change
+//! of address at once), and a background task writes the queue in one transaction every
+//! flush interval and once more on shutdown.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,11 +27,19 @@ impl LastSeen {
     /// Takes the clock as `SystemTime`: the calendar form is only worked out for a sighting
     /// that is kept.
     pub fn record(&self, agent: &AgentEntry, now: SystemTime, ip: Option<IpAddr>) {
-        if agent.first_sighting_in(unix_seconds(now)) {
+        if agent.sighting_is_new(unix_seconds(now), ip) {
+            let at = OffsetDateTime::from(now);
             self.pending
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(agent.id, (OffsetDateTime::from(now), ip));
+                .entry(agent.id)
+                // Workers race: a sighting queued after this one may have been made before it.
+                .and_modify(|queued| {
+                    if at >= queued.0 {
+                        *queued = (at, ip);
+                    }
+                })
+                .or_insert((at, ip));
         }
     }
 

@@ -4,9 +4,10 @@
 //! on the database.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
@@ -68,8 +69,9 @@ pub struct AgentEntry {
     pub facts: AgentFacts,
     created_at: i64,
     version: i64,
-    /// Last second in which a sighting was queued, so a busy agent queues one per second.
-    last_seen_second: AtomicI64,
+    /// The last sighting queued, as its second and a hash of its address (see
+    /// [`Self::sighting_is_new`]), so a busy agent at one address queues one per second.
+    last_sighting: AtomicU64,
 }
 
 impl AgentEntry {
@@ -84,7 +86,7 @@ impl AgentEntry {
             facts: agent.facts,
             created_at: agent.created_at,
             version: agent.version,
-            last_seen_second: AtomicI64::new(0),
+            last_sighting: AtomicU64::new(0),
         }
     }
 
@@ -101,10 +103,16 @@ impl AgentEntry {
             .unwrap_or_default()
     }
 
-    /// True the first time it is called within a given second.
-    pub fn first_sighting_in(&self, second: i64) -> bool {
-        self.last_seen_second.load(Ordering::Relaxed) != second
-            && self.last_seen_second.swap(second, Ordering::Relaxed) != second
+    /// True unless the last sighting queued was in the same second from the same address.
+    /// The address is kept as a 32-bit hash next to the second in one atomic word: a new
+    /// address hashing like the last one within the same second (one chance in 2^32) is
+    /// queued at the agent's next request in a later second.
+    pub fn sighting_is_new(&self, second: i64, ip: Option<IpAddr>) -> bool {
+        let address = foldhash::fast::FixedState::default().hash_one(ip);
+        // The second's low 32 bits: they differ from one second to the next.
+        let packed = (second as u64) << 32 | (address & 0xffff_ffff);
+        self.last_sighting.load(Ordering::Relaxed) != packed
+            && self.last_sighting.swap(packed, Ordering::Relaxed) != packed
     }
 }
 

@@ -187,3 +187,36 @@ proptest! {
         }
     }
 }
+
+/// What verify queues for `last_seen` (`LastSeen::record` asks this first): the latest
+/// address always, the same address at most once a second.
+#[test]
+fn a_sighting_is_new_each_second_and_at_every_change_of_address() {
+    let root = root();
+    let agent = agent_for(
+        &leaf(&root, "seen", &[7], &PKCS_ECDSA_P256_SHA256),
+        &root.ca,
+    );
+    let index = TrustIndex::new(Policy::defaults(OffsetDateTime::UNIX_EPOCH), 16);
+    index.upsert(&agent);
+    let entry = index.lookup(&agent.fingerprint).unwrap().0;
+    let first: IpAddr = "10.6.0.1".parse().unwrap();
+    let second: IpAddr = "10.6.0.2".parse().unwrap();
+
+    assert!(entry.sighting_is_new(100, Some(first)));
+    assert!(
+        !entry.sighting_is_new(100, Some(first)),
+        "same second, same address"
+    );
+    assert!(
+        entry.sighting_is_new(100, Some(second)),
+        "a new address at once"
+    );
+    assert!(entry.sighting_is_new(100, Some(first)), "and back");
+    assert!(
+        entry.sighting_is_new(100, None),
+        "no address is an address too"
+    );
+    assert!(entry.sighting_is_new(101, None), "a new second");
+    assert!(!entry.sighting_is_new(101, None));
+}

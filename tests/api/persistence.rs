@@ -155,6 +155,26 @@ async fn last_seen_is_recorded_within_five_seconds() {
     assert_eq!(app.agent(&unseen_id).await["last_seen_at"], Value::Null);
 }
 
+/// An agent seen from one address and a moment later from another is last seen at the
+/// second: a new address is never dropped because the agent was seen in the same second.
+#[tokio::test]
+async fn the_latest_sighting_wins_even_within_a_second() {
+    let mut app = spawn_app().await;
+    let ca_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("roaming.example");
+    let id = app.enrol(&cert, &ca_id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for ip in ["10.6.0.1", "10.6.0.2", "10.6.0.1", "10.6.0.2"] {
+        app.verify(&[("X-Client-Cert", &cert.nginx_escaped()), ("X-Real-IP", ip)])
+            .await
+            .assert_status(200);
+    }
+    app.restart().await;
+    assert_eq!(app.agent(&id).await["last_seen_ip"], "10.6.0.2");
+}
+
 #[tokio::test]
 async fn pending_last_seen_is_written_on_graceful_shutdown() {
     let spawned = Instant::now();
