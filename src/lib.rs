@@ -3,6 +3,7 @@
 pub mod agent_client;
 pub mod cli;
 pub mod config;
+pub mod denial_log;
 pub mod domain;
 pub mod error;
 pub mod files;

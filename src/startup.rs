@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer, web};
 use tokio::task::JoinHandle;
 
 use crate::config::{DatabaseUrl, Settings};
+use crate::denial_log::DenialLog;
 use crate::domain::ca::Ca;
 use crate::front::Front;
 use crate::issuance::Issuance;
@@ -48,6 +49,7 @@ impl Application {
         log_start(&settings, &trust);
 
         let last_seen = Arc::new(LastSeen::default());
+        let denial_log = Arc::new(DenialLog::default());
         let registry = Arc::new(Registry::new(Arc::clone(&store), Arc::clone(&trust)));
         let issuance = Issuance::new(
             Arc::clone(&registry),
@@ -61,6 +63,7 @@ impl Application {
             trust: Arc::clone(&trust),
             metrics: Arc::clone(&metrics),
             last_seen: Arc::clone(&last_seen),
+            denial_log: Arc::clone(&denial_log),
             proxy_gate: ProxyGate::new(
                 settings.verify.trusted_proxies.clone(),
                 settings.verify.secrets.clone(),
@@ -98,6 +101,7 @@ impl Application {
                 Duration::from_millis(settings.store.last_seen_flush_ms),
             ),
             spawn_limiter_cleanup(state.clone()),
+            denial_log.spawn_reporter(),
         ];
 
         let listener = TcpListener::bind(settings.http.listen)
@@ -147,6 +151,7 @@ impl Application {
             .last_seen
             .flush(self.state.store.as_ref(), &self.state.metrics)
             .await;
+        self.state.denial_log.log_repeats();
         tracing::info!("certgate stopped");
         Ok(result?)
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
+use crate::denial_log::DenialLog;
 use crate::issuance::Issuance;
 use crate::last_seen::LastSeen;
 use crate::metrics::Metrics;
@@ -21,6 +22,7 @@ pub struct AppState {
     pub issuance: Issuance,
     pub metrics: Arc<Metrics>,
     pub last_seen: Arc<LastSeen>,
+    pub denial_log: Arc<DenialLog>,
     /// Source, secret and identity headers of every call from the proxy.
     pub proxy_gate: ProxyGate,
     pub verify: VerifyOptions,

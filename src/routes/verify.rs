@@ -13,6 +13,7 @@ use actix_web::web::Bytes;
 use futures_util::{Stream, StreamExt};
 use time::OffsetDateTime;
 
+use crate::denial_log::DenialKind;
 use crate::domain::AgentId;
 use crate::domain::agent::canonical_ip;
 use crate::domain::verify::{
@@ -222,7 +223,7 @@ fn judge(
                 hostname: a.0.hostname(),
                 tags: a.0.tags(),
             });
-            log_denial(request_id, reason, &presented, client_ip, enforced);
+            log_denial(state, request_id, reason, &presented, client_ip, enforced);
             state.metrics.denied(reason, enforced);
             let status = if enforced { reason.http_status() } else { 200 };
             Ok(answer_with(
@@ -289,8 +290,16 @@ fn refuse(
     reason: Rejection,
     peer: Option<IpAddr>,
 ) -> Response<BoxBody> {
-    tracing::warn!(reason = reason.as_str(), peer = ?peer, request_id,
-        "verify refused");
+    if tracing::enabled!(tracing::Level::WARN) {
+        let kind = DenialKind {
+            reason: reason.as_str(),
+            subject: peer.map(|ip| ip.to_string()).unwrap_or_default(),
+            enforced: true,
+        };
+        if state.denial_log.first_of_kind(kind) {
+            tracing::warn!(reason = reason.as_str(), peer = ?peer, request_id, "verify refused");
+        }
+    }
     state.metrics.denied(reason, true);
     answer_with(
         Answer {
@@ -314,7 +323,14 @@ fn deny_unreadable(
     form: Form,
 ) -> Response<BoxBody> {
     let enforced = state.trust.policy().enforcement_enabled;
-    log_denial(request_id, reason, &Presented::default(), None, enforced);
+    log_denial(
+        state,
+        request_id,
+        reason,
+        &Presented::default(),
+        None,
+        enforced,
+    );
     state.metrics.denied(reason, enforced);
     answer_with(
         Answer {
@@ -329,18 +345,29 @@ fn deny_unreadable(
     )
 }
 
+/// The first denial of a kind in a window is logged; its repeats are counted (see
+/// [`crate::denial_log`]).
 fn log_denial(
+    state: &AppState,
     request_id: &str,
     reason: Rejection,
     presented: &Presented,
     client_ip: Option<IpAddr>,
     enforced: bool,
 ) {
-    // Naming the fingerprint allocates: only when the line is going to be written.
+    // Naming the fingerprint allocates: only when the line may be written.
     if !tracing::enabled!(tracing::Level::WARN) {
         return;
     }
     let fingerprint = proxy::describe(presented).unwrap_or_default();
+    let kind = DenialKind {
+        reason: reason.as_str(),
+        subject: fingerprint.clone(),
+        enforced,
+    };
+    if !state.denial_log.first_of_kind(kind) {
+        return;
+    }
     if enforced {
         tracing::warn!(reason = reason.as_str(), %fingerprint, ip = ?client_ip, %request_id,
             "verify denied");

@@ -450,6 +450,72 @@ async fn an_admin_requests_log_lines_name_its_request_id() {
     assert_eq!(request_id_of("agent revoked"), json!("proxy-id-0815"));
 }
 
+/// A client repeating a denied certificate cannot drive the log: its first denial is one
+/// line at once, the repeats one line with their count (here at SIGTERM, otherwise when the
+/// window ends), while the metrics count every one.
+#[tokio::test]
+async fn repeated_denials_are_logged_once_with_a_count() {
+    let token = "admin-token-for-the-denial-test";
+    let secret = "secret-for-the-denial-test";
+    let (mut server, port) = ServerProcess::start_with_json_log(&[
+        ("CERTGATE_ADMIN_TOKEN", token),
+        ("MTLS_VERIFY_SECRET", secret),
+    ])
+    .await;
+    let base = format!("http://127.0.0.1:{port}{}", crate::helpers::BASE_PATH);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let unknown = pki().leaf("flood.example");
+    for _ in 0..30 {
+        let answer = client
+            .get(format!("{base}/verify"))
+            .header("X-Verify-Secret", secret)
+            .header("X-Client-Cert", unknown.nginx_escaped())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    }
+    let metrics = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted = metrics
+        .lines()
+        .find(|line| {
+            line.starts_with("certgate_verify_decisions_total{outcome=\"denied\"")
+                && !line.ends_with(" 0")
+        })
+        .unwrap_or_else(|| panic!("no denial counted in:\n{metrics}"));
+    assert!(counted.ends_with(" 30"), "{counted}");
+
+    let log = server.terminate();
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|event: &serde_json::Value| event["reason"] == "untrusted_issuer")
+        .collect();
+    // Normally one denial and one count; a 10 s window may end during the test.
+    let denials = events
+        .iter()
+        .filter(|event| event["message"] == "verify denied")
+        .count();
+    let repeats: u64 = events.iter().filter_map(|e| e["repeats"].as_u64()).sum();
+    assert!((1..=2).contains(&denials), "{log}");
+    assert_eq!(
+        denials as u64 + repeats,
+        30,
+        "every denial accounted for:\n{log}"
+    );
+    for counted in events.iter().filter(|e| e["repeats"].is_u64()) {
+        assert_eq!(counted["subject"], events[0]["fingerprint"], "{counted}");
+    }
+}
+
 #[tokio::test]
 async fn start_up_explains_a_missing_token_and_secret() {
     let mut server = ServerProcess::start(&[]).await;

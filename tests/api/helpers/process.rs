@@ -84,6 +84,25 @@ impl ServerProcess {
         line
     }
 
+    /// Stops the process as a service manager does (SIGTERM), waits for it to exit, and
+    /// returns the whole log.
+    pub fn terminate(&mut self) -> String {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running 30 s after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.stop()
+    }
+
     /// Kills the process (our own child, by its handle) and returns the whole log.
     pub fn stop(&mut self) -> String {
         let _ = self.child.kill();
