@@ -25,6 +25,12 @@ pub enum Command {
     Serve,
     /// Create the database if needed, apply migrations, and exit.
     Migrate,
+    /// Write a consistent copy of the live SQLite database to a new file, while certgate
+    /// runs. (PostgreSQL: use pg_dump.)
+    Backup {
+        /// The new file.
+        path: PathBuf,
+    },
     /// Print a certificate's fingerprints: SHA-256 (canonical) and SHA-1 (what nginx's
     /// $ssl_client_fingerprint sends).
     Fingerprint {

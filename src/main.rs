@@ -45,6 +45,11 @@ fn main() -> ExitCode {
         Command::Enroll(args) => enroll(args),
         Command::Renew(args) => renew(args),
         Command::Request(args) => request(args),
+        Command::Backup { path } => with_settings(cli.config.as_deref(), |settings| async move {
+            store::backup(&settings.store.database, &path).await?;
+            println!("backup written to {}", path.display());
+            Ok(())
+        }),
         Command::Migrate => with_settings(cli.config.as_deref(), |settings| async move {
             store::connect(&settings.store.database, settings.store.max_connections).await?;
             tracing::info!("migrations applied");

@@ -152,6 +152,7 @@ impl Application {
             .flush(self.state.store.as_ref(), &self.state.metrics)
             .await;
         self.state.denial_log.log_repeats();
+        self.state.store.close().await;
         tracing::info!("certgate stopped");
         Ok(result?)
     }

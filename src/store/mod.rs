@@ -126,6 +126,9 @@ pub struct Sighting {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Closes the pool once everything is written (SQLite first moves its write-ahead log
+    /// into the database file, so that file alone is a complete copy).
+    async fn close(&self);
 
     async fn insert_ca(&self, ca: &Ca) -> Result<(), StoreError>;
     async fn ca(&self, id: CaId) -> Result<Ca, StoreError>;
@@ -268,6 +271,29 @@ pub trait Store: Send + Sync + 'static {
     async fn last_change(&self) -> Result<i64, StoreError>;
     /// Drops change-feed rows older than `before`, always keeping the newest.
     async fn prune_changes(&self, before: OffsetDateTime) -> Result<(), StoreError>;
+}
+
+/// Writes a consistent copy of a live SQLite database to `target` (a new file). PostgreSQL
+/// has its own tools for this.
+pub async fn backup(database: &DatabaseUrl, target: &std::path::Path) -> anyhow::Result<()> {
+    match database {
+        DatabaseUrl::Sqlite(path) => {
+            if target.exists() {
+                anyhow::bail!("{} exists; name a new file", target.display());
+            }
+            let text = target
+                .to_str()
+                .ok_or_else(|| anyhow::anyhow!("{} is not a UTF-8 path", target.display()))?;
+            let store = SqliteStore::open(path, 1).await?;
+            store.backup_to(text).await?;
+            store.close().await;
+            Ok(())
+        }
+        DatabaseUrl::Postgres(_) => anyhow::bail!(
+            "the database is PostgreSQL: back it up with its own tools, e.g. \
+             `pg_dump --format=custom --file=certgate.dump <database>` (restore with pg_restore)"
+        ),
+    }
 }
 
 /// Opens the database, creating it and running migrations, with a pool of at most

@@ -60,6 +60,8 @@ impl Backend for Postgres {
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()
     }
+
+    async fn before_close(_: &PgPool) {}
 }
 
 /// Agents per page when the trust index is loaded.

@@ -44,6 +44,9 @@ pub trait Backend: sqlx::Database {
     -> BoxStream<'_, Result<Vec<IndexedAgent>, StoreError>>;
 
     fn rows_affected(result: &Self::QueryResult) -> u64;
+
+    /// What to do before the pool closes at shutdown.
+    async fn before_close(pool: &sqlx::Pool<Self>);
 }
 
 /// A store on one database pool.
@@ -71,6 +74,11 @@ where
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn close(&self) {
+        DB::before_close(&self.pool).await;
+        self.pool.close().await;
     }
 
     async fn insert_ca(&self, ca: &Ca) -> Result<(), StoreError> {

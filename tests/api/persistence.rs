@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, eventually, spawn_app, spawn_app_with};
+use crate::helpers::{ServerProcess, TestApp, eventually, spawn_app, spawn_app_with};
 use crate::pki::pki;
 
 fn at(value: &Value) -> time::OffsetDateTime {
@@ -336,4 +336,166 @@ async fn a_re_enrolment_after_a_ca_removal_survives_a_restart() {
         app.agent(old_agent["id"].as_str().unwrap()).await["status"],
         "ca_removed"
     );
+}
+
+/// A SQLite database in a directory of the test's own (these tests are about its files,
+/// whatever backend the rest of the suite runs on).
+struct SqliteFiles {
+    dir: tempfile::TempDir,
+}
+
+impl SqliteFiles {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.path("certgate.db").display())
+    }
+}
+
+/// Agents and revoked agents in a SQLite file, read behind certgate's back.
+async fn agents_in(path: &std::path::Path) -> (i64, i64) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}?mode=ro", path.display());
+    let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query_as("SELECT COUNT(*), COUNT(revoked_at) FROM agents")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap()
+}
+
+/// Through the binary's API: a CA, `count` agents, the first `revoked` of them revoked.
+async fn enrol_and_revoke(port: u64, token: &str, count: usize, revoked: usize) {
+    let base = format!("http://127.0.0.1:{port}{}", crate::helpers::BASE_PATH);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let ca: Value = client
+        .post(format!("{base}/ca"))
+        .bearer_auth(token)
+        .json(&json!({"name": "root", "certificate": pki().root.cert.pem()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for n in 0..count {
+        let name = format!("durable-{n}.example");
+        let agent: Value = client
+            .post(format!("{base}/agents"))
+            .bearer_auth(token)
+            .json(
+                &json!({"hostname": name, "certificate": pki().leaf(&name).pem(),
+                          "ca_id": ca["id"]}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if n < revoked {
+            let answer = client
+                .delete(format!("{base}/agents/{}", agent["id"].as_str().unwrap()))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+        }
+    }
+}
+
+/// "Stop it, copy the file" is a backup: after SIGTERM no write-ahead log is left, and
+/// `certgate.db` alone holds every agent and every revocation.
+#[tokio::test]
+async fn a_clean_stop_leaves_the_database_file_complete_on_its_own() {
+    let files = SqliteFiles::new();
+    let token = "admin-token-for-the-stop-test";
+    let (mut server, port) = ServerProcess::start_with_json_log(&[
+        ("CERTGATE_ADMIN_TOKEN", token),
+        ("CERTGATE_DATABASE_URL", &files.url()),
+    ])
+    .await;
+    enrol_and_revoke(port, token, 300, 100).await;
+    let log = server.terminate();
+
+    let wal = files.path("certgate.db-wal");
+    let left = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(left, 0, "{} bytes of write-ahead log left:\n{log}", left);
+    let copy = files.path("copied.db");
+    std::fs::copy(files.path("certgate.db"), &copy).unwrap();
+    assert_eq!(agents_in(&copy).await, (300, 100));
+}
+
+/// `certgate backup` copies a database certgate is serving, and the copy serves again.
+#[tokio::test]
+async fn backup_of_a_live_database_restores_every_agent_and_revocation() {
+    let files = SqliteFiles::new();
+    let token = "admin-token-for-the-backup-test";
+    let (_server, port) = ServerProcess::start_with_json_log(&[
+        ("CERTGATE_ADMIN_TOKEN", token),
+        ("CERTGATE_DATABASE_URL", &files.url()),
+    ])
+    .await;
+    enrol_and_revoke(port, token, 12, 4).await;
+
+    let backup = files.path("backup.db");
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+            .args(["backup", backup.to_str().unwrap()])
+            .env_clear()
+            .env("CERTGATE_DATABASE_URL", files.url())
+            .output()
+            .unwrap()
+    };
+    let output = run();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(agents_in(&backup).await, (12, 4));
+    let again = run();
+    assert!(
+        !again.status.success(),
+        "an existing file is never overwritten"
+    );
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("exists"),
+        "{again:?}"
+    );
+
+    // Restored: a certgate on the copy refuses the revoked agents and knows the others.
+    let restored = format!("sqlite://{}", backup.display());
+    let (_restored, port) = ServerProcess::start_with_json_log(&[
+        ("CERTGATE_ADMIN_TOKEN", token),
+        ("CERTGATE_DATABASE_URL", &restored),
+    ])
+    .await;
+    let listed: Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!(
+            "http://127.0.0.1:{port}{}/agents?include_revoked=true&limit=100",
+            crate::helpers::BASE_PATH
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["total"], 12, "{listed}");
+    let revoked = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|agent| !agent["revoked_at"].is_null())
+        .count();
+    assert_eq!(revoked, 4);
 }
