@@ -60,6 +60,7 @@ struct Layer {
     data_dir: PathBuf,
     database_url: Option<SecretString>,
     database_max_connections: u32,
+    database_connect_timeout_seconds: u64,
     base_path: String,
     admin_token: Option<SecretString>,
     verify_secret: Option<SecretString>,
@@ -92,6 +93,7 @@ impl Default for Layer {
             data_dir: "./data".into(),
             database_url: None,
             database_max_connections: 8,
+            database_connect_timeout_seconds: 60,
             base_path: "/api/ext/cockpit-enterprise/mtls".into(),
             admin_token: None,
             verify_secret: None,
@@ -176,6 +178,8 @@ pub struct StoreSettings {
     pub data_dir: PathBuf,
     pub database: DatabaseUrl,
     pub max_connections: u32,
+    /// How long start-up waits for a PostgreSQL server that cannot be reached yet.
+    pub connect_timeout: std::time::Duration,
     pub last_seen_flush_ms: u64,
     /// How often the change feed of other replicas' writes is read.
     pub sync_interval_ms: u64,
@@ -285,6 +289,9 @@ impl Settings {
                 },
                 data_dir: raw.data_dir,
                 max_connections: raw.database_max_connections.max(1),
+                connect_timeout: std::time::Duration::from_secs(
+                    raw.database_connect_timeout_seconds,
+                ),
                 last_seen_flush_ms: within(
                     "last_seen_flush_ms",
                     raw.last_seen_flush_ms,

@@ -164,6 +164,13 @@ impl ApiError {
                 "concurrent_update",
                 "the resource changed while this request ran; retry",
             ),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                Self::unavailable(
+                    "database_unavailable",
+                    "the database cannot be reached right now; retry shortly",
+                )
+            }
             StoreError::Other(_) | StoreError::Corrupt(_) => Self::internal(error),
         }
     }
@@ -300,6 +307,14 @@ mod tests {
             answer(issuance::Error::Certificate(CertError::TooLarge)).0,
             413
         );
+    }
+
+    #[test]
+    fn an_unreachable_database_is_a_503_not_a_500() {
+        let store_error = StoreError::from(sqlx::Error::PoolTimedOut);
+        assert!(matches!(store_error, StoreError::Unavailable(_)));
+        let (status, code, _) = answer(registry::Error::Store(store_error));
+        assert_eq!((status, code), (503, "database_unavailable"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use certgate::agent_client::{self, EnrolOptions, RenewOptions, RequestOptions};
 use certgate::cli::{
     CaCommand, Cli, Command, EnrollArgs, RenewArgs, RequestArgs, fingerprint_report,
 };
-use certgate::config::Settings;
+use certgate::config::{LogFormat, Settings};
 use certgate::startup::Application;
 use certgate::{store, telemetry};
 
@@ -51,7 +51,12 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Migrate => with_settings(cli.config.as_deref(), |settings| async move {
-            store::connect(&settings.store.database, settings.store.max_connections).await?;
+            store::connect(
+                &settings.store.database,
+                settings.store.max_connections,
+                settings.store.connect_timeout,
+            )
+            .await?;
             tracing::info!("migrations applied");
             Ok(())
         }),
@@ -71,12 +76,16 @@ where
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log.format, &settings.log.level);
+    let format = settings.log.format;
+    telemetry::init(format, &settings.log.level);
     match actix_web::rt::System::new().block_on(task(settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("certgate: {error:#}");
+            // Once: as a log event where logs are JSON, else as the command's last words.
+            match format {
+                LogFormat::Json => tracing::error!("{error:#}"),
+                LogFormat::Human => eprintln!("certgate: {error:#}"),
+            }
             ExitCode::FAILURE
         }
     }

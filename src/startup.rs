@@ -39,8 +39,12 @@ impl Application {
         for warning in &settings.warnings {
             tracing::warn!("{warning}");
         }
-        let store =
-            store::connect(&settings.store.database, settings.store.max_connections).await?;
+        let store = store::connect(
+            &settings.store.database,
+            settings.store.max_connections,
+            settings.store.connect_timeout,
+        )
+        .await?;
         crate::registry::record_missing_identities(store.as_ref()).await?;
         let metrics = Arc::new(Metrics::new()?);
         let feed_position = store.last_change().await?;
@@ -193,7 +197,12 @@ pub fn open_internal_ca(settings: &Settings) -> Result<InternalCa, String> {
 
 /// `certgate ca init`: the internal CA's files, and its row as a trusted CA.
 pub async fn init_internal_ca(settings: &Settings) -> anyhow::Result<Ca> {
-    let store = store::connect(&settings.store.database, settings.store.max_connections).await?;
+    let store = store::connect(
+        &settings.store.database,
+        settings.store.max_connections,
+        settings.store.connect_timeout,
+    )
+    .await?;
     let trust = Arc::new(TrustIndex::new(store.policy().await?, 0));
     let registry = Arc::new(Registry::new(store, trust));
     let issuance = Issuance::new(

@@ -21,7 +21,9 @@ fn now() -> OffsetDateTime {
 
 async fn registry(dir: &tempfile::TempDir) -> Registry {
     let database = DatabaseUrl::Sqlite(dir.path().join("certgate.db"));
-    let store = store::connect(&database, 2).await.unwrap();
+    let store = store::connect(&database, 2, std::time::Duration::ZERO)
+        .await
+        .unwrap();
     let trust = Arc::new(TrustIndex::new(Policy::defaults(now()), 16));
     Registry::new(store, trust)
 }

@@ -36,6 +36,9 @@ pub enum StoreError {
     /// The row changed between read and write; the caller may retry.
     #[error("concurrent update")]
     Concurrent,
+    /// The database cannot be reached or gave no connection in time; a retry may work.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
     #[error("database: {0}")]
     Other(#[source] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
@@ -47,6 +50,9 @@ impl From<sqlx::Error> for StoreError {
         match &error {
             sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable(error)
+            }
             _ => Self::Other(error),
         }
     }
@@ -297,14 +303,17 @@ pub async fn backup(database: &DatabaseUrl, target: &std::path::Path) -> anyhow:
 }
 
 /// Opens the database, creating it and running migrations, with a pool of at most
-/// `max_connections`.
+/// `max_connections`; waits up to `connect_timeout` for a PostgreSQL server to come up.
 pub async fn connect(
     database: &DatabaseUrl,
     max_connections: u32,
+    connect_timeout: std::time::Duration,
 ) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match database {
         DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path, max_connections).await?),
-        DatabaseUrl::Postgres(url) => Arc::new(PostgresStore::open(url, max_connections).await?),
+        DatabaseUrl::Postgres(url) => {
+            Arc::new(PostgresStore::open(url, max_connections, connect_timeout).await?)
+        }
     })
 }
 

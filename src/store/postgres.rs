@@ -2,12 +2,12 @@
 //! advisory lock, so change-feed sequence numbers become visible in the order they were
 //! assigned and a replica following the feed never skips a change.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::{PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::StoreError;
@@ -22,15 +22,64 @@ const WRITE_LOCK_KEY: i64 = 0x6365_7274;
 
 pub type PostgresStore = SqlStore<Postgres>;
 
+/// How long a request waits for a pooled connection before the store counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// The longest pause between two attempts to reach PostgreSQL at start-up.
+const MAX_CONNECT_PAUSE: Duration = Duration::from_secs(5);
+
 impl PostgresStore {
-    pub async fn open(url: &SecretString, max_connections: u32) -> anyhow::Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(url.expose_secret())
-            .await?;
-        MIGRATOR.run(&pool).await?;
+    /// Connects, waiting for PostgreSQL (with backoff) for up to `connect_timeout` while
+    /// it cannot be reached or is still starting, then runs the migrations. Refusals that
+    /// waiting cannot cure (a wrong password, no such database) fail at once.
+    pub async fn open(
+        url: &SecretString,
+        max_connections: u32,
+        connect_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let options: PgConnectOptions = url
+            .expose_secret()
+            .parse()
+            .map_err(|error| anyhow::anyhow!("the PostgreSQL URL does not parse: {error}"))?;
+        let server = format!("{}:{}", options.get_host(), options.get_port());
+        let deadline = Instant::now() + connect_timeout;
+        let mut pause = Duration::from_millis(250);
+        let pool = loop {
+            let attempt = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone())
+                .await;
+            match attempt {
+                Ok(pool) => break pool,
+                Err(error) if worth_waiting(&error) && Instant::now() + pause < deadline => {
+                    tracing::warn!(%server, %error, retry_in_ms = pause.as_millis() as u64,
+                        "waiting for PostgreSQL");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_CONNECT_PAUSE);
+                }
+                Err(error) => {
+                    anyhow::bail!("cannot connect to PostgreSQL at {server}: {error}")
+                }
+            }
+        };
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|error| anyhow::anyhow!("migrating PostgreSQL at {server}: {error}"))?;
         Ok(Self { pool })
+    }
+}
+
+/// Whether PostgreSQL may answer later: not reachable, or starting or shutting down
+/// (SQLSTATE class 57, operator intervention; class 08, connection exception).
+fn worth_waiting(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("57") || code.starts_with("08")),
+        _ => false,
     }
 }
 

@@ -99,3 +99,50 @@ async fn start_up_fails_closed_when_the_database_cannot_be_opened() {
     let result = certgate::startup::Application::build(settings).await;
     assert!(result.is_err(), "an unusable database must stop start-up");
 }
+
+/// Start-up before PostgreSQL is up: certgate waits (saying for which server), then gives up
+/// after `CERTGATE_DATABASE_CONNECT_TIMEOUT_SECONDS` with one message naming it.
+#[tokio::test]
+async fn start_up_waits_for_postgresql_and_names_it_when_it_gives_up() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = std::time::Instant::now();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+            .arg("serve")
+            .env_clear()
+            .env("CERTGATE_LISTEN", "127.0.0.1:0")
+            .env(
+                "CERTGATE_DATABASE_URL",
+                format!("postgres://certgate:secret-password@127.0.0.1:{port}/certgate"),
+            )
+            .env("CERTGATE_DATABASE_CONNECT_TIMEOUT_SECONDS", "2")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let waited = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        waited >= std::time::Duration::from_secs(1),
+        "gave up after {waited:?}"
+    );
+    let server = format!("127.0.0.1:{port}");
+    assert!(stderr.contains("waiting for PostgreSQL"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot connect to PostgreSQL at {server}")),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("cannot connect").count(),
+        1,
+        "printed once: {stderr}"
+    );
+    assert!(!stderr.contains("secret-password"), "{stderr}");
+}
