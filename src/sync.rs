@@ -1,10 +1,13 @@
 //! Follows the store's change feed so that changes made through another replica reach this
-//! replica's trust index (within one `sync_interval_ms`).
+//! replica's trust index: at once when the store announces them (PostgreSQL `NOTIFY`), and
+//! at the latest within one `sync_interval_ms`, which also covers announcements lost while
+//! the listener reconnected.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::{FutureExt, StreamExt};
 use time::OffsetDateTime;
 
 use crate::domain::AgentId;
@@ -91,8 +94,24 @@ impl Follower {
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut last_prune = OffsetDateTime::now_utc();
+            let mut signals = self.store.change_signals().await;
             loop {
-                ticker.tick().await;
+                match signals.as_mut() {
+                    Some(stream) => tokio::select! {
+                        _ = ticker.tick() => {}
+                        signal = stream.next() => {
+                            if signal.is_none() {
+                                tracing::warn!("change announcements stopped; polling the feed");
+                                signals = None;
+                            }
+                            // A burst of writes is one catch-up, not one per write.
+                            while let Some(Some(())) = signals.as_mut().and_then(|s| s.next().now_or_never()) {}
+                        }
+                    },
+                    None => {
+                        ticker.tick().await;
+                    }
+                }
                 if let Err(error) = self.catch_up().await {
                     self.metrics.sync_errors.inc();
                     tracing::warn!(%error, "could not follow the change feed; retrying");

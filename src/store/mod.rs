@@ -135,6 +135,9 @@ pub trait Store: Send + Sync + 'static {
     /// Closes the pool once everything is written (SQLite first moves its write-ahead log
     /// into the database file, so that file alone is a complete copy).
     async fn close(&self);
+    /// A signal each time another replica writes, where the database can say so
+    /// (PostgreSQL `NOTIFY`); `None` where only polling the change feed works.
+    async fn change_signals(&self) -> Option<BoxStream<'static, ()>>;
 
     async fn insert_ca(&self, ca: &Ca) -> Result<(), StoreError>;
     async fn ca(&self, id: CaId) -> Result<Ca, StoreError>;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgQueryResult};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::StoreError;
@@ -16,6 +16,9 @@ use super::sql::{Backend, Parameters, SqlStore};
 use crate::domain::agent::IndexedAgent;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The channel writers announce changes on.
+const CHANGES_CHANNEL: &str = "certgate_changes";
 
 /// Arbitrary constant naming certgate's write lock ("cert" in ASCII).
 const WRITE_LOCK_KEY: i64 = 0x6365_7274;
@@ -111,6 +114,33 @@ impl Backend for Postgres {
     }
 
     async fn before_close(_: &PgPool) {}
+
+    /// Delivered when the transaction commits; several in one transaction arrive as one.
+    async fn announce_change(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANGES_CHANNEL)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// A listener on its own connection. It reconnects by itself after a lost connection
+    /// (announcements sent meanwhile are lost); the error it reports then is a signal too,
+    /// so the follower reads the feed at once.
+    async fn change_signals(pool: &PgPool) -> Option<BoxStream<'static, ()>> {
+        let mut listener = match PgListener::connect_with(pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for changes; following the feed by polling");
+                return None;
+            }
+        };
+        if let Err(error) = listener.listen(CHANGES_CHANNEL).await {
+            tracing::warn!(%error, "cannot listen for changes; following the feed by polling");
+            return None;
+        }
+        Some(listener.into_stream().map(|_| ()).boxed())
+    }
 }
 
 /// Agents per page when the trust index is loaded.

@@ -47,6 +47,13 @@ pub trait Backend: sqlx::Database {
 
     /// What to do before the pool closes at shutdown.
     async fn before_close(pool: &sqlx::Pool<Self>);
+
+    /// Tells other replicas, once `tx` commits, that the change feed has grown.
+    async fn announce_change(tx: &mut sqlx::Transaction<'_, Self>) -> Result<(), sqlx::Error>;
+
+    /// A signal each time another replica announces a change, where the database offers
+    /// one; the feed stays the source of truth.
+    async fn change_signals(pool: &sqlx::Pool<Self>) -> Option<BoxStream<'static, ()>>;
 }
 
 /// A store on one database pool.
@@ -79,6 +86,10 @@ where
     async fn close(&self) {
         DB::before_close(&self.pool).await;
         self.pool.close().await;
+    }
+
+    async fn change_signals(&self) -> Option<BoxStream<'static, ()>> {
+        DB::change_signals(&self.pool).await
     }
 
     async fn insert_ca(&self, ca: &Ca) -> Result<(), StoreError> {
@@ -1012,6 +1023,7 @@ where
             .bind(micros(OffsetDateTime::now_utc()))
             .execute(&mut **tx)
             .await?;
+        DB::announce_change(tx).await?;
         Ok(())
     }
 

@@ -73,6 +73,15 @@ impl Backend for Sqlite {
         result.rows_affected()
     }
 
+    /// One process owns a SQLite database: no other replica announces anything.
+    async fn announce_change(_: &mut Transaction<'_, Sqlite>) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    async fn change_signals(_: &SqlitePool) -> Option<BoxStream<'static, ()>> {
+        None
+    }
+
     /// Moves the write-ahead log into the database file and empties it: a clean stop
     /// leaves `certgate.db` complete on its own, for the operator who copies that file.
     async fn before_close(pool: &SqlitePool) {

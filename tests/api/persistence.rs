@@ -206,6 +206,38 @@ async fn pending_last_seen_is_written_on_graceful_shutdown() {
     assert_eq!(agent["last_seen_ip"], "198.51.100.4");
 }
 
+/// On PostgreSQL a replica hears of a change at once (NOTIFY), not at its next poll: with
+/// polling a minute apart, a disable still reaches the other replica within seconds.
+#[tokio::test]
+async fn on_postgresql_a_change_is_announced_to_the_other_replicas() {
+    if std::env::var("CERTGATE_TEST_POSTGRES_URL").map_or(true, |url| url.is_empty()) {
+        eprintln!("SKIP: announcements need PostgreSQL (CERTGATE_TEST_POSTGRES_URL)");
+        return;
+    }
+    let first = spawn_app_with(&[("CERTGATE_SYNC_INTERVAL_MS", "60000")]).await;
+    let second = first.replica().await;
+    let ca_id = first.add_ca(&pki().root).await;
+    let cert = pki().leaf("announced.example");
+    let agent = first.enrol(&cert, &ca_id).await;
+    let allowed = eventually(Duration::from_secs(10), || async {
+        let answer = second.verify_nginx_fingerprint(&cert).await;
+        (answer.status == 200).then_some(answer)
+    })
+    .await
+    .expect("the enrolment is announced to the replica");
+    allowed.assert_allowed(&agent);
+
+    first
+        .toggle_agent(agent["id"].as_str().unwrap(), Some(false))
+        .await;
+    eventually(Duration::from_secs(10), || async {
+        (second.verify_nginx_fingerprint(&cert).await.reason() == Some("agent_disabled"))
+            .then_some(())
+    })
+    .await
+    .expect("the disable is announced to the replica");
+}
+
 #[tokio::test]
 async fn changes_through_one_replica_reach_the_others_within_a_second() {
     let first = spawn_app().await;
