@@ -80,7 +80,6 @@ fn index_with(agents: usize, leaf: &[u8]) -> TrustIndex {
         certificate_pem: x509::der_to_pem(leaf),
         created_at: now,
         removed_at: None,
-        agent_count: 0,
         internal: false,
     }]);
     for n in 0..agents {

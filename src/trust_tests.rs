@@ -43,7 +43,6 @@ fn root() -> Root {
         certificate_pem: info.to_pem(),
         created_at: OffsetDateTime::now_utc(),
         removed_at: None,
-        agent_count: 0,
         internal: false,
     };
     Root { cert, key, ca }

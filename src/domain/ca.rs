@@ -19,7 +19,6 @@ pub struct Ca {
     pub created_at: OffsetDateTime,
     /// Set when an operator deleted the CA; the row stays so its agents read `ca_removed`.
     pub removed_at: Option<OffsetDateTime>,
-    pub agent_count: i64,
     /// certgate's own issuing CA (its key is in the data directory).
     pub internal: bool,
 }

@@ -114,7 +114,6 @@ impl Registry {
             certificate_pem: info.to_pem(),
             created_at: now,
             removed_at: None,
-            agent_count: 0,
             internal,
         };
         match self.store.insert_ca(&ca).await {

@@ -141,7 +141,10 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_ca(&self, ca: &Ca) -> Result<(), StoreError>;
     async fn ca(&self, id: CaId) -> Result<Ca, StoreError>;
-    async fn list_cas(&self, page: Page) -> Result<(Vec<Ca>, i64), StoreError>;
+    /// A page of live CAs, each with its count of agents that are not revoked.
+    async fn list_cas(&self, page: Page) -> Result<(Vec<(Ca, i64)>, i64), StoreError>;
+    /// The CA's agents that are not revoked (it counts them: for the admin API only).
+    async fn ca_agent_count(&self, id: CaId) -> Result<i64, StoreError>;
     /// Every CA that has not been removed.
     async fn live_cas(&self) -> Result<Vec<Ca>, StoreError>;
     /// Marks the CA removed and its agents `ca_removed`; `NotFound` if already removed.

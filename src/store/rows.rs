@@ -125,8 +125,12 @@ fn hex_array<const N: usize>(text: &str) -> Result<[u8; N], StoreError> {
 }
 
 pub const CA_COLUMNS: &str = "id, name, fingerprint, subject, not_before, not_after, \
-     certificate_pem, created_at, removed_at, internal, \
-     (SELECT COUNT(*) FROM agents a WHERE a.ca_id = cas.id AND a.revoked_at IS NULL) AS agent_count";
+     certificate_pem, created_at, removed_at, internal";
+
+/// A CA's agents that are not revoked. It reads every agent of the CA: only the admin
+/// API's CA answers show it, never a write path.
+pub const CA_AGENT_COUNT: &str =
+    "(SELECT COUNT(*) FROM agents a WHERE a.ca_id = cas.id AND a.revoked_at IS NULL)";
 
 #[derive(sqlx::FromRow)]
 pub struct AgentRow {
@@ -167,7 +171,14 @@ pub struct CaRow {
     created_at: i64,
     removed_at: Option<i64>,
     internal: bool,
-    agent_count: i64,
+}
+
+/// A CA with its count of agents that are not revoked.
+#[derive(sqlx::FromRow)]
+pub struct CountedCaRow {
+    #[sqlx(flatten)]
+    pub ca: CaRow,
+    pub agent_count: i64,
 }
 
 pub const ENROLMENT_COLUMNS: &str = "agent_id, hostname, description, tags, allowed_ips, \
@@ -289,7 +300,6 @@ impl TryFrom<CaRow> for Ca {
             certificate_pem: row.certificate_pem,
             created_at: from_micros(row.created_at)?,
             removed_at: row.removed_at.map(from_micros).transpose()?,
-            agent_count: row.agent_count,
             internal: row.internal,
         })
     }

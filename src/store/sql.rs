@@ -13,9 +13,10 @@ use futures_util::stream::BoxStream;
 use time::OffsetDateTime;
 
 use super::rows::{
-    AGENT_COLUMNS, AgentRow, CA_COLUMNS, CaRow, ENROLMENT_COLUMNS, EnrolmentRow, PolicyRow,
-    REQUEST_COLUMNS, RequestRow, SUPERSEDED_COLUMNS, SupersededRow, contains_pattern, from_micros,
-    hex_of, identity_text, json_list, micros, superseded_certificate, tag_pattern,
+    AGENT_COLUMNS, AgentRow, CA_AGENT_COUNT, CA_COLUMNS, CaRow, CountedCaRow, ENROLMENT_COLUMNS,
+    EnrolmentRow, PolicyRow, REQUEST_COLUMNS, RequestRow, SUPERSEDED_COLUMNS, SupersededRow,
+    contains_pattern, from_micros, hex_of, identity_text, json_list, micros,
+    superseded_certificate, tag_pattern,
 };
 use super::{
     AgentFilter, Change, IdentityHolder, IdentityOfCertificate, IdentityUnderCa, Page,
@@ -120,12 +121,12 @@ where
         Self::one_row::<CaRow, _>(&self.pool, &sql, id.to_string()).await
     }
 
-    async fn list_cas(&self, page: Page) -> Result<(Vec<Ca>, i64), StoreError> {
+    async fn list_cas(&self, page: Page) -> Result<(Vec<(Ca, i64)>, i64), StoreError> {
         let sql = format!(
-            "SELECT {CA_COLUMNS} FROM cas WHERE removed_at IS NULL \
-             ORDER BY created_at DESC, id LIMIT $1 OFFSET $2"
+            "SELECT {CA_COLUMNS}, {CA_AGENT_COUNT} AS agent_count FROM cas \
+             WHERE removed_at IS NULL ORDER BY created_at DESC, id LIMIT $1 OFFSET $2"
         );
-        let rows = sqlx::query_as::<_, CaRow>(&sql)
+        let rows = sqlx::query_as::<_, CountedCaRow>(&sql)
             .bind(page.limit)
             .bind(page.offset)
             .fetch_all(&self.pool)
@@ -135,9 +136,19 @@ where
             .await?;
         let items = rows
             .into_iter()
-            .map(Ca::try_from)
-            .collect::<Result<_, _>>()?;
+            .map(|row| Ok((Ca::try_from(row.ca)?, row.agent_count)))
+            .collect::<Result<_, StoreError>>()?;
         Ok((items, total))
+    }
+
+    async fn ca_agent_count(&self, id: CaId) -> Result<i64, StoreError> {
+        let sql = format!("SELECT {CA_AGENT_COUNT} FROM cas WHERE id = $1");
+        let (count,): (i64,) = sqlx::query_as(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(count)
     }
 
     async fn live_cas(&self) -> Result<Vec<Ca>, StoreError> {

@@ -39,6 +39,8 @@ impl SqliteStore {
             // An acknowledged write (a revocation) survives a power loss.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // After a burst the log is cut back to this once it restarts.
+            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string())
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)

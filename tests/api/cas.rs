@@ -255,6 +255,8 @@ async fn delete_removes_trust_in_every_agent_of_the_ca() {
         listed.body["items"][0]["agent_count"], 1,
         "revoked agents do not count"
     );
+    let shown = app.get(&format!("/ca/{ca_id}")).await;
+    assert_eq!(shown.body["agent_count"], 1, "{}", shown.body);
 
     app.delete_ca(&ca_id)
         .await

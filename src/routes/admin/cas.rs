@@ -45,7 +45,7 @@ pub struct CaItem {
 }
 
 impl CaItem {
-    fn new(ca: Ca, with_certificate: bool) -> Self {
+    fn new(ca: Ca, agent_count: i64, with_certificate: bool) -> Self {
         Self {
             id: ca.id,
             name: ca.name,
@@ -54,7 +54,7 @@ impl CaItem {
             not_before: ca.not_before,
             not_after: ca.not_after,
             created_at: ca.created_at,
-            agent_count: ca.agent_count,
+            agent_count,
             internal: ca.internal,
             certificate: with_certificate.then_some(ca.certificate_pem),
         }
@@ -67,7 +67,10 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = page(query.limit.as_deref(), query.offset.as_deref())?;
     let (cas, total) = state.store.list_cas(page).await?;
-    let items = cas.into_iter().map(|ca| CaItem::new(ca, false)).collect();
+    let items = cas
+        .into_iter()
+        .map(|(ca, agents)| CaItem::new(ca, agents, false))
+        .collect();
     Ok(HttpResponse::Ok().json(ListResponse::new(items, total, page)))
 }
 
@@ -75,8 +78,10 @@ pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let ca = state.store.ca(parse_id(&id)?).await?;
-    Ok(HttpResponse::Ok().json(CaItem::new(ca, true)))
+    let id = parse_id(&id)?;
+    let ca = state.store.ca(id).await?;
+    let agents = state.store.ca_agent_count(id).await?;
+    Ok(HttpResponse::Ok().json(CaItem::new(ca, agents, true)))
 }
 
 pub async fn create(
@@ -89,7 +94,7 @@ pub async fn create(
         .registry
         .add_ca(name, &certificate, OffsetDateTime::now_utc())
         .await?;
-    Ok(HttpResponse::Created().json(CaItem::new(ca, true)))
+    Ok(HttpResponse::Created().json(CaItem::new(ca, 0, true)))
 }
 
 pub async fn delete(
