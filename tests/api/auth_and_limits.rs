@@ -4,7 +4,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{
-    ApiResponse, ServerProcess, TestApp, UNSET, VerifyAnswer, spawn_app, spawn_app_with,
+    ApiResponse, BinaryApi, ServerProcess, TestApp, UNSET, VerifyAnswer, spawn_app, spawn_app_with,
 };
 use crate::pki::pki;
 
@@ -316,22 +316,13 @@ async fn the_log_never_shows_secrets_tokens_or_certificates() {
     ])
     .await;
 
-    let base = format!("http://127.0.0.1:{port}{}", crate::helpers::BASE_PATH);
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let api = BinaryApi::new(port, token);
+    let (base, client) = (&api.base, &api.client);
     let root = &pki().root.cert;
     let leaf = pki().leaf("log-check.example");
     let unknown = pki().leaf("unknown.example");
     let private_key = rcgen::KeyPair::generate().unwrap().serialize_pem();
-    let ca: serde_json::Value = client
-        .post(format!("{base}/ca"))
-        .bearer_auth(token)
-        .json(&json!({"name": "root", "certificate": root.pem()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ca = api.add_root_ca().await;
     let admin_calls = [
         (
             token,
@@ -400,38 +391,20 @@ async fn an_admin_requests_log_lines_name_its_request_id() {
     let token = "admin-token-for-the-span-test";
     let (mut server, port) =
         ServerProcess::start_with_json_log(&[("CERTGATE_ADMIN_TOKEN", token)]).await;
-    let base = format!("http://127.0.0.1:{port}{}", crate::helpers::BASE_PATH);
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let ca: serde_json::Value = client
-        .post(format!("{base}/ca"))
-        .bearer_auth(token)
-        .header("X-Request-Id", "proxy-id-4711")
-        .json(&json!({"name": "root", "certificate": pki().root.cert.pem()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let enrolled = client
-        .post(format!("{base}/agents"))
-        .bearer_auth(token)
-        .json(
-            &json!({"hostname": "span.example", "certificate": pki().leaf("span.example").pem(),
-                      "ca_id": ca["id"]}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let api = BinaryApi::new(port, token);
+    let ca = api.add_root_ca().await;
+    let enrolled = api.enrol("span.example", &ca).await;
     assert_eq!(enrolled.status(), StatusCode::CREATED);
     let made_up = enrolled.headers()["x-request-id"]
         .to_str()
         .unwrap()
         .to_owned();
     let agent: serde_json::Value = enrolled.json().await.unwrap();
-    let revoked = client
-        .delete(format!("{base}/agents/{}", agent["id"].as_str().unwrap()))
-        .bearer_auth(token)
+    let revoked = api
+        .admin(
+            Method::DELETE,
+            &format!("/agents/{}", agent["id"].as_str().unwrap()),
+        )
         .header("X-Request-Id", "proxy-id-0815")
         .send()
         .await
@@ -462,8 +435,8 @@ async fn repeated_denials_are_logged_once_with_a_count() {
         ("MTLS_VERIFY_SECRET", secret),
     ])
     .await;
-    let base = format!("http://127.0.0.1:{port}{}", crate::helpers::BASE_PATH);
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let api = BinaryApi::new(port, token);
+    let (base, client) = (&api.base, &api.client);
     let unknown = pki().leaf("flood.example");
     for _ in 0..30 {
         let answer = client

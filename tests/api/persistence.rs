@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ServerProcess, TestApp, eventually, spawn_app, spawn_app_with};
+use crate::helpers::{BinaryApi, ServerProcess, TestApp, eventually, spawn_app, spawn_app_with};
 use crate::pki::pki;
 
 fn at(value: &Value) -> time::OffsetDateTime {
@@ -405,40 +405,18 @@ async fn agents_in(path: &std::path::Path) -> (i64, i64) {
 
 /// Through the binary's API: a CA, `count` agents, the first `revoked` of them revoked.
 async fn enrol_and_revoke(port: u64, token: &str, count: usize, revoked: usize) {
-    let base = format!("http://127.0.0.1:{port}{}", crate::helpers::BASE_PATH);
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let ca: Value = client
-        .post(format!("{base}/ca"))
-        .bearer_auth(token)
-        .json(&json!({"name": "root", "certificate": pki().root.cert.pem()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = BinaryApi::new(port, token);
+    let ca = api.add_root_ca().await;
     for n in 0..count {
-        let name = format!("durable-{n}.example");
-        let agent: Value = client
-            .post(format!("{base}/agents"))
-            .bearer_auth(token)
-            .json(
-                &json!({"hostname": name, "certificate": pki().leaf(&name).pem(),
-                          "ca_id": ca["id"]}),
-            )
-            .send()
+        let agent: Value = api
+            .enrol(&format!("durable-{n}.example"), &ca)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
         if n < revoked {
-            let answer = client
-                .delete(format!("{base}/agents/{}", agent["id"].as_str().unwrap()))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
+            let path = format!("/agents/{}", agent["id"].as_str().unwrap());
+            let answer = api.admin(Method::DELETE, &path).send().await.unwrap();
             assert_eq!(answer.status(), StatusCode::NO_CONTENT);
         }
     }
@@ -507,15 +485,8 @@ async fn backup_of_a_live_database_restores_every_agent_and_revocation() {
         ("CERTGATE_DATABASE_URL", &restored),
     ])
     .await;
-    let listed: Value = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(format!(
-            "http://127.0.0.1:{port}{}/agents?include_revoked=true&limit=100",
-            crate::helpers::BASE_PATH
-        ))
-        .bearer_auth(token)
+    let listed: Value = BinaryApi::new(port, token)
+        .admin(Method::GET, "/agents?include_revoked=true&limit=100")
         .send()
         .await
         .unwrap()

@@ -23,7 +23,7 @@ mod process;
 
 pub use answers::{ApiResponse, VerifyAnswer};
 pub use db::TestDb;
-pub use process::ServerProcess;
+pub use process::{BinaryApi, ServerProcess};
 
 pub const BASE_PATH: &str = "/api/ext/cockpit-enterprise/mtls";
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests";

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::TestDb;
+use crate::pki::pki;
 
 /// The `certgate serve` binary as a child process on a fresh database, its log captured.
 pub struct ServerProcess {
@@ -119,5 +120,47 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Admin calls to a binary started with [`ServerProcess`]: `B` on its port, the token.
+pub struct BinaryApi {
+    pub base: String,
+    pub client: reqwest::Client,
+    token: String,
+}
+
+impl BinaryApi {
+    pub fn new(port: u64, token: &str) -> Self {
+        Self {
+            base: format!("http://127.0.0.1:{port}{}", super::BASE_PATH),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            token: token.to_owned(),
+        }
+    }
+
+    /// An admin request to `B` + `path`, with the bearer token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    /// Uploads the test PKI's root; its CA as answered.
+    pub async fn add_root_ca(&self) -> serde_json::Value {
+        let body = serde_json::json!({"name": "root", "certificate": pki().root.cert.pem()});
+        let answer = self.admin(reqwest::Method::POST, "/ca").json(&body).send();
+        answer.await.unwrap().json().await.unwrap()
+    }
+
+    /// Enrols a new leaf of the root named `hostname` under `ca`.
+    pub async fn enrol(&self, hostname: &str, ca: &serde_json::Value) -> reqwest::Response {
+        let body = serde_json::json!({"hostname": hostname, "ca_id": ca["id"],
+                                      "certificate": pki().leaf(hostname).pem()});
+        let answer = self
+            .admin(reqwest::Method::POST, "/agents")
+            .json(&body)
+            .send();
+        answer.await.unwrap()
     }
 }
