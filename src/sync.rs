@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt};
 use time::OffsetDateTime;
 
@@ -99,14 +100,7 @@ impl Follower {
                 match signals.as_mut() {
                     Some(stream) => tokio::select! {
                         _ = ticker.tick() => {}
-                        signal = stream.next() => {
-                            if signal.is_none() {
-                                tracing::warn!("change announcements stopped; polling the feed");
-                                signals = None;
-                            }
-                            // A burst of writes is one catch-up, not one per write.
-                            while let Some(Some(())) = signals.as_mut().and_then(|s| s.next().now_or_never()) {}
-                        }
+                        signal = stream.next() => signals = after_signal(signal, signals.take()),
                     },
                     None => {
                         ticker.tick().await;
@@ -126,4 +120,18 @@ impl Follower {
             }
         })
     }
+}
+
+/// The signals to wait on after `signal` arrived: none once the stream ended, and the
+/// announcements already waiting are taken too, so a burst of writes is one catch-up.
+fn after_signal(
+    signal: Option<()>,
+    signals: Option<BoxStream<'static, ()>>,
+) -> Option<BoxStream<'static, ()>> {
+    let Some(mut signals) = signal.and(signals) else {
+        tracing::warn!("change announcements stopped; polling the feed");
+        return None;
+    };
+    while let Some(Some(())) = signals.next().now_or_never() {}
+    Some(signals)
 }
