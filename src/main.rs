@@ -51,12 +51,7 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Migrate => with_settings(cli.config.as_deref(), |settings| async move {
-            store::connect(
-                &settings.store.database,
-                settings.store.max_connections,
-                settings.store.connect_timeout,
-            )
-            .await?;
+            certgate::startup::open_store(&settings).await?;
             tracing::info!("migrations applied");
             Ok(())
         }),

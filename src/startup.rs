@@ -22,7 +22,7 @@ use crate::registry::Registry;
 use crate::routes;
 use crate::routes::proxy_gate::ProxyGate;
 use crate::state::{AdminAuth, AppState, IssuingLimits, VerifyOptions};
-use crate::store;
+use crate::store::{self, Store};
 use crate::sync::Follower;
 use crate::trust::{self, TrustIndex};
 
@@ -39,12 +39,7 @@ impl Application {
         for warning in &settings.warnings {
             tracing::warn!("{warning}");
         }
-        let store = store::connect(
-            &settings.store.database,
-            settings.store.max_connections,
-            settings.store.connect_timeout,
-        )
-        .await?;
+        let store = open_store(&settings).await?;
         crate::registry::record_missing_identities(store.as_ref()).await?;
         let metrics = Arc::new(Metrics::new()?);
         let feed_position = store.last_change().await?;
@@ -175,6 +170,17 @@ fn spawn_limiter_cleanup(state: web::Data<AppState>) -> JoinHandle<()> {
     })
 }
 
+/// Opens the configured database, creating it and running its migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let config = &settings.store;
+    store::connect(
+        &config.database,
+        config.max_connections,
+        config.connect_timeout,
+    )
+    .await
+}
+
 /// Opens (or creates) the internal CA's files. A failure is not fatal: verify and the
 /// admin API work without it, and the issuing routes answer 503 with the reason.
 pub fn open_internal_ca(settings: &Settings) -> Result<InternalCa, String> {
@@ -197,12 +203,7 @@ pub fn open_internal_ca(settings: &Settings) -> Result<InternalCa, String> {
 
 /// `certgate ca init`: the internal CA's files, and its row as a trusted CA.
 pub async fn init_internal_ca(settings: &Settings) -> anyhow::Result<Ca> {
-    let store = store::connect(
-        &settings.store.database,
-        settings.store.max_connections,
-        settings.store.connect_timeout,
-    )
-    .await?;
+    let store = open_store(settings).await?;
     let trust = Arc::new(TrustIndex::new(store.policy().await?, 0));
     let registry = Arc::new(Registry::new(store, trust));
     let issuance = Issuance::new(
