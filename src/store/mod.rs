@@ -296,9 +296,9 @@ pub async fn backup(database: &DatabaseUrl, target: &std::path::Path) -> anyhow:
             let text = target
                 .to_str()
                 .ok_or_else(|| anyhow::anyhow!("{} is not a UTF-8 path", target.display()))?;
-            let store = SqliteStore::open(path, 1).await?;
-            store.backup_to(text).await?;
-            store.close().await;
+            // Not `close`: its checkpoint would hold up the writers of the certgate
+            // serving this database.
+            SqliteStore::open(path, 1).await?.backup_to(text).await?;
             Ok(())
         }
         DatabaseUrl::Postgres(_) => anyhow::bail!(
