@@ -128,18 +128,18 @@ impl Backend for Postgres {
     /// (announcements sent meanwhile are lost); the error it reports then is a signal too,
     /// so the follower reads the feed at once.
     async fn change_signals(pool: &PgPool) -> Option<BoxStream<'static, ()>> {
-        let mut listener = match PgListener::connect_with(pool).await {
-            Ok(listener) => listener,
+        let listening = async {
+            let mut listener = PgListener::connect_with(pool).await?;
+            listener.listen(CHANGES_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match listening.await {
+            Ok(listener) => Some(listener.into_stream().map(|_| ()).boxed()),
             Err(error) => {
                 tracing::warn!(%error, "cannot listen for changes; following the feed by polling");
-                return None;
+                None
             }
-        };
-        if let Err(error) = listener.listen(CHANGES_CHANNEL).await {
-            tracing::warn!(%error, "cannot listen for changes; following the feed by polling");
-            return None;
         }
-        Some(listener.into_stream().map(|_| ()).boxed())
     }
 }
 
