@@ -45,9 +45,9 @@ struct Window {
 impl DenialLog {
     /// Whether this denial is the first of its kind in the current window (log it now);
     /// otherwise it is counted for [`Self::take_repeats`].
-    pub fn first_of_kind(&self, kind: DenialKind) -> bool {
+    pub fn first_of_kind(&self, kind: &DenialKind) -> bool {
         let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(repeats) = window.seen.get_mut(&kind) {
+        if let Some(repeats) = window.seen.get_mut(kind) {
             *repeats += 1;
             return false;
         }
@@ -55,7 +55,7 @@ impl DenialLog {
             window.others += 1;
             return false;
         }
-        window.seen.insert(kind, 0);
+        window.seen.insert(kind.clone(), 0);
         true
     }
 
@@ -122,17 +122,17 @@ mod tests {
     #[test]
     fn the_first_of_each_kind_is_logged_and_repeats_are_counted() {
         let log = DenialLog::default();
-        assert!(log.first_of_kind(kind("unknown_certificate", "sha256:aa")));
+        assert!(log.first_of_kind(&kind("unknown_certificate", "sha256:aa")));
         for _ in 0..41 {
-            assert!(!log.first_of_kind(kind("unknown_certificate", "sha256:aa")));
+            assert!(!log.first_of_kind(&kind("unknown_certificate", "sha256:aa")));
         }
-        assert!(log.first_of_kind(kind("unknown_certificate", "sha256:bb")));
-        assert!(log.first_of_kind(kind("agent_disabled", "sha256:aa")));
+        assert!(log.first_of_kind(&kind("unknown_certificate", "sha256:bb")));
+        assert!(log.first_of_kind(&kind("agent_disabled", "sha256:aa")));
         let audited = DenialKind {
             enforced: false,
             ..kind("agent_disabled", "sha256:aa")
         };
-        assert!(log.first_of_kind(audited));
+        assert!(log.first_of_kind(&audited));
 
         assert_eq!(
             log.take_repeats(),
@@ -142,7 +142,7 @@ mod tests {
             }
         );
         assert!(
-            log.first_of_kind(kind("unknown_certificate", "sha256:aa")),
+            log.first_of_kind(&kind("unknown_certificate", "sha256:aa")),
             "a new window logs the first again"
         );
     }
@@ -151,7 +151,7 @@ mod tests {
     fn a_flood_of_distinct_kinds_is_bounded() {
         let log = DenialLog::default();
         let logged = (0..MAX_KINDS * 3)
-            .filter(|n| log.first_of_kind(kind("unknown_certificate", &n.to_string())))
+            .filter(|n| log.first_of_kind(&kind("unknown_certificate", &n.to_string())))
             .count();
         assert_eq!(logged, MAX_KINDS);
         let repeats = log.take_repeats();

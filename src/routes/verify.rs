@@ -296,7 +296,7 @@ fn refuse(
             subject: peer.map(|ip| ip.to_string()).unwrap_or_default(),
             enforced: true,
         };
-        if state.denial_log.first_of_kind(kind) {
+        if state.denial_log.first_of_kind(&kind) {
             tracing::warn!(reason = reason.as_str(), peer = ?peer, request_id, "verify refused");
         }
     }
@@ -359,15 +359,15 @@ fn log_denial(
     if !tracing::enabled!(tracing::Level::WARN) {
         return;
     }
-    let fingerprint = proxy::describe(presented).unwrap_or_default();
     let kind = DenialKind {
         reason: reason.as_str(),
-        subject: fingerprint.clone(),
+        subject: proxy::describe(presented).unwrap_or_default(),
         enforced,
     };
-    if !state.denial_log.first_of_kind(kind) {
+    if !state.denial_log.first_of_kind(&kind) {
         return;
     }
+    let fingerprint = &kind.subject;
     if enforced {
         tracing::warn!(reason = reason.as_str(), %fingerprint, ip = ?client_ip, %request_id,
             "verify denied");
