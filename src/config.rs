@@ -30,6 +30,13 @@ const SECRET_KEYS: &[&str] = &["database_url", "admin_token", "verify_secret"];
 /// The seed's name for the verify secret; it wins over `CERTGATE_VERIFY_SECRET`.
 pub const SEED_VERIFY_SECRET_VAR: &str = "MTLS_VERIFY_SECRET";
 
+/// Switches that open a way around a check carry `danger_` in their name; their earlier
+/// names (old name, current name) keep working, with a warning.
+const RENAMED_KEYS: &[(&str, &str)] = &[
+    ("verify_body", "danger_verify_body"),
+    ("admin_certificate_auth", "danger_admin_certificate_auth"),
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
@@ -66,7 +73,7 @@ struct Layer {
     verify_secret: Option<SecretString>,
     identity_headers: String,
     trusted_proxies: String,
-    verify_body: bool,
+    danger_verify_body: bool,
     decision_cache_seconds: u32,
     admin_auth_failures_per_minute: u32,
     verify_secret_failures_per_minute: u32,
@@ -83,7 +90,7 @@ struct Layer {
     enrollment_token_ttl_seconds: u64,
     renewal_grace_seconds: u64,
     enroll_requests_per_minute: u32,
-    admin_certificate_auth: bool,
+    danger_admin_certificate_auth: bool,
 }
 
 impl Default for Layer {
@@ -99,7 +106,7 @@ impl Default for Layer {
             verify_secret: None,
             identity_headers: "X-Client-Cert,X-Client-Cert-Fingerprint".into(),
             trusted_proxies: String::new(),
-            verify_body: true,
+            danger_verify_body: true,
             decision_cache_seconds: 0,
             admin_auth_failures_per_minute: 10,
             verify_secret_failures_per_minute: 30,
@@ -116,7 +123,7 @@ impl Default for Layer {
             enrollment_token_ttl_seconds: 86_400,
             renewal_grace_seconds: 86_400,
             enroll_requests_per_minute: 1,
-            admin_certificate_auth: true,
+            danger_admin_certificate_auth: true,
         }
     }
 }
@@ -248,15 +255,27 @@ impl Settings {
             .map(Path::to_path_buf)
             .or_else(|| env.get("CERTGATE_CONFIG").map(PathBuf::from));
         if let Some(path) = config_file {
-            builder = builder.add_source(
-                config::File::from(path.as_path())
-                    .format(config::FileFormat::Toml)
-                    .required(true),
-            );
+            builder = builder.add_source(file_layer(&path, &mut warnings)?);
         }
         for key in keys() {
             if let Some(value) = env_value(env, key)? {
                 builder = builder.set_override(*key, value)?;
+            }
+        }
+        for (old, new) in RENAMED_KEYS {
+            let (old_var, new_var) = (variable(old), variable(new));
+            let Some(value) = env.get(&old_var) else {
+                continue;
+            };
+            if env.contains_key(&new_var) {
+                warnings.push(format!(
+                    "both {new_var} and its old name {old_var} are set; using {new_var}"
+                ));
+            } else {
+                warnings.push(format!(
+                    "{old_var} is now {new_var}; the old name still works"
+                ));
+                builder = builder.set_override(*new, value.clone())?;
             }
         }
         if let Some(value) = seed_verify_secret(env)? {
@@ -312,7 +331,7 @@ impl Settings {
                 trusted_proxies: split_list(&raw.trusted_proxies)
                     .map(parse_cidr)
                     .collect::<Result<Vec<_>, _>>()?,
-                read_body: raw.verify_body,
+                read_body: raw.danger_verify_body,
                 decision_cache_seconds: within(
                     "decision_cache_seconds",
                     raw.decision_cache_seconds,
@@ -334,7 +353,7 @@ impl Settings {
                     "admin_auth_failures_per_minute",
                     raw.admin_auth_failures_per_minute,
                 )?,
-                certificate_auth: raw.admin_certificate_auth,
+                certificate_auth: raw.danger_admin_certificate_auth,
             },
             issuance: IssuanceSettings {
                 internal_ca: raw.internal_ca,
@@ -416,9 +435,49 @@ fn parse_log_format(text: &str) -> Result<LogFormat, ConfigError> {
     }
 }
 
+/// The configuration file's keys, with each old name of a renamed key moved to its new
+/// name (a key written under both names keeps the new one).
+fn file_layer(path: &Path, warnings: &mut Vec<String>) -> Result<config::Config, ConfigError> {
+    let file = config::Config::builder()
+        .add_source(
+            config::File::from(path)
+                .format(config::FileFormat::Toml)
+                .required(true),
+        )
+        .build()?;
+    let mut table: config::Map<String, config::Value> = file.try_deserialize()?;
+    for (old, new) in RENAMED_KEYS {
+        let Some(value) = table.remove(*old) else {
+            continue;
+        };
+        if table.contains_key(*new) {
+            warnings.push(format!(
+                "{}: both {new} and its old name {old} are set; using {new}",
+                path.display()
+            ));
+        } else {
+            warnings.push(format!(
+                "{}: {old} is now {new}; the old name still works",
+                path.display()
+            ));
+            table.insert((*new).to_owned(), value);
+        }
+    }
+    let mut layer = config::Config::builder();
+    for (key, value) in table {
+        layer = layer.set_override(key, value)?;
+    }
+    Ok(layer.build()?)
+}
+
+/// A key's environment variable.
+fn variable(key: &str) -> String {
+    format!("CERTGATE_{}", key.to_ascii_uppercase())
+}
+
 /// `CERTGATE_<KEY>`, or for secrets the contents of the file named by `CERTGATE_<KEY>_FILE`.
 fn env_value(env: &HashMap<String, String>, key: &str) -> Result<Option<String>, ConfigError> {
-    let name = format!("CERTGATE_{}", key.to_ascii_uppercase());
+    let name = variable(key);
     if SECRET_KEYS.contains(&key) {
         return value_or_file(env, &name);
     }
@@ -591,12 +650,87 @@ mod tests {
     fn file_layer_sits_between_defaults_and_environment() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("certgate.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:4000\"\nverify_body = false\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:4000\"\ndanger_verify_body = false\n",
+        )
+        .unwrap();
         let settings =
             Settings::from_sources(Some(&path), &env(&[("CERTGATE_LISTEN", "127.0.0.1:5000")]))
                 .unwrap();
         assert_eq!(settings.http.listen.port(), 5000);
         assert!(!settings.verify.read_body);
+    }
+
+    /// `(read_body, certificate_auth, warnings)` for a file's text and an environment.
+    fn danger_switches(file: &str, pairs: &[(&str, &str)]) -> (bool, bool, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("certgate.toml");
+        std::fs::write(&path, file).unwrap();
+        let settings = Settings::from_sources(Some(&path), &env(pairs)).unwrap();
+        (
+            settings.verify.read_body,
+            settings.admin.certificate_auth,
+            settings.warnings,
+        )
+    }
+
+    #[test]
+    fn old_names_of_danger_switches_still_work_with_a_warning() {
+        let (body, certificate_auth, warnings) =
+            danger_switches("verify_body = false\nadmin_certificate_auth = false\n", &[]);
+        assert!(!body && !certificate_auth);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("verify_body is now danger_verify_body"));
+
+        let (body, certificate_auth, warnings) = danger_switches(
+            "",
+            &[
+                ("CERTGATE_VERIFY_BODY", "false"),
+                ("CERTGATE_ADMIN_CERTIFICATE_AUTH", "false"),
+            ],
+        );
+        assert!(!body && !certificate_auth);
+        assert!(
+            warnings[0].contains("CERTGATE_VERIFY_BODY is now CERTGATE_DANGER_VERIFY_BODY"),
+            "{warnings:?}"
+        );
+
+        let (_, _, warnings) = danger_switches("danger_verify_body = false\n", &[]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn old_and_new_names_of_a_danger_switch_keep_the_layer_order() {
+        let (body, ..) = danger_switches(
+            "verify_body = false\n",
+            &[("CERTGATE_DANGER_VERIFY_BODY", "true")],
+        );
+        assert!(
+            body,
+            "the environment's new name wins over the file's old one"
+        );
+        let (body, ..) = danger_switches(
+            "danger_verify_body = false\n",
+            &[("CERTGATE_VERIFY_BODY", "true")],
+        );
+        assert!(
+            body,
+            "the environment's old name wins over the file's new one"
+        );
+        let (body, _, warnings) =
+            danger_switches("verify_body = true\ndanger_verify_body = false\n", &[]);
+        assert!(!body, "within one layer the new name wins");
+        assert!(warnings[0].contains("both danger_verify_body and its old name"));
+        let (body, _, warnings) = danger_switches(
+            "",
+            &[
+                ("CERTGATE_VERIFY_BODY", "false"),
+                ("CERTGATE_DANGER_VERIFY_BODY", "true"),
+            ],
+        );
+        assert!(body);
+        assert!(warnings[0].contains("both CERTGATE_DANGER_VERIFY_BODY"));
     }
 
     #[test]
@@ -611,6 +745,7 @@ mod tests {
             ("CERTGATE_DATABASE_URL", "mysql://x"),
             ("CERTGATE_LISTEN", "nowhere"),
             ("CERTGATE_VERIFY_BODY", "maybe"),
+            ("CERTGATE_DANGER_VERIFY_BODY", "maybe"),
             ("CERTGATE_DECISION_CACHE_SECONDS", "11"),
             ("CERTGATE_DECISION_CACHE_SECONDS", "-1"),
             ("CERTGATE_BASE_PATH", "api/relative"),

@@ -576,7 +576,7 @@ async fn agents_with_the_admin_profile_may_use_the_admin_api_by_certificate() {
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
 
-    let off = spawn_app_with(&[("CERTGATE_ADMIN_CERTIFICATE_AUTH", "false")]).await;
+    let off = spawn_app_with(&[("CERTGATE_DANGER_ADMIN_CERTIFICATE_AUTH", "false")]).await;
     let (_, admin) = off
         .enrol_host(
             &AgentHost::new(),

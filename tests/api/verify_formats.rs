@@ -850,7 +850,7 @@ async fn the_seed_json_body_form() {
 
 #[tokio::test]
 async fn the_json_body_can_be_switched_off() {
-    let app = spawn_app_with(&[("CERTGATE_VERIFY_BODY", "false")]).await;
+    let app = spawn_app_with(&[("CERTGATE_DANGER_VERIFY_BODY", "false")]).await;
     let ca_id = app.add_ca(&pki().root).await;
     let cert = pki().leaf("body-off.example");
     let agent = app.enrol(&cert, &ca_id).await;
