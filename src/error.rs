@@ -171,8 +171,22 @@ impl ApiError {
                     "the database cannot be reached right now; retry shortly",
                 )
             }
+            StoreError::Full(_) => Self::unwritable(
+                error,
+                "the database's storage is full; writes work again once space is freed",
+            ),
+            StoreError::ReadOnly(_) => Self::unwritable(
+                error,
+                "the database is read-only; writes work again once it is writable",
+            ),
             StoreError::Other(_) | StoreError::Corrupt(_) => Self::internal(error),
         }
+    }
+
+    /// The store is there but takes no write: the operator has to act, hence an error.
+    fn unwritable(error: &StoreError, message: &str) -> Self {
+        tracing::error!(%error, "the database cannot be written");
+        Self::unavailable("database_unavailable", message)
     }
 
     fn of_certificate(error: &CertError) -> Self {

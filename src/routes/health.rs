@@ -5,6 +5,7 @@ use std::time::Duration;
 use actix_web::{HttpResponse, web};
 
 use crate::state::AppState;
+use crate::store::StoreError;
 
 /// Under a Kubernetes probe's one-second timeout, with room to spare.
 const READY_TIMEOUT: Duration = Duration::from_millis(200);
@@ -13,21 +14,23 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// Ready when the database answers within 200 ms.
+/// Ready when the store could take a write now, asked within 200 ms. The reason of a 503
+/// is one of `database_unreachable`, `database_timeout`, `storage_full`, `read_only`.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+    let reason = match tokio::time::timeout(READY_TIMEOUT, state.store.check_writable()).await {
+        Ok(Ok(())) => return HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+        Err(_) => "database_timeout",
         Ok(Err(error)) => {
-            tracing::warn!(%error, "readiness check: database unreachable");
-            not_ready("database unreachable")
+            tracing::warn!(%error, "readiness check: the store cannot be written");
+            match error {
+                StoreError::Full(_) => "storage_full",
+                StoreError::ReadOnly(_) => "read_only",
+                _ => "database_unreachable",
+            }
         }
-        Err(_) => not_ready("database did not answer in time"),
-    }
-}
-
-fn not_ready(why: &str) -> HttpResponse {
+    };
     HttpResponse::ServiceUnavailable()
-        .json(serde_json::json!({"status": "not_ready", "reason": why}))
+        .json(serde_json::json!({"status": "not_ready", "reason": reason}))
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -8,6 +8,7 @@ mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
+mod volume;
 
 use std::sync::Arc;
 
@@ -36,13 +37,28 @@ pub enum StoreError {
     /// The row changed between read and write; the caller may retry.
     #[error("concurrent update")]
     Concurrent,
-    /// The database cannot be reached or gave no connection in time; a retry may work.
+    /// The database cannot be reached, is busy or gave no connection in time; a retry may
+    /// work.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The database's storage has no room for a write; writing works again once space is
+    /// freed.
+    #[error("database storage is full: {0}")]
+    Full(String),
+    /// The database refuses writes (a read-only file system or file, a standby server).
+    #[error("database is read-only: {0}")]
+    ReadOnly(String),
     #[error("database: {0}")]
     Other(#[source] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+/// What a database error says about the store, as far as the backend can tell.
+enum Fault {
+    Unavailable,
+    Full,
+    ReadOnly,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -50,6 +66,15 @@ impl From<sqlx::Error> for StoreError {
         match &error {
             sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            sqlx::Error::Database(db) => {
+                let fault = sqlite::fault(db.as_ref()).or_else(|| postgres::fault(db.as_ref()));
+                match fault {
+                    Some(Fault::Unavailable) => Self::Unavailable(error),
+                    Some(Fault::Full) => Self::Full(db.message().to_owned()),
+                    Some(Fault::ReadOnly) => Self::ReadOnly(db.message().to_owned()),
+                    None => Self::Other(error),
+                }
+            }
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 Self::Unavailable(error)
             }
@@ -131,7 +156,9 @@ pub struct Sighting {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    async fn ping(&self) -> Result<(), StoreError>;
+    /// Whether a write could be stored now: the database answers, and (where it can be
+    /// told without writing) has room and accepts writes.
+    async fn check_writable(&self) -> Result<(), StoreError>;
     /// Closes the pool once everything is written (SQLite first moves its write-ahead log
     /// into the database file, so that file alone is a complete copy).
     async fn close(&self);

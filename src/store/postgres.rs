@@ -10,9 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgQueryResult};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::StoreError;
 use super::rows::{INDEX_AGENTS_SQL, indexed_agent};
 use super::sql::{Backend, Parameters, SqlStore};
+use super::{Fault, StoreError};
 use crate::domain::agent::IndexedAgent;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -74,15 +74,31 @@ impl PostgresStore {
     }
 }
 
-/// Whether PostgreSQL may answer later: not reachable, or starting or shutting down
-/// (SQLSTATE class 57, operator intervention; class 08, connection exception).
+/// Whether PostgreSQL may answer later: not reachable, starting or shutting down, out of
+/// connections.
 fn worth_waiting(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("57") || code.starts_with("08")),
+        sqlx::Error::Database(db) => matches!(fault(db.as_ref()), Some(Fault::Unavailable)),
         _ => false,
+    }
+}
+
+/// What a PostgreSQL error says about the server, by SQLSTATE: 53100 disk_full, 25006
+/// read_only_sql_transaction (a standby), and the classes a retry may cure: 08 connection
+/// exception, 53 insufficient resources, 57 operator intervention (shutting down, say).
+pub(super) fn fault(error: &dyn sqlx::error::DatabaseError) -> Option<Fault> {
+    let error = error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    match error.code() {
+        "53100" => Some(Fault::Full),
+        "25006" => Some(Fault::ReadOnly),
+        code if ["08", "53", "57"]
+            .iter()
+            .any(|class| code.starts_with(class)) =>
+        {
+            Some(Fault::Unavailable)
+        }
+        _ => None,
     }
 }
 
@@ -111,6 +127,20 @@ impl Backend for Postgres {
 
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()
+    }
+
+    /// Reachable, and not a standby that refuses every write.
+    async fn check_writable(pool: &PgPool) -> Result<(), StoreError> {
+        let read_only: String =
+            sqlx::query_scalar("SELECT current_setting('transaction_read_only')")
+                .fetch_one(pool)
+                .await?;
+        if read_only == "on" {
+            return Err(StoreError::ReadOnly(
+                "the PostgreSQL server accepts no writes (a standby?)".to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     async fn before_close(_: &PgPool) {}

@@ -46,6 +46,9 @@ pub trait Backend: sqlx::Database {
 
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
+    /// [`Store::check_writable`](super::Store::check_writable), without writing.
+    async fn check_writable(pool: &sqlx::Pool<Self>) -> Result<(), StoreError>;
+
     /// What to do before the pool closes at shutdown.
     async fn before_close(pool: &sqlx::Pool<Self>);
 
@@ -79,9 +82,8 @@ where
     usize: sqlx::ColumnIndex<<DB as sqlx::Database>::Row>,
     for<'r> &'r str: sqlx::ColumnIndex<<DB as sqlx::Database>::Row>,
 {
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        DB::check_writable(&self.pool).await
     }
 
     async fn close(&self) {

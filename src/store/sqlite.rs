@@ -11,11 +11,11 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
     SqliteSynchronous,
 };
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, Sqlite, SqlitePool, Transaction};
 
-use super::StoreError;
 use super::rows::{SQLITE_INDEX_PAGE_SQL, indexed_agents};
 use super::sql::{Backend, Parameters, SqlStore};
+use super::{Fault, StoreError, volume};
 use crate::domain::agent::IndexedAgent;
 
 /// Agents per page when the trust index is loaded.
@@ -25,13 +25,33 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 pub type SqliteStore = SqlStore<Sqlite>;
 
+/// The directory a database file lives in (`.` for a bare file name).
+fn directory_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// What a SQLite error says about the database, by primary result code: SQLITE_FULL,
+/// SQLITE_READONLY, and those a retry may cure (SQLITE_BUSY and SQLITE_LOCKED: a lock held
+/// beyond the busy timeout; SQLITE_IOERR; SQLITE_CANTOPEN).
+pub(super) fn fault(error: &dyn sqlx::error::DatabaseError) -> Option<Fault> {
+    error.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    let code: i32 = error.code()?.parse().ok()?;
+    match code & 0xff {
+        13 => Some(Fault::Full),
+        8 => Some(Fault::ReadOnly),
+        5 | 6 | 10 | 14 => Some(Fault::Unavailable),
+        _ => None,
+    }
+}
+
 impl SqliteStore {
     pub async fn open(path: &Path, max_connections: u32) -> anyhow::Result<Self> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                anyhow::anyhow!("cannot create data directory {}: {e}", parent.display())
-            })?;
-        }
+        let dir = directory_of(path);
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
+        volume::check(dir).map_err(|error| anyhow::anyhow!("cannot store data: {error}"))?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -44,6 +64,17 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
+            .after_release(|connection, _| {
+                Box::pin(async move {
+                    // When COMMIT fails (a full disk), SQLite rolls the transaction back
+                    // but sqlx-sqlite keeps counting it as open, and the ROLLBACK queued
+                    // by the dropped transaction fails, so every later BEGIN on this
+                    // connection would fail: such a connection is closed, never reused.
+                    // The ping first lets that queued ROLLBACK run.
+                    connection.ping().await?;
+                    Ok(!connection.is_in_transaction())
+                })
+            })
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
@@ -82,6 +113,13 @@ impl Backend for Sqlite {
 
     async fn change_signals(_: &SqlitePool) -> Option<BoxStream<'static, ()>> {
         None
+    }
+
+    /// The volume has room and accepts writes, and the database answers.
+    async fn check_writable(pool: &SqlitePool) -> Result<(), StoreError> {
+        volume::check(directory_of(pool.connect_options().get_filename()))?;
+        sqlx::query("SELECT 1").execute(pool).await?;
+        Ok(())
     }
 
     /// Moves the write-ahead log into the database file and empties it: a clean stop

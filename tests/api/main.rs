@@ -20,6 +20,7 @@ mod path_validation;
 mod persistence;
 mod proxy_replay;
 mod renewal;
+mod store_faults;
 mod verify_decisions;
 mod verify_formats;
 

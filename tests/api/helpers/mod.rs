@@ -20,10 +20,12 @@ use crate::pki::{TestCa, TestCert};
 mod answers;
 mod db;
 mod process;
+mod volume;
 
 pub use answers::{ApiResponse, VerifyAnswer};
 pub use db::TestDb;
 pub use process::{BinaryApi, ServerProcess};
+pub use volume::Volume;
 
 pub const BASE_PATH: &str = "/api/ext/cockpit-enterprise/mtls";
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests";

@@ -1,0 +1,148 @@
+//! The store failing under a running certgate: a full and a read-only SQLite volume. Verify
+//! keeps deciding from memory, admin writes answer 503 `database_unavailable` (never a 2xx
+//! that is lost, never a 500), `/readyz` says why, and writes recover by themselves.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{ApiResponse, TestApp, Volume, spawn_app_with};
+use crate::pki::pki;
+
+async fn on_volume(volume: &Volume) -> TestApp {
+    let data_dir = volume.path().to_str().unwrap().to_owned();
+    spawn_app_with(&[
+        ("CERTGATE_DATA_DIR", &data_dir),
+        ("CERTGATE_DATABASE_URL", &volume.sqlite_url()),
+    ])
+    .await
+}
+
+async fn readiness(app: &TestApp) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+/// An admin write that changes a stored row: the agent's tags.
+async fn tag(app: &TestApp, agent_id: &str, tag: usize) -> ApiResponse {
+    app.update_agent(agent_id, &json!({"tags": [format!("t{tag}")]}))
+        .await
+}
+
+#[tokio::test]
+async fn a_full_volume_answers_503_and_writes_recover_once_space_is_freed() {
+    let Some(volume) = Volume::mount("6m") else {
+        return;
+    };
+    let app = on_volume(&volume).await;
+    let ca_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("full-disk.example");
+    let agent = app.enrol(&cert, &ca_id).await;
+    let agent_id = agent["id"].as_str().unwrap();
+
+    volume.fill();
+    let mut refused = 0;
+    for round in 0..20 {
+        let newcomer = pki().leaf(&format!("while-full-{round}.example"));
+        let body = json!({"hostname": newcomer.cn, "certificate": newcomer.pem(), "ca_id": ca_id});
+        for response in [
+            app.enrol_agent(&body).await,
+            tag(&app, agent_id, round).await,
+        ] {
+            match response.status {
+                StatusCode::OK | StatusCode::CREATED => {}
+                _ => {
+                    response.assert_error(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    assert!(refused > 0, "no write failed on a full volume");
+    let (status, body) = readiness(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["reason"], "storage_full", "{body}");
+    app.verify_fingerprint(&cert).await.assert_allowed(&agent);
+
+    volume.free();
+    let (status, body) = readiness(&app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for round in 0..40 {
+        tag(&app, agent_id, 100 + round)
+            .await
+            .assert_status(StatusCode::OK);
+    }
+    assert_eq!(app.agent(agent_id).await["tags"], json!(["t139"]));
+    let newcomer = pki().leaf("after-full.example");
+    app.enrol(&newcomer, &ca_id).await;
+    app.verify_fingerprint(&newcomer).await.assert_status(200);
+}
+
+/// `certgate serve` on `volume`: its exit status and what it printed.
+async fn serve_on(volume: &Volume) -> (std::process::ExitStatus, String) {
+    let data_dir = volume.path().to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+            .arg("serve")
+            .env_clear()
+            .env("CERTGATE_LISTEN", "127.0.0.1:0")
+            .env("CERTGATE_DATA_DIR", &data_dir)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status, printed)
+}
+
+#[tokio::test]
+async fn start_up_refuses_a_read_only_or_full_data_directory_naming_it() {
+    let Some(volume) = Volume::mount("4m") else {
+        return;
+    };
+    let named = volume.path().display().to_string();
+    {
+        let mut app = on_volume(&volume).await;
+        app.add_ca(&pki().root).await;
+        app.stop().await;
+    }
+
+    volume.fill();
+    let (status, printed) = serve_on(&volume).await;
+    assert!(!status.success(), "{printed}");
+    assert!(
+        printed.contains(&format!("{named} has 0 KiB free")),
+        "{printed}"
+    );
+    assert_eq!(
+        printed.matches("cannot store data").count(),
+        1,
+        "once: {printed}"
+    );
+    volume.free();
+
+    volume.remount("ro");
+    let (status, printed) = serve_on(&volume).await;
+    assert!(!status.success(), "{printed}");
+    assert!(
+        printed.contains(&format!("{named} is on a read-only file system")),
+        "{printed}"
+    );
+    volume.remount("rw");
+
+    let mut app = on_volume(&volume).await;
+    let (status, body) = readiness(&app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        app.ca_total().await,
+        1,
+        "what was stored before is still there"
+    );
+    app.stop().await;
+}
