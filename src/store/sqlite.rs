@@ -25,6 +25,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 pub type SqliteStore = SqlStore<Sqlite>;
 
+/// How long a request waits for a pooled connection, and then for the write lock, before
+/// the store counts as unavailable: a lock held longer (another process, a stuck backup
+/// tool) answers 503 within 2 s. Writes queued behind certgate's own take a few ms each.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
 /// The directory a database file lives in (`.` for a bare file name).
 fn directory_of(path: &Path) -> &Path {
     path.parent()
@@ -61,9 +66,10 @@ impl SqliteStore {
             .foreign_keys(true)
             // After a burst the log is cut back to this once it restarts.
             .pragma("journal_size_limit", (64 * 1024 * 1024).to_string())
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(MAX_WAIT);
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
+            .acquire_timeout(MAX_WAIT)
             .after_release(|connection, _| {
                 Box::pin(async move {
                     // When COMMIT fails (a full disk), SQLite rolls the transaction back

@@ -1,6 +1,7 @@
-//! The store failing under a running certgate: a full and a read-only SQLite volume. Verify
-//! keeps deciding from memory, admin writes answer 503 `database_unavailable` (never a 2xx
-//! that is lost, never a 500), `/readyz` says why, and writes recover by themselves.
+//! The SQLite store failing: a full volume and a write lock held by another process under a
+//! running certgate, a full or read-only volume at start. Verify keeps deciding from memory,
+//! admin writes answer 503 `database_unavailable` (never a 2xx that is lost, never a 500),
+//! `/readyz` says why, writes recover by themselves, and start-up refuses naming the path.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -80,6 +81,44 @@ async fn a_full_volume_answers_503_and_writes_recover_once_space_is_freed() {
     let newcomer = pki().leaf("after-full.example");
     app.enrol(&newcomer, &ca_id).await;
     app.verify_fingerprint(&newcomer).await.assert_status(200);
+}
+
+#[tokio::test]
+async fn a_write_lock_held_elsewhere_answers_503_quickly_and_writes_resume_after() {
+    use sqlx::{Connection, Executor};
+
+    let data_dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", data_dir.path().join("certgate.db").display());
+    let app = spawn_app_with(&[
+        ("CERTGATE_DATA_DIR", data_dir.path().to_str().unwrap()),
+        ("CERTGATE_DATABASE_URL", &url),
+    ])
+    .await;
+    let ca_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("locked.example");
+    let agent = app.enrol(&cert, &ca_id).await;
+    let agent_id = agent["id"].as_str().unwrap();
+
+    let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    holder.execute("BEGIN IMMEDIATE").await.unwrap();
+    let started = std::time::Instant::now();
+    tag(&app, agent_id, 1)
+        .await
+        .assert_error(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable");
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(2),
+        "answered after {waited:?}"
+    );
+    app.verify_fingerprint(&cert).await.assert_allowed(&agent);
+
+    holder.execute("ROLLBACK").await.unwrap();
+    for round in 0..10 {
+        tag(&app, agent_id, round)
+            .await
+            .assert_status(StatusCode::OK);
+    }
+    assert_eq!(app.agent(agent_id).await["tags"], json!(["t9"]));
 }
 
 /// `certgate serve` on `volume`: its exit status and what it printed.
