@@ -75,9 +75,13 @@ impl From<sqlx::Error> for StoreError {
                     None => Self::Other(error),
                 }
             }
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                Self::Unavailable(error)
-            }
+            // Protocol and Tls: the connection broke off mid-handshake (a server or a
+            // proxy in front of it going away).
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::Tls(_) => Self::Unavailable(error),
             _ => Self::Other(error),
         }
     }

@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ApiResponse, TestApp, Volume, spawn_app_with};
+use crate::helpers::{ApiResponse, Relay, TestApp, TestDb, Volume, spawn_app_with};
 use crate::pki::pki;
 
 async fn on_volume(volume: &Volume) -> TestApp {
@@ -119,6 +119,75 @@ async fn a_write_lock_held_elsewhere_answers_503_quickly_and_writes_resume_after
             .assert_status(StatusCode::OK);
     }
     assert_eq!(app.agent(agent_id).await["tags"], json!(["t9"]));
+}
+
+/// PostgreSQL taken away (every connection closed, new ones refused) and given back, as a
+/// stopped and restarted server would be, through a relay the test controls.
+#[tokio::test]
+async fn a_postgresql_outage_answers_503_within_2_s_and_writes_resume_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::create(&dir).await;
+    let TestDb::Postgres { url, .. } = &db else {
+        eprintln!("skipped: needs CERTGATE_TEST_POSTGRES_URL");
+        return;
+    };
+    let mut relayed = reqwest::Url::parse(url).unwrap();
+    let target = format!(
+        "{}:{}",
+        relayed.host_str().unwrap(),
+        relayed.port().unwrap_or(5432)
+    );
+    let target = tokio::net::lookup_host(&target)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let relay = Relay::start(target).await;
+    relayed.set_host(Some("127.0.0.1")).unwrap();
+    relayed.set_port(Some(relay.port())).unwrap();
+    let app = spawn_app_with(&[("CERTGATE_DATABASE_URL", relayed.as_str())]).await;
+    let ca_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("outage.example");
+    let agent = app.enrol(&cert, &ca_id).await;
+    let agent_id = agent["id"].as_str().unwrap();
+
+    relay.cut();
+    for round in 0..3 {
+        let started = std::time::Instant::now();
+        tag(&app, agent_id, round)
+            .await
+            .assert_error(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable");
+        let waited = started.elapsed();
+        assert!(
+            waited < std::time::Duration::from_secs(2),
+            "answered after {waited:?}"
+        );
+        let started = std::time::Instant::now();
+        let (status, body) = readiness(&app).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        let waited = started.elapsed();
+        assert!(
+            waited < std::time::Duration::from_secs(1),
+            "readiness after {waited:?}"
+        );
+        app.verify_fingerprint(&cert).await.assert_allowed(&agent);
+    }
+
+    relay.restore();
+    let (status, body) = readiness(&app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for round in 0..10 {
+        tag(&app, agent_id, 10 + round)
+            .await
+            .assert_status(StatusCode::OK);
+    }
+    assert_eq!(app.agent(agent_id).await["tags"], json!(["t19"]));
+    app.revoke_agent(agent_id)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    app.verify_fingerprint(&cert)
+        .await
+        .assert_denied(403, "agent_revoked");
 }
 
 /// `certgate serve` on `volume`: its exit status and what it printed.

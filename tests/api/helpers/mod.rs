@@ -20,11 +20,13 @@ use crate::pki::{TestCa, TestCert};
 mod answers;
 mod db;
 mod process;
+mod relay;
 mod volume;
 
 pub use answers::{ApiResponse, VerifyAnswer};
 pub use db::TestDb;
 pub use process::{BinaryApi, ServerProcess};
+pub use relay::Relay;
 pub use volume::Volume;
 
 pub const BASE_PATH: &str = "/api/ext/cockpit-enterprise/mtls";
