@@ -34,6 +34,19 @@ async fn tag(app: &TestApp, agent_id: &str, tag: usize) -> ApiResponse {
         .await
 }
 
+/// Once the store can be written again: ready, and `count` writes in a row land.
+async fn writes_resume(app: &TestApp, agent_id: &str, count: usize) {
+    let (status, body) = readiness(app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for round in 1000..1000 + count {
+        tag(app, agent_id, round)
+            .await
+            .assert_status(StatusCode::OK);
+    }
+    let last = format!("t{}", 1000 + count - 1);
+    assert_eq!(app.agent(agent_id).await["tags"], json!([last]));
+}
+
 #[tokio::test]
 async fn a_full_volume_answers_503_and_writes_recover_once_space_is_freed() {
     let Some(volume) = Volume::mount("6m") else {
@@ -70,14 +83,7 @@ async fn a_full_volume_answers_503_and_writes_recover_once_space_is_freed() {
     app.verify_fingerprint(&cert).await.assert_allowed(&agent);
 
     volume.free();
-    let (status, body) = readiness(&app).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    for round in 0..40 {
-        tag(&app, agent_id, 100 + round)
-            .await
-            .assert_status(StatusCode::OK);
-    }
-    assert_eq!(app.agent(agent_id).await["tags"], json!(["t139"]));
+    writes_resume(&app, agent_id, 40).await;
     let newcomer = pki().leaf("after-full.example");
     app.enrol(&newcomer, &ca_id).await;
     app.verify_fingerprint(&newcomer).await.assert_status(200);
@@ -113,12 +119,7 @@ async fn a_write_lock_held_elsewhere_answers_503_quickly_and_writes_resume_after
     app.verify_fingerprint(&cert).await.assert_allowed(&agent);
 
     holder.execute("ROLLBACK").await.unwrap();
-    for round in 0..10 {
-        tag(&app, agent_id, round)
-            .await
-            .assert_status(StatusCode::OK);
-    }
-    assert_eq!(app.agent(agent_id).await["tags"], json!(["t9"]));
+    writes_resume(&app, agent_id, 10).await;
 }
 
 /// PostgreSQL taken away (every connection closed, new ones refused) and given back, as a
@@ -174,14 +175,7 @@ async fn a_postgresql_outage_answers_503_within_2_s_and_writes_resume_after() {
     }
 
     relay.restore();
-    let (status, body) = readiness(&app).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    for round in 0..10 {
-        tag(&app, agent_id, 10 + round)
-            .await
-            .assert_status(StatusCode::OK);
-    }
-    assert_eq!(app.agent(agent_id).await["tags"], json!(["t19"]));
+    writes_resume(&app, agent_id, 10).await;
     app.revoke_agent(agent_id)
         .await
         .assert_status(StatusCode::NO_CONTENT);
