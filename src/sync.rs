@@ -106,9 +106,12 @@ impl Follower {
                         ticker.tick().await;
                     }
                 }
-                if let Err(error) = self.catch_up().await {
-                    self.metrics.sync_errors.inc();
-                    tracing::warn!(%error, "could not follow the change feed; retrying");
+                match self.catch_up().await {
+                    Ok(()) => self.metrics.feed_read(),
+                    Err(error) => {
+                        self.metrics.sync_errors.inc();
+                        tracing::warn!(%error, "could not follow the change feed; retrying");
+                    }
                 }
                 let now = OffsetDateTime::now_utc();
                 if now - last_prune > time::Duration::hours(1) {

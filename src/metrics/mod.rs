@@ -4,9 +4,11 @@
 mod verify;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use prometheus::core::{Collector, Desc};
-use prometheus::{Encoder, IntCounter, IntGauge, Registry, TextEncoder};
+use prometheus::{Encoder, Gauge, IntCounter, IntGauge, Registry, TextEncoder};
 
 use crate::domain::verify::Rejection;
 use verify::VerifyStats;
@@ -38,6 +40,10 @@ pub struct Metrics {
     pub cas: IntGauge,
     pub last_seen_flush_errors: IntCounter,
     pub sync_errors: IntCounter,
+    sync_lag: Gauge,
+    started: Instant,
+    /// When the change feed was last read to its end, in ms after `started`.
+    feed_read_ms: AtomicU64,
 }
 
 impl Metrics {
@@ -59,6 +65,12 @@ impl Metrics {
             "Failed attempts to follow the change feed",
         )?;
         registry.register(Box::new(sync_errors.clone()))?;
+        let sync_lag = Gauge::new(
+            "certgate_sync_lag_seconds",
+            "Seconds since the change feed was last read to its end: every change committed \
+             through another replica before then is in this replica's decisions",
+        )?;
+        registry.register(Box::new(sync_lag.clone()))?;
         Ok(Self {
             registry,
             verify,
@@ -66,7 +78,16 @@ impl Metrics {
             cas,
             last_seen_flush_errors,
             sync_errors,
+            sync_lag,
+            started: Instant::now(),
+            feed_read_ms: AtomicU64::new(0),
         })
+    }
+
+    /// The change feed has just been read to its end.
+    pub fn feed_read(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.feed_read_ms.store(ms, Ordering::Relaxed);
     }
 
     pub fn observe_verify_latency(&self, elapsed: std::time::Duration) {
@@ -83,6 +104,9 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
+        let since_start = self.started.elapsed().as_secs_f64();
+        let read_at = self.feed_read_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+        self.sync_lag.set((since_start - read_at).max(0.0));
         let mut buffer = Vec::new();
         if TextEncoder::new()
             .encode(&self.registry.gather(), &mut buffer)

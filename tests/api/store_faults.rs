@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ApiResponse, Relay, TestApp, TestDb, Volume, spawn_app_with};
+use crate::helpers::{ApiResponse, Relay, TestApp, TestDb, Volume, eventually, spawn_app_with};
 use crate::pki::pki;
 
 async fn on_volume(volume: &Volume) -> TestApp {
@@ -26,6 +26,24 @@ async fn readiness(app: &TestApp) -> (StatusCode, Value) {
         .await
         .unwrap();
     (response.status(), response.json().await.unwrap())
+}
+
+/// `certgate_sync_lag_seconds` from `/metrics`.
+async fn sync_lag(app: &TestApp) -> f64 {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("certgate_sync_lag_seconds "))
+        .unwrap_or_else(|| panic!("no sync lag in:\n{text}"))
+        .parse()
+        .unwrap()
 }
 
 /// An admin write that changes a stored row: the agent's tags.
@@ -174,8 +192,27 @@ async fn a_postgresql_outage_answers_503_within_2_s_and_writes_resume_after() {
         app.verify_fingerprint(&cert).await.assert_allowed(&agent);
     }
 
+    let lagging = eventually(std::time::Duration::from_secs(5), || async {
+        (sync_lag(&app).await >= 1.5).then_some(())
+    })
+    .await;
+    assert!(
+        lagging.is_some(),
+        "the feed goes unread, yet the lag stays at {}",
+        sync_lag(&app).await
+    );
+
     relay.restore();
     writes_resume(&app, agent_id, 10).await;
+    let caught_up = eventually(std::time::Duration::from_secs(5), || async {
+        (sync_lag(&app).await < 1.0).then_some(())
+    })
+    .await;
+    assert!(
+        caught_up.is_some(),
+        "the sync lag stays at {}",
+        sync_lag(&app).await
+    );
     app.revoke_agent(agent_id)
         .await
         .assert_status(StatusCode::NO_CONTENT);
