@@ -23,6 +23,36 @@ pub struct LastSeen {
     pending: Mutex<Pending>,
 }
 
+/// Sightings taken from the queue and not yet written: dropped unwritten (a failed or a
+/// cancelled flush), they go back to the queue, where a newer sighting of the same agent
+/// stays.
+struct Unwritten<'a> {
+    last_seen: &'a LastSeen,
+    batch: Pending,
+}
+
+impl Unwritten<'_> {
+    fn written(mut self) {
+        self.batch.clear();
+    }
+}
+
+impl Drop for Unwritten<'_> {
+    fn drop(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let mut pending = self
+            .last_seen
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (id, seen) in self.batch.drain() {
+            pending.entry(id).or_insert(seen);
+        }
+    }
+}
+
 impl LastSeen {
     /// Takes the clock as `SystemTime`: the calendar form is only worked out for a sighting
     /// that is kept.
@@ -52,13 +82,18 @@ impl LastSeen {
         std::mem::replace(&mut *pending, fresh)
     }
 
-    /// Writes everything queued. On failure the sightings are queued again (newer ones win).
+    /// Writes everything queued. On failure the sightings are queued again (newer ones win),
+    /// and so they are when the flush is cancelled (a stop aborts the flushing task).
     pub async fn flush(&self, store: &dyn Store, metrics: &Metrics) {
-        let batch = self.take();
-        if batch.is_empty() {
+        let batch = Unwritten {
+            last_seen: self,
+            batch: self.take(),
+        };
+        if batch.batch.is_empty() {
             return;
         }
         let mut sightings: Vec<Sighting> = batch
+            .batch
             .iter()
             .map(|(id, (at, ip))| Sighting {
                 agent_id: *id,
@@ -68,12 +103,11 @@ impl LastSeen {
             .collect();
         // In key order the database walks its index once instead of jumping about it.
         sightings.sort_unstable_by_key(|sighting| sighting.agent_id);
-        if let Err(error) = store.record_sightings(&sightings).await {
-            metrics.last_seen_flush_errors.inc();
-            tracing::warn!(%error, count = sightings.len(), "could not record last_seen; will retry");
-            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            for (id, seen) in batch {
-                pending.entry(id).or_insert(seen);
+        match store.record_sightings(&sightings).await {
+            Ok(()) => batch.written(),
+            Err(error) => {
+                metrics.last_seen_flush_errors.inc();
+                tracing::warn!(%error, count = sightings.len(), "could not record last_seen; will retry");
             }
         }
     }

@@ -143,8 +143,10 @@ impl Application {
     /// Serves until stopped (SIGTERM, SIGINT or the handle), then writes what is pending.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let result = self.server.await;
-        for task in &self.background {
+        for task in self.background {
             task.abort();
+            // A flush cut short puts its sightings back in the queue once it is dropped.
+            let _ = task.await;
         }
         self.state
             .last_seen

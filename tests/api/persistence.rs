@@ -206,6 +206,48 @@ async fn pending_last_seen_is_written_on_graceful_shutdown() {
     assert_eq!(agent["last_seen_ip"], "198.51.100.4");
 }
 
+/// A stop that lands while a periodic flush is still waiting for the database cancels that
+/// flush; its sightings are written by the last flush on the way out, not lost with it.
+#[tokio::test]
+async fn a_flush_cut_short_by_a_stop_loses_no_sighting() {
+    use sqlx::{Connection, Executor};
+
+    let data_dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", data_dir.path().join("certgate.db").display());
+    let mut app = spawn_app_with(&[
+        ("CERTGATE_DATA_DIR", data_dir.path().to_str().unwrap()),
+        ("CERTGATE_DATABASE_URL", &url),
+        ("CERTGATE_LAST_SEEN_FLUSH_MS", "100"),
+    ])
+    .await;
+    let ca_id = app.add_ca(&pki().root).await;
+    let cert = pki().leaf("cut-short.example");
+    let id = app.enrol(&cert, &ca_id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    holder.execute("BEGIN IMMEDIATE").await.unwrap();
+    app.verify(&[
+        ("X-Client-Cert", &cert.nginx_escaped()),
+        ("X-Real-IP", "198.51.100.7"),
+    ])
+    .await
+    .assert_status(200);
+    // The next periodic flush takes the sighting and waits for the lock (up to 1 s).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        holder.execute("ROLLBACK").await.unwrap();
+    });
+    app.restart().await;
+    release.await.unwrap();
+
+    let agent = app.agent(&id).await;
+    assert_eq!(agent["last_seen_ip"], "198.51.100.7", "{agent}");
+}
+
 /// On PostgreSQL a replica hears of a change at once (NOTIFY), not at its next poll: with
 /// polling a minute apart, a disable still reaches the other replica within seconds.
 #[tokio::test]
