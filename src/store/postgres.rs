@@ -70,7 +70,10 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|error| anyhow::anyhow!("migrating PostgreSQL at {server}: {error}"))?;
-        Ok(Self { pool })
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+        })
     }
 }
 

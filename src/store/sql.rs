@@ -60,9 +60,14 @@ pub trait Backend: sqlx::Database {
     async fn change_signals(pool: &sqlx::Pool<Self>) -> Option<BoxStream<'static, ()>>;
 }
 
-/// A store on one database pool.
+/// A store on one database: reads take any connection of `pool`, writes go through
+/// `writer`.
 pub struct SqlStore<DB: sqlx::Database> {
     pub(super) pool: sqlx::Pool<DB>,
+    /// For SQLite a pool of one connection, so certgate's own writers queue in turn rather
+    /// than poll for the database lock (SQLite's busy handler sleeps and retries, and a
+    /// writer can lose every retry to the others); for PostgreSQL `pool` itself.
+    pub(super) writer: sqlx::Pool<DB>,
 }
 
 #[async_trait::async_trait]
@@ -87,7 +92,8 @@ where
     }
 
     async fn close(&self) {
-        DB::before_close(&self.pool).await;
+        DB::before_close(&self.writer).await;
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -96,7 +102,7 @@ where
     }
 
     async fn insert_ca(&self, ca: &Ca) -> Result<(), StoreError> {
-        let mut tx = DB::write_tx(&self.pool).await?;
+        let mut tx = DB::write_tx(&self.writer).await?;
         sqlx::query(
             "INSERT INTO cas (id, name, fingerprint, subject, not_before, not_after, \
              certificate_pem, created_at, removed_at, internal) \
@@ -164,7 +170,7 @@ where
     }
 
     async fn remove_ca(&self, id: CaId, now: OffsetDateTime) -> Result<(), StoreError> {
-        let mut tx = DB::write_tx(&self.pool).await?;
+        let mut tx = DB::write_tx(&self.writer).await?;
         let removed =
             sqlx::query("UPDATE cas SET removed_at = $2 WHERE id = $1 AND removed_at IS NULL")
                 .bind(id.to_string())
@@ -188,7 +194,7 @@ where
     }
 
     async fn insert_agent(&self, agent: &Agent, certificate_pem: &str) -> Result<(), StoreError> {
-        let mut tx = DB::write_tx(&self.pool).await?;
+        let mut tx = DB::write_tx(&self.writer).await?;
         Self::insert_agent_row(&mut tx, agent, certificate_pem).await?;
         Self::record_change(&mut tx, "agent", &agent.id.to_string()).await?;
         tx.commit().await?;
@@ -258,7 +264,7 @@ where
             if page.is_empty() {
                 break;
             }
-            let mut tx = DB::write_tx(&self.pool).await?;
+            let mut tx = DB::write_tx(&self.writer).await?;
             for (id, pem) in &page {
                 // A certificate that cannot be read is marked, so it is not read again.
                 let identity = of_certificate(pem).map_or_else(String::new, |i| i.to_string());
@@ -279,7 +285,7 @@ where
         .fetch_all(&self.pool)
         .await?;
         if !superseded.is_empty() {
-            let mut tx = DB::write_tx(&self.pool).await?;
+            let mut tx = DB::write_tx(&self.writer).await?;
             for (fingerprint, serial, ca_pem) in &superseded {
                 let identity = under_ca(ca_pem, serial).map_or_else(String::new, |i| i.to_string());
                 sqlx::query(
@@ -371,7 +377,7 @@ where
     }
 
     async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError> {
-        let mut tx = DB::write_tx(&self.pool).await?;
+        let mut tx = DB::write_tx(&self.writer).await?;
         let updated = sqlx::query(
             "UPDATE agents SET hostname = $2, description = $3, tags = $4, enabled = $5, \
              allowed_ips = $6, updated_at = $7, revoked_at = $8, version = version + 1 \
@@ -397,7 +403,7 @@ where
     }
 
     async fn record_sightings(&self, sightings: &[Sighting]) -> Result<(), StoreError> {
-        let mut tx = DB::write_tx(&self.pool).await?;
+        let mut tx = DB::write_tx(&self.writer).await?;
         for chunk in sightings.chunks(SIGHTINGS_PER_STATEMENT) {
             let full = chunk.len() == SIGHTINGS_PER_STATEMENT;
             let tail;
@@ -448,7 +454,7 @@ where
         .bind(enrolment.token_digest.as_str())
         .bind(micros(enrolment.expires_at))
         .bind(micros(enrolment.created_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -498,7 +504,7 @@ where
         certificate_pem: &str,
         replaced: Option<&SupersededCertificate>,
     ) -> Result<(), StoreError> {
-        let mut tx = DB::write_tx(&self.pool).await?;
+        let mut tx = DB::write_tx(&self.writer).await?;
         let claimed = sqlx::query(
             "UPDATE enrollments SET used_at = $3 \
              WHERE agent_id = $1 AND token_hash = $2 AND used_at IS NULL",
@@ -535,7 +541,7 @@ where
         certificate_pem: &str,
         superseded: &SupersededCertificate,
     ) -> Result<(), StoreError> {
-        let mut tx = DB::write_tx(&self.pool).await?;
+        let mut tx = DB::write_tx(&self.writer).await?;
         Self::replace_certificate(&mut tx, agent, certificate_pem, &superseded.fingerprint).await?;
         Self::insert_superseded(&mut tx, superseded, agent.updated_at).await?;
         Self::record_change(&mut tx, "agent", &agent.id.to_string()).await?;
@@ -564,7 +570,7 @@ where
              AND agent_id NOT IN (SELECT id FROM agents)",
         )
         .bind(agent_id.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if DB::rows_affected(&deleted) == 0 {
             return Err(StoreError::NotFound);
@@ -599,7 +605,7 @@ where
         .bind(request.status.as_str())
         .bind(micros(request.created_at))
         .bind(micros(request.expires_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -651,7 +657,7 @@ where
         agent: &Agent,
         certificate_pem: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = DB::write_tx(&self.pool).await?;
+        let mut tx = DB::write_tx(&self.writer).await?;
         let decided = sqlx::query(
             "UPDATE enrollment_requests SET status = 'approved', agent_id = $2, \
              decided_at = $3 WHERE id = $1 AND status = 'pending'",
@@ -677,7 +683,7 @@ where
         )
         .bind(id.to_string())
         .bind(micros(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if DB::rows_affected(&decided) == 0 {
             return Err(StoreError::Conflict);
@@ -744,7 +750,7 @@ where
         crl: &StoredCrl,
         now: OffsetDateTime,
     ) -> Result<Vec<AgentId>, StoreError> {
-        let mut tx = DB::write_tx(&self.pool).await?;
+        let mut tx = DB::write_tx(&self.writer).await?;
         let stored = sqlx::query(
             "INSERT INTO crls (ca_id, crl_pem, serials, this_update, next_update, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -825,7 +831,7 @@ where
     }
 
     async fn update_policy(&self, policy: &Policy) -> Result<(), StoreError> {
-        let mut tx = DB::write_tx(&self.pool).await?;
+        let mut tx = DB::write_tx(&self.writer).await?;
         sqlx::query(
             "UPDATE policy SET enforcement_enabled = $1, reject_unknown_certs = $2, \
              auto_enroll = $3, updated_at = $4 WHERE id = 1",
@@ -864,7 +870,7 @@ where
     async fn prune_changes(&self, before: OffsetDateTime) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM changes WHERE at < $1 AND seq < (SELECT MAX(seq) FROM changes)")
             .bind(micros(before))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

@@ -25,9 +25,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 pub type SqliteStore = SqlStore<Sqlite>;
 
-/// How long a request waits for a pooled connection, and then for the write lock, before
-/// the store counts as unavailable: a lock held longer (another process, a stuck backup
-/// tool) answers 503 within 2 s. Writes queued behind certgate's own take a few ms each.
+/// How long a request waits for a pooled connection (a write: for its turn on the one
+/// writing connection), and then for the write lock, before the store counts as
+/// unavailable: a lock held longer (another process, a stuck backup tool) answers 503
+/// within 2 s. A write takes about a millisecond, so a burst of hundreds still lands.
 const MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// The directory a database file lives in (`.` for a bare file name).
@@ -67,8 +68,8 @@ impl SqliteStore {
             // After a burst the log is cut back to this once it restarts.
             .pragma("journal_size_limit", (64 * 1024 * 1024).to_string())
             .busy_timeout(MAX_WAIT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
             .acquire_timeout(MAX_WAIT)
             .after_release(|connection, _| {
                 Box::pin(async move {
@@ -76,15 +77,24 @@ impl SqliteStore {
                     // but sqlx-sqlite keeps counting it as open, and the ROLLBACK queued
                     // by the dropped transaction fails, so every later BEGIN on this
                     // connection would fail: such a connection is closed, never reused.
-                    // The ping first lets that queued ROLLBACK run.
+                    // A transaction still counted as open may be one whose ROLLBACK is
+                    // merely queued: the ping lets it run before the second look.
+                    if !connection.is_in_transaction() {
+                        return Ok(true);
+                    }
                     connection.ping().await?;
                     Ok(!connection.is_in_transaction())
                 })
             })
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(MAX_WAIT)
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
     /// A consistent copy of the live database in a new file (`VACUUM INTO`: readers and

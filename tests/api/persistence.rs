@@ -544,3 +544,49 @@ async fn backup_of_a_live_database_restores_every_agent_and_revocation() {
         .count();
     assert_eq!(revoked, 4);
 }
+
+/// Writers arriving together queue for the database rather than race for it: none is
+/// refused while the store is healthy, however many there are.
+#[tokio::test]
+async fn concurrent_admin_writes_all_land() {
+    const WRITERS: usize = 32;
+    const WRITES_EACH: usize = 20;
+    let app =
+        std::sync::Arc::new(spawn_app_with(&[("CERTGATE_DATABASE_MAX_CONNECTIONS", "8")]).await);
+    let ca_id = app.add_ca(&pki().root).await;
+    let mut agents = Vec::new();
+    for writer in 0..WRITERS {
+        let cert = pki().leaf(&format!("busy-{writer}.example"));
+        agents.push(
+            app.enrol(&cert, &ca_id).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let tasks: Vec<_> = agents
+        .into_iter()
+        .map(|id| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let mut refused = Vec::new();
+                for round in 0..WRITES_EACH {
+                    let body = json!({"tags": [format!("round-{round}")]});
+                    let answer = app.update_agent(&id, &body).await;
+                    if answer.status != StatusCode::OK {
+                        refused.push(format!("{}: {}", answer.status, answer.body));
+                    }
+                }
+                (id, refused)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (id, refused) = task.await.unwrap();
+        assert!(refused.is_empty(), "writes refused: {refused:?}");
+        assert_eq!(
+            app.agent(&id).await["tags"],
+            json!([format!("round-{}", WRITES_EACH - 1)])
+        );
+    }
+}
