@@ -3,7 +3,7 @@
 //! at the latest within one `sync_interval_ms`, which also covers announcements lost while
 //! the listener reconnected.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,17 +71,21 @@ impl Follower {
             if policy {
                 self.trust.set_policy(self.store.policy().await?);
             }
-            for id in agents {
-                match self.store.agent(id).await {
-                    Ok(agent) => {
-                        // Read after the agent, so the list is at least as new as it.
-                        let superseded = self.store.superseded_certificates(Some(id)).await?;
-                        self.trust.set_superseded(id, agent.version, superseded);
-                        self.trust.upsert(&agent);
-                    }
-                    Err(StoreError::NotFound) => {}
-                    Err(error) => return Err(error),
-                }
+            let ids: Vec<AgentId> = agents.into_iter().collect();
+            let stored = self.store.agents(&ids).await?;
+            // Read after the agents, so each list is at least as new as its agent.
+            let mut superseded = HashMap::<AgentId, Vec<_>>::new();
+            for certificate in self.store.superseded_certificates_of(&ids).await? {
+                superseded
+                    .entry(certificate.agent_id)
+                    .or_default()
+                    .push(certificate);
+            }
+            for agent in stored {
+                let certificates = superseded.remove(&agent.id).unwrap_or_default();
+                self.trust
+                    .set_superseded(agent.id, agent.version, certificates);
+                self.trust.upsert(&agent);
             }
             self.applied = last;
             if (changes.len() as i64) < BATCH {

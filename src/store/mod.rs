@@ -183,6 +183,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_agent(&self, agent: &Agent, certificate_pem: &str) -> Result<(), StoreError>;
     async fn agent(&self, id: AgentId) -> Result<Agent, StoreError>;
+    /// Those of `ids` that are stored, in no particular order.
+    async fn agents(&self, ids: &[AgentId]) -> Result<Vec<Agent>, StoreError>;
     /// Every row for this certificate, including revoked and `ca_removed` ones.
     async fn agents_by_fingerprint(&self, fp: &Fingerprint) -> Result<Vec<Agent>, StoreError>;
     /// Every agent whose current or superseded certificate has this identity.
@@ -255,6 +257,11 @@ pub trait Store: Send + Sync + 'static {
     async fn superseded_certificates(
         &self,
         agent_id: Option<AgentId>,
+    ) -> Result<Vec<SupersededCertificate>, StoreError>;
+    /// Every certificate the agents `ids` no longer use.
+    async fn superseded_certificates_of(
+        &self,
+        ids: &[AgentId],
     ) -> Result<Vec<SupersededCertificate>, StoreError>;
     /// Withdraws an unused enrolment of an agent that has no certificate yet.
     async fn cancel_enrolment(&self, agent_id: AgentId) -> Result<(), StoreError>;

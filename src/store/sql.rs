@@ -206,6 +206,24 @@ where
         Self::one_row::<AgentRow, _>(&self.pool, &sql, id.to_string()).await
     }
 
+    async fn agents(&self, ids: &[AgentId]) -> Result<Vec<Agent>, StoreError> {
+        let mut agents = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT {AGENT_COLUMNS} FROM agents WHERE id IN ({})",
+                parameter_list(chunk.len(), DB::PARAMETERS)
+            );
+            let mut query = sqlx::query_as::<_, AgentRow>(&sql).persistent(false);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                agents.push(Agent::try_from(row)?);
+            }
+        }
+        Ok(agents)
+    }
+
     async fn agents_by_fingerprint(&self, fp: &Fingerprint) -> Result<Vec<Agent>, StoreError> {
         let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE fingerprint = $1");
         sqlx::query_as::<_, AgentRow>(&sql)
@@ -564,6 +582,27 @@ where
         rows.into_iter().map(superseded_certificate).collect()
     }
 
+    async fn superseded_certificates_of(
+        &self,
+        ids: &[AgentId],
+    ) -> Result<Vec<SupersededCertificate>, StoreError> {
+        let mut certificates = Vec::new();
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT {SUPERSEDED_COLUMNS} FROM superseded_certificates WHERE agent_id IN ({})",
+                parameter_list(chunk.len(), DB::PARAMETERS)
+            );
+            let mut query = sqlx::query_as::<_, SupersededRow>(&sql).persistent(false);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                certificates.push(superseded_certificate(row)?);
+            }
+        }
+        Ok(certificates)
+    }
+
     async fn cancel_enrolment(&self, agent_id: AgentId) -> Result<(), StoreError> {
         let deleted = sqlx::query(
             "DELETE FROM enrollments WHERE agent_id = $1 AND used_at IS NULL \
@@ -895,34 +934,24 @@ where
     for<'r> &'r str: sqlx::ColumnIndex<<DB as sqlx::Database>::Row>,
 {
     /// Inserts an agent; `Conflict` when another live certificate has its identity
-    /// (writers are serialised, so the check and the insert cannot interleave).
+    /// (writers are serialised, so the check and the insert cannot interleave; one
+    /// statement does both, which spares a round trip to the database per enrolment).
     async fn insert_agent_row<'c>(
         tx: &mut sqlx::Transaction<'c, DB>,
         agent: &Agent,
         certificate_pem: &str,
     ) -> Result<(), StoreError> {
-        if let Some(identity) = identity_text(agent.issuer_serial.as_ref()) {
-            let (held,): (i64,) = sqlx::query_as(
-                "SELECT (SELECT COUNT(*) FROM agents \
-                    WHERE issuer_serial = $1 AND ca_removed_at IS NULL) \
-                 + (SELECT COUNT(*) FROM superseded_certificates s JOIN agents a \
-                    ON a.id = s.agent_id \
-                    WHERE s.issuer_serial = $1 AND a.ca_removed_at IS NULL)",
-            )
-            .bind(&identity)
-            .fetch_one(&mut **tx)
-            .await?;
-            if held > 0 {
-                return Err(StoreError::Conflict);
-            }
-        }
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO agents (id, hostname, description, tags, ca_id, fingerprint, \
              fingerprint_sha1, subject, serial, not_before, not_after, certificate_pem, \
-             enabled, allowed_ips, created_at, updated_at, revoked_at, ca_removed_at, \
-             version, profile, issuer_serial) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-             $16, NULL, NULL, $17, $18, $19)",
+             enabled, allowed_ips, created_at, updated_at, version, profile, issuer_serial) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17, $18, $19 \
+             WHERE NOT EXISTS (SELECT 1 FROM agents \
+                 WHERE issuer_serial = $19 AND ca_removed_at IS NULL) \
+             AND NOT EXISTS (SELECT 1 FROM superseded_certificates s \
+                 JOIN agents a ON a.id = s.agent_id \
+                 WHERE s.issuer_serial = $19 AND a.ca_removed_at IS NULL)",
         )
         .bind(agent.id.to_string())
         .bind(agent.hostname.as_str())
@@ -945,6 +974,9 @@ where
         .bind(identity_text(agent.issuer_serial.as_ref()))
         .execute(&mut **tx)
         .await?;
+        if DB::rows_affected(&inserted) == 0 {
+            return Err(StoreError::Conflict);
+        }
         Ok(())
     }
 
@@ -1076,6 +1108,20 @@ pub enum Parameters {
     /// and SQLite finds a name by scanning the statement's list of names, so binding n
     /// numbered parameters costs n².
     Positional,
+}
+
+/// At most this many ids in one `IN (…)` list.
+const IDS_PER_STATEMENT: usize = 500;
+
+/// `count` parameters, comma-separated, as the backend spells them.
+fn parameter_list(count: usize, parameters: Parameters) -> String {
+    let list: Vec<String> = (1..=count)
+        .map(|n| match parameters {
+            Parameters::Numbered => format!("${n}"),
+            Parameters::Positional => "?".to_owned(),
+        })
+        .collect();
+    list.join(", ")
 }
 
 /// Upserts `rows` sightings, three parameters each (agent id, microseconds, IP), for distinct

@@ -363,6 +363,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn agents_are_read_by_id_in_lists_longer_than_one_statement_takes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store_with_agents(dir.path(), 1203).await;
+        let mut wanted = ids(&store).await;
+        wanted.truncate(1201);
+        let unknown = AgentId::new_random();
+        wanted.push(unknown);
+        let found: HashSet<AgentId> = store
+            .agents(&wanted)
+            .await
+            .expect("agents")
+            .into_iter()
+            .map(|agent| agent.id)
+            .collect();
+        assert_eq!(found.len(), 1201);
+        assert!(wanted[..1201].iter().all(|id| found.contains(id)));
+        assert!(!found.contains(&unknown));
+        assert!(store.agents(&[]).await.expect("no ids").is_empty());
+    }
+
+    #[tokio::test]
     async fn sightings_stored_before_their_own_table_existed_are_kept() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("certgate.db");
