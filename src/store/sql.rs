@@ -239,14 +239,17 @@ where
         &self,
         identity: &IssuerSerial,
     ) -> Result<Vec<IdentityHolder>, StoreError> {
+        // A superseded certificate's agent is looked up per row, not joined (see
+        // `insert_agent_row`).
         let rows: Vec<(String, String, bool, bool)> = sqlx::query_as(
             "SELECT id, fingerprint, revoked_at IS NOT NULL, ca_removed_at IS NOT NULL \
              FROM agents WHERE issuer_serial = $1 \
              UNION ALL \
-             SELECT a.id, s.fingerprint, s.revoked OR a.revoked_at IS NOT NULL, \
-                 a.ca_removed_at IS NOT NULL \
-             FROM superseded_certificates s JOIN agents a ON a.id = s.agent_id \
-             WHERE s.issuer_serial = $1",
+             SELECT s.agent_id, s.fingerprint, \
+                 s.revoked OR (SELECT revoked_at IS NOT NULL FROM agents a \
+                     WHERE a.id = s.agent_id), \
+                 (SELECT ca_removed_at IS NOT NULL FROM agents a WHERE a.id = s.agent_id) \
+             FROM superseded_certificates s WHERE s.issuer_serial = $1",
         )
         .bind(identity.to_string())
         .fetch_all(&self.pool)
@@ -936,6 +939,9 @@ where
     /// Inserts an agent; `Conflict` when another live certificate has its identity
     /// (writers are serialised, so the check and the insert cannot interleave; one
     /// statement does both, which spares a round trip to the database per enrolment).
+    /// Superseded certificates are found by their identity and their agent looked up per
+    /// row: joined, PostgreSQL planned the join from the agents' side while the tables were
+    /// young and unanalysed, reading every agent for each enrolment.
     async fn insert_agent_row<'c>(
         tx: &mut sqlx::Transaction<'c, DB>,
         agent: &Agent,
@@ -950,8 +956,8 @@ where
              WHERE NOT EXISTS (SELECT 1 FROM agents \
                  WHERE issuer_serial = $19 AND ca_removed_at IS NULL) \
              AND NOT EXISTS (SELECT 1 FROM superseded_certificates s \
-                 JOIN agents a ON a.id = s.agent_id \
-                 WHERE s.issuer_serial = $19 AND a.ca_removed_at IS NULL)",
+                 WHERE s.issuer_serial = $19 AND (SELECT ca_removed_at FROM agents a \
+                     WHERE a.id = s.agent_id) IS NULL)",
         )
         .bind(agent.id.to_string())
         .bind(agent.hostname.as_str())
