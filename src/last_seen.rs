@@ -16,6 +16,9 @@ use crate::metrics::Metrics;
 use crate::store::{Sighting, Store};
 use crate::trust::AgentEntry;
 
+/// Between attempts of the flush at shutdown.
+const EXIT_RETRY_PAUSE: Duration = Duration::from_millis(250);
+
 type Pending = HashMap<AgentId, (OffsetDateTime, Option<IpAddr>), foldhash::fast::RandomState>;
 
 #[derive(Default)]
@@ -84,13 +87,14 @@ impl LastSeen {
 
     /// Writes everything queued. On failure the sightings are queued again (newer ones win),
     /// and so they are when the flush is cancelled (a stop aborts the flushing task).
-    pub async fn flush(&self, store: &dyn Store, metrics: &Metrics) {
+    /// Whether nothing is left unwritten.
+    pub async fn flush(&self, store: &dyn Store, metrics: &Metrics) -> bool {
         let batch = Unwritten {
             last_seen: self,
             batch: self.take(),
         };
         if batch.batch.is_empty() {
-            return;
+            return true;
         }
         let mut sightings: Vec<Sighting> = batch
             .batch
@@ -104,11 +108,33 @@ impl LastSeen {
         // In key order the database walks its index once instead of jumping about it.
         sightings.sort_unstable_by_key(|sighting| sighting.agent_id);
         match store.record_sightings(&sightings).await {
-            Ok(()) => batch.written(),
+            Ok(()) => {
+                batch.written();
+                true
+            }
             Err(error) => {
                 metrics.last_seen_flush_errors.inc();
                 tracing::warn!(%error, count = sightings.len(), "could not record last_seen; will retry");
+                false
             }
+        }
+    }
+
+    /// The flush at shutdown: nothing flushes after it, so a failure (a database that
+    /// answers slowly for a moment) is retried for up to `patience`.
+    pub async fn flush_before_exit(
+        &self,
+        store: &dyn Store,
+        metrics: &Metrics,
+        patience: Duration,
+    ) {
+        let deadline = tokio::time::Instant::now() + patience;
+        while !self.flush(store, metrics).await {
+            if tokio::time::Instant::now() + EXIT_RETRY_PAUSE > deadline {
+                tracing::error!("last_seen of some agents was not recorded before the stop");
+                return;
+            }
+            tokio::time::sleep(EXIT_RETRY_PAUSE).await;
         }
     }
 

@@ -26,6 +26,9 @@ use crate::store::{self, Store};
 use crate::sync::Follower;
 use crate::trust::{self, TrustIndex};
 
+/// How long a stop keeps trying to write the last sightings when the database fails.
+const EXIT_FLUSH_PATIENCE: Duration = Duration::from_secs(5);
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -150,7 +153,11 @@ impl Application {
         }
         self.state
             .last_seen
-            .flush(self.state.store.as_ref(), &self.state.metrics)
+            .flush_before_exit(
+                self.state.store.as_ref(),
+                &self.state.metrics,
+                EXIT_FLUSH_PATIENCE,
+            )
             .await;
         self.state.denial_log.log_repeats();
         self.state.store.close().await;

@@ -207,7 +207,8 @@ async fn pending_last_seen_is_written_on_graceful_shutdown() {
 }
 
 /// A stop that lands while a periodic flush is still waiting for the database cancels that
-/// flush; its sightings are written by the last flush on the way out, not lost with it.
+/// flush; its sightings are written by the last flush on the way out, not lost with it,
+/// and that flush tries again while the database stays locked past its busy timeout.
 #[tokio::test]
 async fn a_flush_cut_short_by_a_stop_loses_no_sighting() {
     use sqlx::{Connection, Executor};
@@ -238,7 +239,7 @@ async fn a_flush_cut_short_by_a_stop_loses_no_sighting() {
     // The next periodic flush takes the sighting and waits for the lock (up to 1 s).
     tokio::time::sleep(Duration::from_millis(300)).await;
     let release = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(3000)).await;
         holder.execute("ROLLBACK").await.unwrap();
     });
     app.restart().await;
