@@ -207,21 +207,12 @@ where
     }
 
     async fn agents(&self, ids: &[AgentId]) -> Result<Vec<Agent>, StoreError> {
-        let mut agents = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT {AGENT_COLUMNS} FROM agents WHERE id IN ({})",
-                parameter_list(chunk.len(), DB::PARAMETERS)
-            );
-            let mut query = sqlx::query_as::<_, AgentRow>(&sql).persistent(false);
-            for id in chunk {
-                query = query.bind(id.to_string());
-            }
-            for row in query.fetch_all(&self.pool).await? {
-                agents.push(Agent::try_from(row)?);
-            }
-        }
-        Ok(agents)
+        let select = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id");
+        Self::rows_by_id::<AgentRow>(&self.pool, &select, ids)
+            .await?
+            .into_iter()
+            .map(Agent::try_from)
+            .collect()
     }
 
     async fn agents_by_fingerprint(&self, fp: &Fingerprint) -> Result<Vec<Agent>, StoreError> {
@@ -589,21 +580,13 @@ where
         &self,
         ids: &[AgentId],
     ) -> Result<Vec<SupersededCertificate>, StoreError> {
-        let mut certificates = Vec::new();
-        for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT {SUPERSEDED_COLUMNS} FROM superseded_certificates WHERE agent_id IN ({})",
-                parameter_list(chunk.len(), DB::PARAMETERS)
-            );
-            let mut query = sqlx::query_as::<_, SupersededRow>(&sql).persistent(false);
-            for id in chunk {
-                query = query.bind(id.to_string());
-            }
-            for row in query.fetch_all(&self.pool).await? {
-                certificates.push(superseded_certificate(row)?);
-            }
-        }
-        Ok(certificates)
+        let select =
+            format!("SELECT {SUPERSEDED_COLUMNS} FROM superseded_certificates WHERE agent_id");
+        Self::rows_by_id::<SupersededRow>(&self.pool, &select, ids)
+            .await?
+            .into_iter()
+            .map(superseded_certificate)
+            .collect()
     }
 
     async fn cancel_enrolment(&self, agent_id: AgentId) -> Result<(), StoreError> {
@@ -1052,6 +1035,31 @@ where
         .execute(&mut **tx)
         .await?;
         Ok(())
+    }
+
+    /// The rows of `select`, a query ending in the column to match, whose column is one of
+    /// `ids`: `IN` lists of up to [`IDS_PER_STATEMENT`].
+    async fn rows_by_id<R>(
+        pool: &sqlx::Pool<DB>,
+        select: &str,
+        ids: &[AgentId],
+    ) -> Result<Vec<R>, StoreError>
+    where
+        R: for<'r> sqlx::FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        let mut rows = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "{select} IN ({})",
+                parameter_list(chunk.len(), DB::PARAMETERS)
+            );
+            let mut query = sqlx::query_as::<_, R>(&sql).persistent(false);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            rows.extend(query.fetch_all(pool).await?);
+        }
+        Ok(rows)
     }
 
     /// The one row `sql` selects by its single parameter `key`, converted; `NotFound`

@@ -546,6 +546,18 @@ async fn backup_of_a_live_database_restores_every_agent_and_revocation() {
     assert_eq!(revoked, 4);
 }
 
+/// The ids of `count` agents enrolled under one new CA, named `<prefix>-<n>.example`.
+async fn enrolled(app: &TestApp, prefix: &str, count: usize) -> Vec<String> {
+    let ca_id = app.add_ca(&pki().root).await;
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let cert = pki().leaf(&format!("{prefix}-{n}.example"));
+        let agent = app.enrol(&cert, &ca_id).await;
+        ids.push(agent["id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
 /// Writers arriving together queue for the database rather than race for it: none is
 /// refused while the store is healthy, however many there are.
 #[tokio::test]
@@ -554,17 +566,7 @@ async fn concurrent_admin_writes_all_land() {
     const WRITES_EACH: usize = 20;
     let app =
         std::sync::Arc::new(spawn_app_with(&[("CERTGATE_DATABASE_MAX_CONNECTIONS", "8")]).await);
-    let ca_id = app.add_ca(&pki().root).await;
-    let mut agents = Vec::new();
-    for writer in 0..WRITERS {
-        let cert = pki().leaf(&format!("busy-{writer}.example"));
-        agents.push(
-            app.enrol(&cert, &ca_id).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
+    let agents = enrolled(&app, "busy", WRITERS).await;
     let tasks: Vec<_> = agents
         .into_iter()
         .map(|id| {
@@ -615,17 +617,7 @@ async fn the_write_ahead_log_stays_bounded_under_continuous_writes() {
         .await,
     );
     let wal = data_dir.path().join("certgate.db-wal");
-    let ca_id = app.add_ca(&pki().root).await;
-    let mut agents = Vec::new();
-    for writer in 0..WRITERS {
-        let cert = pki().leaf(&format!("wal-{writer}.example"));
-        agents.push(
-            app.enrol(&cert, &ca_id).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
+    let agents = enrolled(&app, "wal", WRITERS).await;
     let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let readers: Vec<_> = ["/agents?limit=100", "/ca"]
         .into_iter()

@@ -52,6 +52,19 @@ async fn tag(app: &TestApp, agent_id: &str, tag: usize) -> ApiResponse {
         .await
 }
 
+/// A write refused with 503 `database_unavailable`, in under 2 s.
+async fn refused_within_2_s(app: &TestApp, agent_id: &str, round: usize) {
+    let started = std::time::Instant::now();
+    tag(app, agent_id, round)
+        .await
+        .assert_error(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable");
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(2),
+        "answered after {waited:?}"
+    );
+}
+
 /// Once the store can be written again: ready, and `count` writes in a row land.
 async fn writes_resume(app: &TestApp, agent_id: &str, count: usize) {
     let (status, body) = readiness(app).await;
@@ -125,15 +138,7 @@ async fn a_write_lock_held_elsewhere_answers_503_quickly_and_writes_resume_after
 
     let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
     holder.execute("BEGIN IMMEDIATE").await.unwrap();
-    let started = std::time::Instant::now();
-    tag(&app, agent_id, 1)
-        .await
-        .assert_error(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable");
-    let waited = started.elapsed();
-    assert!(
-        waited < std::time::Duration::from_secs(2),
-        "answered after {waited:?}"
-    );
+    refused_within_2_s(&app, agent_id, 1).await;
     app.verify_fingerprint(&cert).await.assert_allowed(&agent);
 
     holder.execute("ROLLBACK").await.unwrap();
@@ -172,15 +177,7 @@ async fn a_postgresql_outage_answers_503_within_2_s_and_writes_resume_after() {
 
     relay.cut();
     for round in 0..3 {
-        let started = std::time::Instant::now();
-        tag(&app, agent_id, round)
-            .await
-            .assert_error(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable");
-        let waited = started.elapsed();
-        assert!(
-            waited < std::time::Duration::from_secs(2),
-            "answered after {waited:?}"
-        );
+        refused_within_2_s(&app, agent_id, round).await;
         let started = std::time::Instant::now();
         let (status, body) = readiness(&app).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
