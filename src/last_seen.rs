@@ -85,9 +85,9 @@ impl LastSeen {
         std::mem::replace(&mut *pending, fresh)
     }
 
-    /// Writes everything queued. On failure the sightings are queued again (newer ones win),
-    /// and so they are when the flush is cancelled (a stop aborts the flushing task).
-    /// Whether nothing is left unwritten.
+    /// Writes everything queued, and says whether it did. On failure the sightings are
+    /// queued again (newer ones win), and so they are when the flush is cancelled (a stop
+    /// aborts the flushing task).
     pub async fn flush(&self, store: &dyn Store, metrics: &Metrics) -> bool {
         let batch = Unwritten {
             last_seen: self,
