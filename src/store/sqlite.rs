@@ -25,11 +25,16 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 pub type SqliteStore = SqlStore<Sqlite>;
 
-/// How long a request waits for a pooled connection (a write: for its turn on the one
-/// writing connection), and then for the write lock, before the store counts as
-/// unavailable: a lock held longer (another process, a stuck backup tool) answers 503
-/// within 2 s. A write takes about a millisecond, so a burst of hundreds still lands.
+/// How long a request waits for a reading connection, and a write for the write lock,
+/// before the store counts as unavailable: a lock held longer by another process (a stuck
+/// backup tool) answers 503 after a second.
 const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// How long a write waits for its turn on the one writing connection. Writes ahead of it
+/// are certgate's own and each takes about a millisecond, so this only runs out when the
+/// machine is starved of CPU or disk; it is longer than `MAX_WAIT` so that a burst of
+/// writes on a busy machine is not refused as an outage.
+const WRITER_QUEUE_WAIT: Duration = Duration::from_secs(5);
 
 /// The directory a database file lives in (`.` for a bare file name).
 fn directory_of(path: &Path) -> &Path {
@@ -70,7 +75,7 @@ impl SqliteStore {
             .busy_timeout(MAX_WAIT);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(MAX_WAIT)
+            .acquire_timeout(WRITER_QUEUE_WAIT)
             .after_release(|connection, _| {
                 Box::pin(async move {
                     // When COMMIT fails (a full disk), SQLite rolls the transaction back
