@@ -1051,7 +1051,7 @@ where
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
             let sql = format!(
                 "{select} IN ({})",
-                parameter_list(chunk.len(), DB::PARAMETERS)
+                parameter_list(1, chunk.len(), DB::PARAMETERS)
             );
             let mut query = sqlx::query_as::<_, R>(&sql).persistent(false);
             for id in chunk {
@@ -1127,9 +1127,9 @@ pub enum Parameters {
 /// At most this many ids in one `IN (…)` list.
 const IDS_PER_STATEMENT: usize = 500;
 
-/// `count` parameters, comma-separated, as the backend spells them.
-fn parameter_list(count: usize, parameters: Parameters) -> String {
-    let list: Vec<String> = (1..=count)
+/// Parameters `first` to `first + count - 1`, comma-separated, as the backend spells them.
+fn parameter_list(first: usize, count: usize, parameters: Parameters) -> String {
+    let list: Vec<String> = (first..first + count)
         .map(|n| match parameters {
             Parameters::Numbered => format!("${n}"),
             Parameters::Positional => "?".to_owned(),
@@ -1143,12 +1143,7 @@ fn parameter_list(count: usize, parameters: Parameters) -> String {
 /// dropped.
 pub fn record_sightings_sql(rows: usize, parameters: Parameters) -> String {
     let values: Vec<String> = (0..rows)
-        .map(|row| match parameters {
-            Parameters::Numbered => {
-                format!("(${}, ${}, ${})", 3 * row + 1, 3 * row + 2, 3 * row + 3)
-            }
-            Parameters::Positional => "(?, ?, ?)".to_owned(),
-        })
+        .map(|row| format!("({})", parameter_list(3 * row + 1, 3, parameters)))
         .collect();
     // `WHERE TRUE` keeps SQLite from reading `ON CONFLICT` as the join's constraint.
     format!(
