@@ -89,14 +89,14 @@ impl LastSeen {
     /// queued again (newer ones win), and so they are when the flush is cancelled (a stop
     /// aborts the flushing task).
     pub async fn flush(&self, store: &dyn Store, metrics: &Metrics) -> bool {
-        let batch = Unwritten {
+        let unwritten = Unwritten {
             last_seen: self,
             batch: self.take(),
         };
-        if batch.batch.is_empty() {
+        if unwritten.batch.is_empty() {
             return true;
         }
-        let mut sightings: Vec<Sighting> = batch
+        let mut sightings: Vec<Sighting> = unwritten
             .batch
             .iter()
             .map(|(id, (at, ip))| Sighting {
@@ -109,7 +109,7 @@ impl LastSeen {
         sightings.sort_unstable_by_key(|sighting| sighting.agent_id);
         match store.record_sightings(&sightings).await {
             Ok(()) => {
-                batch.written();
+                unwritten.written();
                 true
             }
             Err(error) => {
