@@ -32,7 +32,8 @@ import urllib.request
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CERTGATE = os.path.join(ROOT, "target", "release", "certgate")
+# CERTGATE_BIN runs another build (e.g. a copy of the previous commit's) for a side by side.
+CERTGATE = os.environ.get("CERTGATE_BIN") or os.path.join(ROOT, "target", "release", "certgate")
 TRIVIAL = os.path.join(ROOT, "target", "release", "examples", "trivial_auth")
 FLEET_SCRIPT = os.path.join(ROOT, "bench", "fleet.lua")
 # The header the fleet arms' client sends nginx in place of a TLS handshake's identity.

@@ -133,6 +133,8 @@ struct CaSet {
     /// Every live CA with its validity `(not_before, not_after)`, unix seconds.
     validity: Vec<(CaId, (i64, i64))>,
     anchors: Arc<Anchors>,
+    /// The live CAs as stored, for enrolment to read without a database round trip.
+    live: Arc<[Arc<Ca>]>,
 }
 
 impl CaSet {
@@ -205,6 +207,12 @@ impl TrustIndex {
         self.cas.load().validity.len()
     }
 
+    /// A live CA as this replica last read the store. A CA another replica added may not
+    /// be here yet, and one it removed may still be: callers that write check the store.
+    pub fn live_ca(&self, id: CaId) -> Option<Arc<Ca>> {
+        self.cas.load().live.iter().find(|ca| ca.id == id).cloned()
+    }
+
     /// Replaces the live CA set. Cached chain results of the old set stop counting.
     pub fn set_cas(&self, cas: &[Ca]) {
         let generation = self.cas.load().generation + 1;
@@ -238,10 +246,12 @@ impl TrustIndex {
                 (ca.id, window)
             })
             .collect();
+        let live = live.into_iter().map(|ca| Arc::new(ca.clone())).collect();
         self.cas.store(Arc::new(CaSet {
             generation,
             validity,
             anchors: Arc::new(anchors),
+            live,
         }));
         self.chain_cache.clear();
     }
@@ -262,6 +272,7 @@ impl TrustIndex {
             generation: cas.generation + 1,
             validity: cas.validity.clone(),
             anchors: Arc::clone(&cas.anchors),
+            live: Arc::clone(&cas.live),
         }));
         self.chain_cache.clear();
     }

@@ -135,10 +135,7 @@ impl Registry {
         now: OffsetDateTime,
     ) -> Result<Agent, Error> {
         let now = stored_precision(now);
-        let ca = match self.store.ca(request.ca_id).await {
-            Err(StoreError::NotFound) => return Err(Error::UnknownCa),
-            other => other?,
-        };
+        let ca = self.live_ca(request.ca_id).await?;
         let info = x509::single_pem_certificate(&request.certificate_pem)?;
         let ca_der = x509::pem_certificates(&ca.certificate_pem)?
             .into_iter()
@@ -154,10 +151,9 @@ impl Registry {
         if self.trust.serial_revoked(request.ca_id, &info.serial) {
             return Err(Error::ListedAsRevoked);
         }
-        self.refuse_if_enrolled(&info).await?;
         let agent = new_agent(
             &info,
-            &ca,
+            ca.as_ref(),
             now,
             AgentFields {
                 hostname: request.hostname,
@@ -168,12 +164,24 @@ impl Registry {
             },
         );
         match self.store.insert_agent(&agent, &info.to_pem()).await {
-            // Lost a race against an enrolment of this certificate or one of its encodings.
-            Err(StoreError::Conflict) => return Err(self.enrolment_conflict(&info).await),
+            Err(StoreError::Conflict) => return Err(self.enrolment_conflict(&info, ca.id).await),
             other => other?,
         }
         self.trust.upsert(&agent);
         Ok(agent)
+    }
+
+    /// A live CA, from the index when this replica knows it (enrolment then needs no read
+    /// of the store before its insert, which checks again that the CA is live).
+    async fn live_ca(&self, id: CaId) -> Result<Arc<Ca>, Error> {
+        if let Some(ca) = self.trust.live_ca(id) {
+            return Ok(ca);
+        }
+        match self.store.ca(id).await {
+            Ok(ca) => Ok(Arc::new(ca)),
+            Err(StoreError::NotFound) => Err(Error::UnknownCa),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Makes an agent the store already holds visible to verify.
@@ -191,21 +199,22 @@ impl Registry {
         self.trust.set_superseded(agent_id, version, certificates);
     }
 
-    /// A certificate is its issuer and serial number: once an agent holds it (in any
-    /// encoding) it cannot be enrolled again, unless that agent's CA was removed.
-    async fn refuse_if_enrolled(&self, info: &CertificateInfo) -> Result<(), Error> {
-        let holders = self.store.identity_holders(&info.issuer_serial).await?;
-        match refusal_for(&holders, info) {
-            Some(refusal) => Err(refusal),
-            None => Ok(()),
+    /// Why the store turned an enrolment down: a certificate is its issuer and serial
+    /// number, so once an agent holds it (in any encoding) it cannot be enrolled again
+    /// unless that agent's CA was removed, and never once revoked; or the CA was removed
+    /// since this replica last read it; or a concurrent enrolment of it won.
+    async fn enrolment_conflict(&self, info: &CertificateInfo, ca: CaId) -> Error {
+        let holders = match self.store.identity_holders(&info.issuer_serial).await {
+            Ok(holders) => holders,
+            Err(error) => return error.into(),
+        };
+        if let Some(refusal) = refusal_for(&holders, info) {
+            return refusal;
         }
-    }
-
-    /// The refusal for an enrolment the store turned down as a conflict.
-    async fn enrolment_conflict(&self, info: &CertificateInfo) -> Error {
-        match self.store.identity_holders(&info.issuer_serial).await {
-            Ok(holders) => refusal_for(&holders, info).unwrap_or(Error::AlreadyEnrolled),
+        match self.store.ca(ca).await {
+            Err(StoreError::NotFound) => Error::UnknownCa,
             Err(error) => error.into(),
+            Ok(_) => Error::AlreadyEnrolled,
         }
     }
 

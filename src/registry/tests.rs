@@ -108,3 +108,70 @@ async fn a_revoked_agent_cannot_be_changed_and_a_missing_one_is_not_found() {
         "{missing:?}"
     );
 }
+
+#[tokio::test]
+async fn a_ca_another_replica_removed_refuses_enrolment_here_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (here, ca, root) = registry_trusting_a_root(&dir).await;
+    let elsewhere = registry(&dir).await;
+    elsewhere.remove_ca(ca.id, now()).await.unwrap();
+
+    // This replica's index has not heard of the removal yet; the store refuses all the same.
+    assert!(here.trust.live_ca(ca.id).is_some());
+    let refused = here
+        .enrol(enrolment(ca.id, test_pki::leaf(&root).pem()), now())
+        .await;
+    assert!(matches!(refused, Err(Error::UnknownCa)), "{refused:?}");
+    let page = store::Page {
+        limit: 10,
+        offset: 0,
+    };
+    let (_, stored) = here
+        .store
+        .list_agents(&store::AgentFilter::default(), page, now())
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+}
+
+#[tokio::test]
+async fn a_revoked_certificate_is_refused_even_after_its_ca_was_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, ca, root) = registry_trusting_a_root(&dir).await;
+    let leaf = test_pki::leaf(&root);
+    let agent = registry
+        .enrol(enrolment(ca.id, leaf.pem()), now())
+        .await
+        .unwrap();
+    registry.revoke(agent.id, now()).await.unwrap();
+    registry.remove_ca(ca.id, now()).await.unwrap();
+    let again = registry
+        .add_ca("again".into(), &root.pem(), now())
+        .await
+        .unwrap();
+
+    let refused = registry.enrol(enrolment(again.id, leaf.pem()), now()).await;
+    assert!(
+        matches!(refused, Err(Error::CertificateRevoked)),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_whose_ca_was_removed_may_be_enrolled_under_the_new_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, ca, root) = registry_trusting_a_root(&dir).await;
+    let leaf = test_pki::leaf(&root);
+    registry
+        .enrol(enrolment(ca.id, leaf.pem()), now())
+        .await
+        .unwrap();
+    registry.remove_ca(ca.id, now()).await.unwrap();
+    let again = registry
+        .add_ca("again".into(), &root.pem(), now())
+        .await
+        .unwrap();
+
+    let enrolled = registry.enrol(enrolment(again.id, leaf.pem()), now()).await;
+    assert!(enrolled.is_ok(), "{enrolled:?}");
+}

@@ -919,12 +919,13 @@ where
     usize: sqlx::ColumnIndex<<DB as sqlx::Database>::Row>,
     for<'r> &'r str: sqlx::ColumnIndex<<DB as sqlx::Database>::Row>,
 {
-    /// Inserts an agent; `Conflict` when another live certificate has its identity
-    /// (writers are serialised, so the check and the insert cannot interleave; one
-    /// statement does both, which spares a round trip to the database per enrolment).
-    /// Superseded certificates are found by their identity and their agent looked up per
-    /// row: joined, PostgreSQL planned the join from the agents' side while the tables were
-    /// young and unanalysed, reading every agent for each enrolment.
+    /// Inserts an agent; `Conflict` when its CA is no longer live, or when its
+    /// certificate's identity was revoked or is held under a live CA (the rule of
+    /// `registry::refusal_for`). Writers are serialised, so the checks and the insert
+    /// cannot interleave; one statement does them all, which spares round trips per
+    /// enrolment. Superseded certificates are found by their identity and their agent looked
+    /// up per row: joined, PostgreSQL planned the join from the agents' side while the tables
+    /// were young and unanalysed, reading every agent for each enrolment.
     async fn insert_agent_row<'c>(
         tx: &mut sqlx::Transaction<'c, DB>,
         agent: &Agent,
@@ -936,11 +937,13 @@ where
              enabled, allowed_ips, created_at, updated_at, version, profile, issuer_serial) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
                  $17, $18, $19 \
-             WHERE NOT EXISTS (SELECT 1 FROM agents \
-                 WHERE issuer_serial = $19 AND ca_removed_at IS NULL) \
+             WHERE EXISTS (SELECT 1 FROM cas WHERE id = $5 AND removed_at IS NULL) \
+             AND NOT EXISTS (SELECT 1 FROM agents WHERE issuer_serial = $19 \
+                 AND (ca_removed_at IS NULL OR revoked_at IS NOT NULL)) \
              AND NOT EXISTS (SELECT 1 FROM superseded_certificates s \
-                 WHERE s.issuer_serial = $19 AND (SELECT ca_removed_at FROM agents a \
-                     WHERE a.id = s.agent_id) IS NULL)",
+                 WHERE s.issuer_serial = $19 AND (s.revoked OR (SELECT \
+                     a.ca_removed_at IS NULL OR a.revoked_at IS NOT NULL \
+                     FROM agents a WHERE a.id = s.agent_id)))",
         )
         .bind(agent.id.to_string())
         .bind(agent.hostname.as_str())
