@@ -25,6 +25,7 @@ use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 
 use tracing::Instrument;
 
+use crate::routes::caller::RequestId;
 use crate::routes::verify::{self, VerifyCall};
 use crate::routes::{MAX_HEADER_BYTES, REQUEST_ID};
 use crate::state::AppState;
@@ -118,6 +119,9 @@ where
                 request_id = request_id.to_str().unwrap_or_default(),
                 method = %req.method(),
             );
+            req.extensions_mut().insert(RequestId(
+                request_id.to_str().unwrap_or_default().to_owned(),
+            ));
             let answer = span.in_scope(|| self.app.call(req));
             return Either::Right(Box::pin(
                 async move {

@@ -1,6 +1,7 @@
 //! certgate: a verification sidecar for mutual TLS behind a reverse proxy.
 
 pub mod agent_client;
+pub mod audit_log;
 pub mod cli;
 pub mod config;
 pub mod denial_log;

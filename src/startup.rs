@@ -88,6 +88,9 @@ impl Application {
                 ),
             },
         });
+        // The names the audit trail gives admin tokens, so an operator can check them.
+        let token_names = state.admin.token_names().join(", ");
+        tracing::info!(tokens = token_names.as_str(), "admin tokens");
 
         let background = vec![
             Follower::new(

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::denial_log::DenialLog;
+use crate::domain::audit::Actor;
 use crate::issuance::Issuance;
 use crate::last_seen::LastSeen;
 use crate::metrics::Metrics;
@@ -40,7 +42,7 @@ pub struct VerifyOptions {
 
 /// Who may call the admin API, and how often one may fail to.
 pub struct AdminAuth {
-    tokens: Vec<SecretString>,
+    tokens: Vec<AdminToken>,
     /// Whether agents with the `admin` profile may call the admin API by certificate.
     pub certificate_auth: bool,
     /// Failed attempts per TCP peer.
@@ -54,21 +56,75 @@ impl AdminAuth {
         failures_per_minute: u32,
     ) -> Self {
         Self {
-            tokens,
+            tokens: tokens.iter().map(AdminToken::from_entry).collect(),
             certificate_auth,
             failures: FailureLimiter::per_minute(failures_per_minute),
         }
     }
 
-    /// Whether `presented` is one of the configured tokens, compared in constant time
+    /// Who `presented` is, if it is one of the configured tokens: compared in constant time
     /// against every one of them.
-    pub fn accepts_token(&self, presented: &str) -> bool {
-        let mut matched = subtle::Choice::from(0);
+    pub fn token_actor(&self, presented: &str) -> Option<Actor> {
+        let mut actor = None;
         for token in &self.tokens {
-            matched |= presented.as_bytes().ct_eq(token.expose_secret().as_bytes());
+            let matched = presented
+                .as_bytes()
+                .ct_eq(token.secret.expose_secret().as_bytes());
+            if bool::from(matched) && actor.is_none() {
+                actor = Some(Actor::Token(token.name.clone()));
+            }
         }
-        bool::from(matched)
+        actor
     }
+
+    /// The names the audit trail will give the configured tokens.
+    pub fn token_names(&self) -> Vec<&str> {
+        self.tokens
+            .iter()
+            .map(|token| token.name.as_str())
+            .collect()
+    }
+}
+
+/// One admin token with the name the audit trail gives its holder.
+struct AdminToken {
+    name: String,
+    secret: SecretString,
+}
+
+impl AdminToken {
+    /// `name:token` names a token; a bare token is named `token:` and the first 8 hex digits
+    /// of its SHA-256, which identifies it without revealing it.
+    fn from_entry(entry: &SecretString) -> Self {
+        let entry = entry.expose_secret();
+        match entry.split_once(':') {
+            Some((name, token)) if is_token_name(name) && !token.is_empty() => Self {
+                name: name.to_owned(),
+                secret: SecretString::from(token.to_owned()),
+            },
+            _ => {
+                let digest = Sha256::digest(entry.as_bytes());
+                let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+                Self {
+                    name: format!("token:{hex}"),
+                    secret: SecretString::from(entry.to_owned()),
+                }
+            }
+        }
+    }
+}
+
+/// A token's name: 1–64 letters, digits, `.`, `_`, `@` or `-`, starting with a letter or
+/// digit (so `token:` and `agent:` names cannot be claimed, and a URL-safe token with no
+/// colon stays a bare token).
+fn is_token_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))
+        && name != "token"
+        && name != "agent"
 }
 
 /// The rate limits of the routes that need no admin token.
@@ -83,14 +139,45 @@ pub struct IssuingLimits {
 mod tests {
     use super::*;
 
+    fn actor(auth: &AdminAuth, presented: &str) -> Option<String> {
+        auth.token_actor(presented).map(|actor| actor.to_string())
+    }
+
     #[test]
     fn any_configured_token_is_accepted_and_nothing_near_one() {
         let auth = AdminAuth::new(vec!["old-token".into(), "new-token".into()], false, 10);
-        assert!(auth.accepts_token("old-token"));
-        assert!(auth.accepts_token("new-token"));
+        assert!(actor(&auth, "old-token").is_some());
+        assert!(actor(&auth, "new-token").is_some());
         for near in ["", "new", "new-token ", "new-tokens", "NEW-TOKEN"] {
-            assert!(!auth.accepts_token(near), "{near:?}");
+            assert_eq!(actor(&auth, near), None, "{near:?}");
         }
-        assert!(!AdminAuth::new(Vec::new(), false, 10).accepts_token(""));
+        assert_eq!(actor(&AdminAuth::new(Vec::new(), false, 10), ""), None);
+    }
+
+    #[test]
+    fn a_named_token_is_its_name_and_a_bare_one_a_digest_prefix() {
+        let auth = AdminAuth::new(
+            vec![
+                "ops:s3cret-ops".into(),
+                "bare-token".into(),
+                "token:x".into(),
+            ],
+            false,
+            10,
+        );
+        assert_eq!(actor(&auth, "s3cret-ops").as_deref(), Some("ops"));
+        // The name is not part of the secret.
+        assert_eq!(actor(&auth, "ops:s3cret-ops"), None);
+        // A bare token shows the first 8 hex digits of its SHA-256.
+        let bare = actor(&auth, "bare-token").unwrap();
+        let expected: String = Sha256::digest(b"bare-token")[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(bare, format!("token:{expected}"));
+        // A reserved word before the colon is no name: the whole entry is the token.
+        assert!(actor(&auth, "token:x").unwrap().starts_with("token:"));
+        assert_eq!(actor(&auth, "x"), None);
+        assert_eq!(auth.token_names().len(), 3);
     }
 }

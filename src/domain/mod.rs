@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod approval;
+pub mod audit;
 pub mod ca;
 pub mod enrolment;
 pub mod fingerprint;

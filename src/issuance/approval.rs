@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use super::{Error, Issuance};
 use crate::domain::agent::{Agent, AllowedIps, Hostname, Tags};
 use crate::domain::approval::{HostRequest, HostRequestStatus, PollingToken};
+use crate::domain::audit::{Action, AuditEvent, Caller, Target};
 use crate::domain::enrolment::{PendingEnrolment, Profile, TokenDigest};
 use crate::domain::{AgentId, Fingerprint, HostRequestId};
 use crate::store::StoreError;
@@ -51,6 +52,7 @@ impl Issuance {
     pub async fn submit_request(
         &self,
         request: NewHostRequest,
+        caller: &Caller,
         now: OffsetDateTime,
     ) -> Result<(HostRequest, PollingToken), Error> {
         let now = crate::registry::stored_precision(now);
@@ -74,9 +76,20 @@ impl Issuance {
             expires_at: now + self.policy.token_ttl,
             decided_at: None,
         };
-        self.registry.store().insert_request(&stored).await?;
-        tracing::info!(request_id = %stored.id, hostname = stored.hostname.as_str(),
-            ip = %stored.ip_address, key_sha256 = %stored.key_sha256, "enrolment requested");
+        let event = AuditEvent::new(
+            caller,
+            now,
+            Action::RequestSubmit,
+            Target::Request(stored.id),
+        )
+        .with("hostname", stored.hostname.as_str())
+        .with("machine_id", stored.machine_id.as_str())
+        .with("ip_address", stored.ip_address.to_string())
+        .with("key_sha256", stored.key_sha256.to_string());
+        self.registry
+            .store()
+            .insert_request(&stored, &event)
+            .await?;
         Ok((stored, token))
     }
 
@@ -122,6 +135,7 @@ impl Issuance {
         &self,
         id: HostRequestId,
         approval: Approval,
+        caller: &Caller,
         now: OffsetDateTime,
     ) -> Result<(HostRequest, Agent), Error> {
         let now = crate::registry::stored_precision(now);
@@ -167,25 +181,37 @@ impl Issuance {
             used_at: None,
         };
         let agent = crate::registry::agent_from_enrolment(&info, &ca_row, &fields, now);
-        match store.approve_request(id, &agent, &certificate_pem).await {
+        let event = AuditEvent::new(caller, now, Action::RequestApprove, Target::Request(id))
+            .with("agent_id", agent.id.to_string())
+            .with("hostname", agent.hostname.as_str())
+            .with("fingerprint", agent.fingerprint.to_string());
+        match store
+            .approve_request(id, &agent, &certificate_pem, &event)
+            .await
+        {
             Err(StoreError::Conflict) => return Err(Error::RequestDecided),
             other => other?,
         }
         self.registry.index(&agent);
-        tracing::info!(request_id = %id, agent_id = %agent.id, "enrolment request approved");
         let request = store.request(id).await?;
         Ok((request, agent))
     }
 
-    pub async fn deny(&self, id: HostRequestId, now: OffsetDateTime) -> Result<HostRequest, Error> {
+    pub async fn deny(
+        &self,
+        id: HostRequestId,
+        caller: &Caller,
+        now: OffsetDateTime,
+    ) -> Result<HostRequest, Error> {
         let now = crate::registry::stored_precision(now);
-        self.undecided(id, now).await?;
+        let request = self.undecided(id, now).await?;
         let store = self.registry.store();
-        match store.deny_request(id, now).await {
+        let event = AuditEvent::new(caller, now, Action::RequestDeny, Target::Request(id))
+            .with("hostname", request.hostname.as_str());
+        match store.deny_request(id, now, &event).await {
             Err(StoreError::Conflict) => return Err(Error::RequestDecided),
             other => other?,
         }
-        tracing::info!(request_id = %id, "enrolment request denied");
         Ok(store.request(id).await?)
     }
 

@@ -12,6 +12,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::config::IssuanceSettings;
 use crate::domain::agent::{Agent, AllowedIps, Hostname, SupersededCertificate, Tags};
+use crate::domain::audit::{Action, Actor, AuditEvent, Caller, Target};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{
     EnrolmentToken, PendingEnrolment, Profile, TokenDigest, TokenRefusal,
@@ -101,6 +102,7 @@ impl Issuance {
     pub async fn create_enrolment(
         &self,
         request: NewPendingEnrolment,
+        caller: &Caller,
         now: OffsetDateTime,
     ) -> Result<(PendingEnrolment, EnrolmentToken), Error> {
         self.registered_ca(now).await?;
@@ -117,7 +119,11 @@ impl Issuance {
             created_at: now,
             used_at: None,
         };
-        self.registry.store().put_enrolment(&enrolment).await?;
+        let event = token_event(caller, &enrolment, false);
+        self.registry
+            .store()
+            .put_enrolment(&enrolment, &event)
+            .await?;
         Ok((enrolment, token))
     }
 
@@ -127,6 +133,7 @@ impl Issuance {
         &self,
         agent_id: AgentId,
         ttl: Option<Duration>,
+        caller: &Caller,
         now: OffsetDateTime,
     ) -> Result<(PendingEnrolment, EnrolmentToken), Error> {
         self.registered_ca(now).await?;
@@ -152,15 +159,18 @@ impl Issuance {
         enrolment.created_at = now;
         enrolment.expires_at = now + ttl.unwrap_or(self.policy.token_ttl);
         enrolment.used_at = None;
-        store.put_enrolment(&enrolment).await?;
+        let event = token_event(caller, &enrolment, true);
+        store.put_enrolment(&enrolment, &event).await?;
         Ok((enrolment, token))
     }
 
-    /// Redeems a token for a certificate over the key in `csr_pem` (`POST B/enroll`).
+    /// Redeems a token for a certificate over the key in `csr_pem` (`POST B/enroll`). The
+    /// audit trail names the token's agent as the actor, from the `origin` request.
     pub async fn enrol(
         &self,
         token: &str,
         csr_pem: &str,
+        origin: &Caller,
         now: OffsetDateTime,
     ) -> Result<Issued, Error> {
         let now = crate::registry::stored_precision(now);
@@ -187,6 +197,19 @@ impl Issuance {
             now,
         )?;
         let renewal = existing.is_some();
+        let caller = Caller {
+            actor: Actor::TokenHolder(enrolment.agent_id),
+            ..origin.clone()
+        };
+        let event = AuditEvent::new(
+            &caller,
+            now,
+            Action::TokenRedeem,
+            Target::Agent(enrolment.agent_id),
+        )
+        .with("hostname", enrolment.hostname.as_str())
+        .with("fingerprint", info.fingerprint.to_string())
+        .with("re_enrolment", renewal);
         let agent = match existing {
             Some(agent) => {
                 // A re-enrolment: the key may be lost or stolen, so the certificate it
@@ -197,20 +220,19 @@ impl Issuance {
                     true,
                 );
                 let agent = with_certificate(agent, &info, &ca_row, now);
-                self.store_issued(&digest, &agent, &certificate_pem, Some(&replaced))
+                self.store_issued(&digest, &agent, &certificate_pem, Some(&replaced), &event)
                     .await?;
                 self.refresh_superseded(&agent).await?;
                 agent
             }
             None => {
                 let agent = crate::registry::agent_from_enrolment(&info, &ca_row, &enrolment, now);
-                self.store_issued(&digest, &agent, &certificate_pem, None)
+                self.store_issued(&digest, &agent, &certificate_pem, None, &event)
                     .await?;
                 agent
             }
         };
         self.registry.index(&agent);
-        tracing::info!(agent_id = %agent.id, fingerprint = %agent.fingerprint, renewal, "certificate issued");
         Ok(Issued {
             agent,
             certificate_pem,
@@ -275,11 +297,12 @@ impl Issuance {
         agent: &Agent,
         certificate_pem: &str,
         replaced: Option<&SupersededCertificate>,
+        event: &AuditEvent,
     ) -> Result<(), Error> {
         match self
             .registry
             .store()
-            .complete_enrolment(digest, agent, certificate_pem, replaced)
+            .complete_enrolment(digest, agent, certificate_pem, replaced, event)
             .await
         {
             Err(StoreError::Conflict) => Err(Error::TokenRefused(TokenRefusal::Used)),
@@ -289,9 +312,39 @@ impl Issuance {
     }
 
     /// Withdraws a pending agent's enrolment (`DELETE B/agents/:id` before it enrolled).
-    pub async fn cancel(&self, agent_id: AgentId) -> Result<(), Error> {
-        Ok(self.registry.store().cancel_enrolment(agent_id).await?)
+    pub async fn cancel(
+        &self,
+        agent_id: AgentId,
+        caller: &Caller,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        let now = crate::registry::stored_precision(now);
+        let event = AuditEvent::new(
+            caller,
+            now,
+            Action::EnrolmentCancel,
+            Target::Agent(agent_id),
+        );
+        Ok(self
+            .registry
+            .store()
+            .cancel_enrolment(agent_id, &event)
+            .await?)
     }
+}
+
+/// The audit event of a token handed out: never the token, only what it enrols.
+fn token_event(caller: &Caller, enrolment: &PendingEnrolment, rotated: bool) -> AuditEvent {
+    AuditEvent::new(
+        caller,
+        enrolment.created_at,
+        Action::TokenIssue,
+        Target::Agent(enrolment.agent_id),
+    )
+    .with("hostname", enrolment.hostname.as_str())
+    .with("profile", enrolment.profile.as_str())
+    .with("expires_at", crate::registry::rfc3339(enrolment.expires_at))
+    .with("rotated", rotated)
 }
 
 /// The agent moved to the certificate `info` describes.

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use super::internal_ca::Revoked;
 use super::{Error, Issuance, Issued, with_certificate};
 use crate::domain::agent::SupersededCertificate;
+use crate::domain::audit::{Action, AuditEvent, Caller, Target};
 use crate::domain::{AgentId, Fingerprint};
 use crate::store::StoreError;
 use crate::x509;
@@ -20,6 +21,7 @@ impl Issuance {
         agent_id: AgentId,
         presented: &Fingerprint,
         csr_pem: &str,
+        caller: &Caller,
         now: OffsetDateTime,
     ) -> Result<Issued, Error> {
         let now = crate::registry::stored_precision(now);
@@ -45,10 +47,19 @@ impl Issuance {
             .min((now + self.policy.renewal_grace).unix_timestamp() - 1);
         let superseded = SupersededCertificate::current_of(&agent, until, false);
         let agent = with_certificate(agent, &info, &ca_row, now);
+        let event = AuditEvent::new(
+            caller,
+            now,
+            Action::CertificateRenew,
+            Target::Agent(agent.id),
+        )
+        .with("fingerprint", agent.fingerprint.to_string())
+        .with("previous_fingerprint", superseded.fingerprint.to_string())
+        .with("not_after", crate::registry::rfc3339(agent.not_after));
         match self
             .registry
             .store()
-            .renew_certificate(&agent, &certificate_pem, &superseded)
+            .renew_certificate(&agent, &certificate_pem, &superseded, &event)
             .await
         {
             Err(StoreError::Conflict) => return Err(Error::CertificateSuperseded),
@@ -57,8 +68,6 @@ impl Issuance {
         }
         self.refresh_superseded(&agent).await?;
         self.registry.index(&agent);
-        tracing::info!(agent_id = %agent.id, fingerprint = %agent.fingerprint,
-            previous = %superseded.fingerprint, "certificate renewed");
         Ok(Issued {
             agent,
             certificate_pem,

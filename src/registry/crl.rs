@@ -4,6 +4,7 @@
 use time::OffsetDateTime;
 
 use super::{Error, Registry, stored_precision};
+use crate::domain::audit::{Action, AuditEvent, Caller, Target};
 use crate::domain::{AgentId, CaId};
 use crate::store::{StoreError, StoredCrl};
 use crate::x509;
@@ -16,6 +17,7 @@ impl Registry {
         &self,
         ca_id: CaId,
         input: &[u8],
+        caller: &Caller,
         now: OffsetDateTime,
     ) -> Result<(StoredCrl, Vec<AgentId>), Error> {
         let now = stored_precision(now);
@@ -34,7 +36,10 @@ impl Registry {
             this_update: list.this_update,
             next_update: list.next_update,
         };
-        let revoked = match self.store.put_crl(ca_id, &crl, now).await {
+        let event = AuditEvent::new(caller, now, Action::CrlImport, Target::Ca(ca_id))
+            .with("listed_serials", crl.serials.len())
+            .with("this_update", super::rfc3339(crl.this_update));
+        let revoked = match self.store.put_crl(ca_id, &crl, now, &event).await {
             Err(StoreError::Conflict) => return Err(Error::CrlOutdated),
             other => other?,
         };

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::domain::agent::{Agent, AllowedIps, Hostname, SupersededCertificate, Tags};
+use crate::domain::audit::{Action, AuditEvent, Caller, Target};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, Profile};
 use crate::domain::policy::{Policy, PolicyChange};
@@ -71,9 +72,11 @@ impl Registry {
         &self,
         name: String,
         certificate_pem: &str,
+        caller: &Caller,
         now: OffsetDateTime,
     ) -> Result<Ca, Error> {
-        self.insert_ca(name, certificate_pem, false, now).await
+        self.insert_ca(name, certificate_pem, false, caller, now)
+            .await
     }
 
     /// Registers certgate's own CA as a trusted CA (`internal: true`).
@@ -83,7 +86,10 @@ impl Registry {
         now: OffsetDateTime,
     ) -> Result<Ca, Error> {
         let name = crate::domain::ca::INTERNAL_CA_NAME.to_owned();
-        match self.insert_ca(name, certificate_pem, true, now).await {
+        match self
+            .insert_ca(name, certificate_pem, true, &Caller::system(), now)
+            .await
+        {
             // Either another replica registered the internal CA first, or an operator
             // uploaded this very certificate as an ordinary CA.
             Err(Error::CaExists) => match self.store.internal_ca().await? {
@@ -99,6 +105,7 @@ impl Registry {
         name: String,
         certificate_pem: &str,
         internal: bool,
+        caller: &Caller,
         now: OffsetDateTime,
     ) -> Result<Ca, Error> {
         let now = stored_precision(now);
@@ -116,7 +123,13 @@ impl Registry {
             removed_at: None,
             internal,
         };
-        match self.store.insert_ca(&ca).await {
+        let event = AuditEvent::new(caller, now, Action::CaAdd, Target::Ca(ca.id))
+            .with("name", ca.name.as_str())
+            .with("fingerprint", ca.fingerprint.to_string())
+            .with("subject", ca.subject.as_str())
+            .with("not_after", rfc3339(ca.not_after))
+            .with("internal", internal);
+        match self.store.insert_ca(&ca, &event).await {
             Err(StoreError::Conflict) => return Err(Error::CaExists),
             other => other?,
         }
@@ -124,14 +137,22 @@ impl Registry {
         Ok(ca)
     }
 
-    pub async fn remove_ca(&self, id: CaId, now: OffsetDateTime) -> Result<(), Error> {
-        self.store.remove_ca(id, now).await?;
+    pub async fn remove_ca(
+        &self,
+        id: CaId,
+        caller: &Caller,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        let now = stored_precision(now);
+        let event = AuditEvent::new(caller, now, Action::CaRemove, Target::Ca(id));
+        self.store.remove_ca(id, now, &event).await?;
         self.refresh_cas().await
     }
 
     pub async fn enrol(
         &self,
         request: ManualEnrolment,
+        caller: &Caller,
         now: OffsetDateTime,
     ) -> Result<Agent, Error> {
         let now = stored_precision(now);
@@ -163,7 +184,12 @@ impl Registry {
                 profile: Profile::Agent,
             },
         );
-        match self.store.insert_agent(&agent, &info.to_pem()).await {
+        let event = enrolment_event(caller, Action::AgentEnrol, &agent, now);
+        match self
+            .store
+            .insert_agent(&agent, &info.to_pem(), &event)
+            .await
+        {
             Err(StoreError::Conflict) => return Err(self.enrolment_conflict(&info, ca.id).await),
             other => other?,
         }
@@ -250,7 +276,12 @@ impl Registry {
                 profile: Profile::Agent,
             },
         );
-        match self.store.insert_agent(&agent, &info.to_pem()).await {
+        let event = enrolment_event(&Caller::system(), Action::AgentAutoEnrol, &agent, now);
+        match self
+            .store
+            .insert_agent(&agent, &info.to_pem(), &event)
+            .await
+        {
             Ok(()) => {
                 self.trust.upsert(&agent);
                 Ok(agent)
@@ -271,18 +302,21 @@ impl Registry {
     }
 
     /// Reads, changes and writes an agent, retrying when another writer interleaves.
+    /// `audit` describes the change made to the agent it is given.
     async fn modify(
         &self,
         id: AgentId,
         now: OffsetDateTime,
         change: impl Fn(&mut Agent) -> Result<(), Error>,
+        audit: impl Fn(&Agent, OffsetDateTime) -> AuditEvent,
     ) -> Result<Agent, Error> {
         let now = stored_precision(now);
         for _ in 0..UPDATE_ATTEMPTS {
             let mut agent = self.store.agent(id).await?;
             change(&mut agent)?;
             agent.updated_at = now;
-            match self.store.update_agent(&agent).await {
+            let event = audit(&agent, now);
+            match self.store.update_agent(&agent, &event).await {
                 Err(StoreError::Concurrent) => continue,
                 other => other?,
             }
@@ -297,24 +331,46 @@ impl Registry {
         &self,
         id: AgentId,
         update: AgentUpdate,
+        caller: &Caller,
         now: OffsetDateTime,
     ) -> Result<Agent, Error> {
-        self.modify(id, now, |agent| {
-            refuse_if_revoked(agent)?;
-            if let Some(hostname) = &update.hostname {
-                agent.hostname = hostname.clone();
+        let audit = |agent: &Agent, now| {
+            let mut event = AuditEvent::new(caller, now, Action::AgentUpdate, Target::Agent(id));
+            if update.hostname.is_some() {
+                event = event.with("hostname", agent.hostname.as_str());
             }
-            if let Some(description) = &update.description {
-                agent.description = description.clone();
+            if update.description.is_some() {
+                event = event.with("description", agent.description.clone());
             }
-            if let Some(tags) = &update.tags {
-                agent.tags = tags.clone();
+            if update.tags.is_some() {
+                event = event.with("tags", agent.tags.as_slice().to_vec());
             }
-            if let Some(allowed_ips) = &update.allowed_ips {
-                agent.allowed_ips = allowed_ips.clone();
+            if update.allowed_ips.is_some() {
+                event = event.with("allowed_ips", agent.allowed_ips.to_strings());
             }
-            Ok(())
-        })
+            event
+        };
+        self.modify(
+            id,
+            now,
+            |agent| {
+                refuse_if_revoked(agent)?;
+                if let Some(hostname) = &update.hostname {
+                    agent.hostname = hostname.clone();
+                }
+                if let Some(description) = &update.description {
+                    agent.description = description.clone();
+                }
+                if let Some(tags) = &update.tags {
+                    agent.tags = tags.clone();
+                }
+                if let Some(allowed_ips) = &update.allowed_ips {
+                    agent.allowed_ips = allowed_ips.clone();
+                }
+                Ok(())
+            },
+            audit,
+        )
         .await
     }
 
@@ -323,37 +379,82 @@ impl Registry {
         &self,
         id: AgentId,
         enabled: Option<bool>,
+        caller: &Caller,
         now: OffsetDateTime,
     ) -> Result<Agent, Error> {
-        self.modify(id, now, |agent| {
+        let change = |agent: &mut Agent| {
             refuse_if_revoked(agent)?;
             agent.enabled = enabled.unwrap_or(!agent.enabled);
             Ok(())
-        })
-        .await
+        };
+        let audit = |agent: &Agent, now| {
+            let action = if agent.enabled {
+                Action::AgentEnable
+            } else {
+                Action::AgentDisable
+            };
+            AuditEvent::new(caller, now, action, Target::Agent(id))
+                .with("hostname", agent.hostname.as_str())
+        };
+        self.modify(id, now, change, audit).await
     }
 
     /// Revoking twice is not an error: the first revocation time is kept.
-    pub async fn revoke(&self, id: AgentId, now: OffsetDateTime) -> Result<Agent, Error> {
+    pub async fn revoke(
+        &self,
+        id: AgentId,
+        caller: &Caller,
+        now: OffsetDateTime,
+    ) -> Result<Agent, Error> {
         let now = stored_precision(now);
-        self.modify(id, now, |agent| {
+        let change = |agent: &mut Agent| {
             agent.revoked_at.get_or_insert(now);
             Ok(())
-        })
-        .await
+        };
+        let audit = |agent: &Agent, now| {
+            AuditEvent::new(caller, now, Action::AgentRevoke, Target::Agent(id))
+                .with("hostname", agent.hostname.as_str())
+                .with("fingerprint", agent.fingerprint.to_string())
+        };
+        self.modify(id, now, change, audit).await
     }
 
     pub async fn set_policy(
         &self,
         change: PolicyChange,
+        caller: &Caller,
         now: OffsetDateTime,
     ) -> Result<Policy, Error> {
         let now = stored_precision(now);
         let policy = change.apply(self.store.policy().await?, now);
-        self.store.update_policy(&policy).await?;
+        let event = AuditEvent::new(caller, now, Action::ConfigUpdate, Target::Config)
+            .with("enforcement_enabled", policy.enforcement_enabled)
+            .with("reject_unknown_certs", policy.reject_unknown_certs)
+            .with("auto_enroll", policy.auto_enroll);
+        self.store.update_policy(&policy, &event).await?;
         self.trust.set_policy(policy);
         Ok(policy)
     }
+}
+
+/// The audit event of a new agent.
+fn enrolment_event(
+    caller: &Caller,
+    action: Action,
+    agent: &Agent,
+    now: OffsetDateTime,
+) -> AuditEvent {
+    AuditEvent::new(caller, now, action, Target::Agent(agent.id))
+        .with("hostname", agent.hostname.as_str())
+        .with("fingerprint", agent.fingerprint.to_string())
+        .with("ca_id", agent.ca_id.to_string())
+        .with("profile", agent.profile.as_str())
+}
+
+/// A time as the API writes it, for audit details.
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Timestamps are stored in microseconds; answering with the same precision keeps a write's

@@ -8,6 +8,7 @@ use super::{AgentUpdate, Error, ManualEnrolment, Registry};
 use crate::config::DatabaseUrl;
 use crate::domain::CaId;
 use crate::domain::agent::{AllowedIps, Hostname, Tags};
+use crate::domain::audit::{Actor, Caller};
 use crate::domain::ca::Ca;
 use crate::domain::policy::Policy;
 use crate::store::{self, StoreError};
@@ -15,6 +16,14 @@ use crate::trust::TrustIndex;
 use crate::x509::test_pki;
 
 /// Inside the test PKI's validity (2024..2034).
+fn caller() -> Caller {
+    Caller {
+        actor: Actor::Token("test".into()),
+        request_id: None,
+        source_ip: None,
+    }
+}
+
 fn now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
 }
@@ -33,7 +42,7 @@ async fn registry_trusting_a_root(dir: &tempfile::TempDir) -> (Registry, Ca, tes
     let registry = registry(dir).await;
     let root = test_pki::root("Registry CA");
     let ca = registry
-        .add_ca("ca".into(), &root.pem(), now())
+        .add_ca("ca".into(), &root.pem(), &caller(), now())
         .await
         .unwrap();
     (registry, ca, root)
@@ -54,7 +63,9 @@ fn enrolment(ca_id: CaId, certificate_pem: String) -> ManualEnrolment {
 async fn a_trusted_ca_cannot_be_added_twice() {
     let dir = tempfile::tempdir().unwrap();
     let (registry, _, root) = registry_trusting_a_root(&dir).await;
-    let again = registry.add_ca("again".into(), &root.pem(), now()).await;
+    let again = registry
+        .add_ca("again".into(), &root.pem(), &caller(), now())
+        .await;
     assert!(matches!(again, Err(Error::CaExists)), "{again:?}");
 }
 
@@ -65,21 +76,23 @@ async fn enrolment_refuses_an_unknown_ca_a_foreign_issuer_and_a_second_enrolment
     let leaf = test_pki::leaf(&root);
 
     let unknown = registry
-        .enrol(enrolment(CaId::new_random(), leaf.pem()), now())
+        .enrol(enrolment(CaId::new_random(), leaf.pem()), &caller(), now())
         .await;
     assert!(matches!(unknown, Err(Error::UnknownCa)), "{unknown:?}");
 
     let stranger = test_pki::leaf(&test_pki::root("Another CA"));
     let foreign = registry
-        .enrol(enrolment(ca.id, stranger.pem()), now())
+        .enrol(enrolment(ca.id, stranger.pem()), &caller(), now())
         .await;
     assert!(matches!(foreign, Err(Error::PathRefused(_))), "{foreign:?}");
 
     registry
-        .enrol(enrolment(ca.id, leaf.pem()), now())
+        .enrol(enrolment(ca.id, leaf.pem()), &caller(), now())
         .await
         .unwrap();
-    let twice = registry.enrol(enrolment(ca.id, leaf.pem()), now()).await;
+    let twice = registry
+        .enrol(enrolment(ca.id, leaf.pem()), &caller(), now())
+        .await;
     assert!(matches!(twice, Err(Error::AlreadyEnrolled)), "{twice:?}");
 }
 
@@ -88,20 +101,26 @@ async fn a_revoked_agent_cannot_be_changed_and_a_missing_one_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let (registry, ca, root) = registry_trusting_a_root(&dir).await;
     let agent = registry
-        .enrol(enrolment(ca.id, test_pki::leaf(&root).pem()), now())
+        .enrol(
+            enrolment(ca.id, test_pki::leaf(&root).pem()),
+            &caller(),
+            now(),
+        )
         .await
         .unwrap();
 
-    registry.revoke(agent.id, now()).await.unwrap();
-    let toggled = registry.toggle(agent.id, Some(true), now()).await;
+    registry.revoke(agent.id, &caller(), now()).await.unwrap();
+    let toggled = registry
+        .toggle(agent.id, Some(true), &caller(), now())
+        .await;
     assert!(matches!(toggled, Err(Error::AgentRevoked)), "{toggled:?}");
     let updated = registry
-        .update(agent.id, AgentUpdate::default(), now())
+        .update(agent.id, AgentUpdate::default(), &caller(), now())
         .await;
     assert!(matches!(updated, Err(Error::AgentRevoked)), "{updated:?}");
 
     let missing = registry
-        .revoke(crate::domain::AgentId::new_random(), now())
+        .revoke(crate::domain::AgentId::new_random(), &caller(), now())
         .await;
     assert!(
         matches!(missing, Err(Error::Store(StoreError::NotFound))),
@@ -114,12 +133,16 @@ async fn a_ca_another_replica_removed_refuses_enrolment_here_too() {
     let dir = tempfile::tempdir().unwrap();
     let (here, ca, root) = registry_trusting_a_root(&dir).await;
     let elsewhere = registry(&dir).await;
-    elsewhere.remove_ca(ca.id, now()).await.unwrap();
+    elsewhere.remove_ca(ca.id, &caller(), now()).await.unwrap();
 
     // This replica's index has not heard of the removal yet; the store refuses all the same.
     assert!(here.trust.live_ca(ca.id).is_some());
     let refused = here
-        .enrol(enrolment(ca.id, test_pki::leaf(&root).pem()), now())
+        .enrol(
+            enrolment(ca.id, test_pki::leaf(&root).pem()),
+            &caller(),
+            now(),
+        )
         .await;
     assert!(matches!(refused, Err(Error::UnknownCa)), "{refused:?}");
     let page = store::Page {
@@ -140,17 +163,19 @@ async fn a_revoked_certificate_is_refused_even_after_its_ca_was_removed() {
     let (registry, ca, root) = registry_trusting_a_root(&dir).await;
     let leaf = test_pki::leaf(&root);
     let agent = registry
-        .enrol(enrolment(ca.id, leaf.pem()), now())
+        .enrol(enrolment(ca.id, leaf.pem()), &caller(), now())
         .await
         .unwrap();
-    registry.revoke(agent.id, now()).await.unwrap();
-    registry.remove_ca(ca.id, now()).await.unwrap();
+    registry.revoke(agent.id, &caller(), now()).await.unwrap();
+    registry.remove_ca(ca.id, &caller(), now()).await.unwrap();
     let again = registry
-        .add_ca("again".into(), &root.pem(), now())
+        .add_ca("again".into(), &root.pem(), &caller(), now())
         .await
         .unwrap();
 
-    let refused = registry.enrol(enrolment(again.id, leaf.pem()), now()).await;
+    let refused = registry
+        .enrol(enrolment(again.id, leaf.pem()), &caller(), now())
+        .await;
     assert!(
         matches!(refused, Err(Error::CertificateRevoked)),
         "{refused:?}"
@@ -163,15 +188,17 @@ async fn a_certificate_whose_ca_was_removed_may_be_enrolled_under_the_new_upload
     let (registry, ca, root) = registry_trusting_a_root(&dir).await;
     let leaf = test_pki::leaf(&root);
     registry
-        .enrol(enrolment(ca.id, leaf.pem()), now())
+        .enrol(enrolment(ca.id, leaf.pem()), &caller(), now())
         .await
         .unwrap();
-    registry.remove_ca(ca.id, now()).await.unwrap();
+    registry.remove_ca(ca.id, &caller(), now()).await.unwrap();
     let again = registry
-        .add_ca("again".into(), &root.pem(), now())
+        .add_ca("again".into(), &root.pem(), &caller(), now())
         .await
         .unwrap();
 
-    let enrolled = registry.enrol(enrolment(again.id, leaf.pem()), now()).await;
+    let enrolled = registry
+        .enrol(enrolment(again.id, leaf.pem()), &caller(), now())
+        .await;
     assert!(enrolled.is_ok(), "{enrolled:?}");
 }

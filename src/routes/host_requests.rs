@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use super::admin::{ListResponse, OptionalAgentFields, field_error, optional_body, page, parse_id};
 use crate::domain::agent::{Hostname, canonical_ip};
 use crate::domain::approval::{HostRequest, HostRequestStatus, MAX_OS_DETAILS, parse_machine_id};
+use crate::domain::audit::Caller;
 use crate::domain::{AgentId, HostRequestId};
 use crate::error::ApiError;
 use crate::issuance::{Approval, NewHostRequest, Poll};
@@ -148,6 +149,7 @@ impl TryFrom<SubmitRequest> for NewHostRequest {
 pub async fn submit(
     state: web::Data<AppState>,
     request: HttpRequest,
+    caller: Caller,
     body: web::Json<JsonObject<SubmitRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(source) = source_address(&request, &state) {
@@ -165,7 +167,7 @@ pub async fn submit(
     let new = NewHostRequest::try_from(body.into_inner().0)?;
     let (stored, token) = state
         .issuance
-        .submit_request(new, OffsetDateTime::now_utc())
+        .submit_request(new, &caller, OffsetDateTime::now_utc())
         .await?;
     Ok(HttpResponse::Accepted().json(Submitted {
         request_id: stored.id,
@@ -254,6 +256,7 @@ pub async fn get(
 pub async fn approve(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    caller: Caller,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
@@ -273,15 +276,16 @@ pub async fn approve(
         profile: fields.profile,
     };
     let now = OffsetDateTime::now_utc();
-    let (request, _) = state.issuance.approve(id, approval, now).await?;
+    let (request, _) = state.issuance.approve(id, approval, &caller, now).await?;
     Ok(HttpResponse::Ok().json(RequestItem::new(request, now)))
 }
 
 pub async fn deny(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let now = OffsetDateTime::now_utc();
-    let request = state.issuance.deny(parse_id(&id)?, now).await?;
+    let request = state.issuance.deny(parse_id(&id)?, &caller, now).await?;
     Ok(HttpResponse::Ok().json(RequestItem::new(request, now)))
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::domain::AgentId;
+use crate::domain::audit::{Actor, Caller};
 use crate::error::ApiError;
 use crate::issuance::{self, Issued};
 use crate::routes::agent_auth;
@@ -43,18 +44,23 @@ struct IssuedAnswer {
 pub async fn enrol(
     state: web::Data<AppState>,
     request: HttpRequest,
+    caller: Caller,
     body: web::Json<JsonObject<TokenRedemption>>,
 ) -> Result<HttpResponse, ApiError> {
     let peer = request.peer_addr().map(|addr| addr.ip());
     let TokenRedemption { token, csr } = body.into_inner().0;
     let issued = match state
         .issuance
-        .enrol(&token, &csr, OffsetDateTime::now_utc())
+        .enrol(&token, &csr, &caller, OffsetDateTime::now_utc())
         .await
     {
         Ok(issued) => issued,
         Err(issuance::Error::TokenRefused(refusal)) => {
-            tracing::warn!(?peer, ?refusal, "enrolment token refused");
+            tracing::warn!(
+                peer = peer.map(|ip| ip.to_string()),
+                ?refusal,
+                "enrolment token refused"
+            );
             if let Some(peer) = peer
                 && let Err(wait) = state.issuing_limits.token_failures.record_failure(peer)
             {
@@ -70,10 +76,15 @@ pub async fn enrol(
 pub async fn renew(
     state: web::Data<AppState>,
     request: HttpRequest,
+    caller: Caller,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     // Who is asking comes first: a stranger learns nothing about what a good body is.
     let agent = agent_auth::authenticate(&request, &state)?;
+    let caller = Caller {
+        actor: Actor::Agent(agent.0.id),
+        ..caller
+    };
     let body = body.map_err(|e| payload_error(&e))?;
     let RenewRequest { csr } = serde_json::from_slice::<JsonObject<RenewRequest>>(&body)
         .map_err(|e| body_error(&e))?
@@ -84,6 +95,7 @@ pub async fn renew(
             agent.0.id,
             &agent.0.facts.fingerprint,
             &csr,
+            &caller,
             OffsetDateTime::now_utc(),
         )
         .await?;

@@ -2,6 +2,7 @@
 
 pub mod admin;
 mod agent_auth;
+pub mod caller;
 pub mod health;
 pub mod host_requests;
 pub mod issuing;

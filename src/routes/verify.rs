@@ -261,8 +261,6 @@ async fn enrol(enrolment: Box<AutoEnrolment>, state: &AppState) -> Response<BoxB
             return internal_error(state, form);
         }
     };
-    tracing::info!(agent_id = %agent.id, hostname = agent.hostname.as_str(),
-        fingerprint = %agent.fingerprint, "auto-enrolled");
     state.metrics.allowed(Allowed::AutoEnrolled);
     // The verify that enrolled the agent is its first sighting.
     if let Some(entry) = state.trust.lookup(&agent.fingerprint) {
@@ -297,7 +295,12 @@ fn refuse(
             enforced: true,
         };
         if state.denial_log.first_of_kind(&kind) {
-            tracing::warn!(reason = reason.as_str(), peer = ?peer, request_id, "verify refused");
+            tracing::warn!(
+                reason = reason.as_str(),
+                peer = kind.subject.as_str(),
+                request_id,
+                "verify refused"
+            );
         }
     }
     state.metrics.denied(reason, true);

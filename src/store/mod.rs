@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use crate::config::DatabaseUrl;
 use crate::domain::agent::{Agent, AgentStatus, IndexedAgent, SupersededCertificate};
 use crate::domain::approval::{HostRequest, HostRequestStatus};
+use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
 use crate::domain::policy::Policy;
@@ -92,6 +93,33 @@ impl From<sqlx::Error> for StoreError {
 pub struct Page {
     pub limit: i64,
     pub offset: i64,
+}
+
+/// Filters for `GET B/audit`; each one given narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<Action>,
+    pub target_id: Option<String>,
+    /// From this time on (inclusive).
+    pub since: Option<OffsetDateTime>,
+    /// Before this time (exclusive).
+    pub until: Option<OffsetDateTime>,
+}
+
+/// An audit event as stored, with its number in the trail.
+#[derive(Debug, Clone)]
+pub struct StoredAuditEvent {
+    pub id: i64,
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub request_id: Option<String>,
+    pub source_ip: Option<String>,
+    /// A JSON object.
+    pub details: String,
 }
 
 /// Filters for `GET B/agents`.
@@ -170,7 +198,7 @@ pub trait Store: Send + Sync + 'static {
     /// (PostgreSQL `NOTIFY`); `None` where only polling the change feed works.
     async fn change_signals(&self) -> Option<BoxStream<'static, ()>>;
 
-    async fn insert_ca(&self, ca: &Ca) -> Result<(), StoreError>;
+    async fn insert_ca(&self, ca: &Ca, event: &AuditEvent) -> Result<(), StoreError>;
     async fn ca(&self, id: CaId) -> Result<Ca, StoreError>;
     /// A page of live CAs, each with its count of agents that are not revoked.
     async fn list_cas(&self, page: Page) -> Result<(Vec<(Ca, i64)>, i64), StoreError>;
@@ -179,9 +207,19 @@ pub trait Store: Send + Sync + 'static {
     /// Every CA that has not been removed.
     async fn live_cas(&self) -> Result<Vec<Ca>, StoreError>;
     /// Marks the CA removed and its agents `ca_removed`; `NotFound` if already removed.
-    async fn remove_ca(&self, id: CaId, now: OffsetDateTime) -> Result<(), StoreError>;
+    async fn remove_ca(
+        &self,
+        id: CaId,
+        now: OffsetDateTime,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
 
-    async fn insert_agent(&self, agent: &Agent, certificate_pem: &str) -> Result<(), StoreError>;
+    async fn insert_agent(
+        &self,
+        agent: &Agent,
+        certificate_pem: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
     async fn agent(&self, id: AgentId) -> Result<Agent, StoreError>;
     /// Those of `ids` that are stored, in no particular order.
     async fn agents(&self, ids: &[AgentId]) -> Result<Vec<Agent>, StoreError>;
@@ -216,14 +254,18 @@ pub trait Store: Send + Sync + 'static {
     fn index_agents(&self) -> BoxStream<'_, Result<Vec<IndexedAgent>, StoreError>>;
     /// Writes the mutable fields if `agent.version` is still the stored one; the stored
     /// version becomes `agent.version + 1`. `Concurrent` otherwise.
-    async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;
+    async fn update_agent(&self, agent: &Agent, event: &AuditEvent) -> Result<(), StoreError>;
     async fn record_sightings(&self, sightings: &[Sighting]) -> Result<(), StoreError>;
 
     /// The live internal CA, if one is registered.
     async fn internal_ca(&self) -> Result<Option<Ca>, StoreError>;
 
     /// Creates the enrolment of `enrolment.agent_id`, or replaces it (a rotated token).
-    async fn put_enrolment(&self, enrolment: &PendingEnrolment) -> Result<(), StoreError>;
+    async fn put_enrolment(
+        &self,
+        enrolment: &PendingEnrolment,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
     async fn enrolment(&self, agent_id: AgentId) -> Result<PendingEnrolment, StoreError>;
     async fn enrolment_by_token(
         &self,
@@ -243,6 +285,7 @@ pub trait Store: Send + Sync + 'static {
         agent: &Agent,
         certificate_pem: &str,
         replaced: Option<&SupersededCertificate>,
+        event: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// Moves the agent to a new certificate (`agent` carries it) and keeps the one it had
     /// as `superseded`. `Conflict` if the agent's certificate is no longer that one,
@@ -252,6 +295,7 @@ pub trait Store: Send + Sync + 'static {
         agent: &Agent,
         certificate_pem: &str,
         superseded: &SupersededCertificate,
+        event: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// Every certificate an agent (or every agent) no longer uses.
     async fn superseded_certificates(
@@ -264,12 +308,20 @@ pub trait Store: Send + Sync + 'static {
         ids: &[AgentId],
     ) -> Result<Vec<SupersededCertificate>, StoreError>;
     /// Withdraws an unused enrolment of an agent that has no certificate yet.
-    async fn cancel_enrolment(&self, agent_id: AgentId) -> Result<(), StoreError>;
+    async fn cancel_enrolment(
+        &self,
+        agent_id: AgentId,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
 
     /// The PEM of the agent's current certificate.
     async fn certificate_pem(&self, agent_id: AgentId) -> Result<String, StoreError>;
 
-    async fn insert_request(&self, request: &HostRequest) -> Result<(), StoreError>;
+    async fn insert_request(
+        &self,
+        request: &HostRequest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
     async fn request(&self, id: HostRequestId) -> Result<HostRequest, StoreError>;
     async fn request_by_token(&self, digest: &TokenDigest) -> Result<HostRequest, StoreError>;
     async fn list_requests(
@@ -284,9 +336,15 @@ pub trait Store: Send + Sync + 'static {
         id: HostRequestId,
         agent: &Agent,
         certificate_pem: &str,
+        event: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// `Conflict` if the request is no longer pending.
-    async fn deny_request(&self, id: HostRequestId, now: OffsetDateTime) -> Result<(), StoreError>;
+    async fn deny_request(
+        &self,
+        id: HostRequestId,
+        now: OffsetDateTime,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
     /// An active agent (not revoked, CA not removed) with this hostname (case-insensitive)
     /// or last seen from / approved for this IP; `true` when the hostname matched.
     async fn active_agent_named(
@@ -309,18 +367,26 @@ pub trait Store: Send + Sync + 'static {
         ca_id: CaId,
         crl: &StoredCrl,
         now: OffsetDateTime,
+        event: &AuditEvent,
     ) -> Result<Vec<AgentId>, StoreError>;
     /// The listed serials of every live CA that has a CRL.
     async fn crl_serials(&self) -> Result<Vec<(CaId, Vec<String>)>, StoreError>;
 
     async fn policy(&self) -> Result<Policy, StoreError>;
-    async fn update_policy(&self, policy: &Policy) -> Result<(), StoreError>;
+    async fn update_policy(&self, policy: &Policy, event: &AuditEvent) -> Result<(), StoreError>;
 
     /// Changes after `seq`, oldest first, with their sequence numbers.
     async fn changes_after(&self, seq: i64, limit: i64) -> Result<Vec<(i64, Change)>, StoreError>;
     async fn last_change(&self) -> Result<i64, StoreError>;
     /// Drops change-feed rows older than `before`, always keeping the newest.
     async fn prune_changes(&self, before: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// A page of the audit trail, newest first, with the total that match.
+    async fn audit_events(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> Result<(Vec<StoredAuditEvent>, i64), StoreError>;
 }
 
 /// Writes a consistent copy of a live SQLite database to `target` (a new file). PostgreSQL

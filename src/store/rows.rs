@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use time::OffsetDateTime;
 
-use super::StoreError;
+use super::{StoreError, StoredAuditEvent};
 use crate::domain::agent::{
     Agent, AllowedIps, Hostname, IndexedAgent, SupersededCertificate, Tags,
 };
@@ -171,6 +171,38 @@ pub struct CaRow {
     created_at: i64,
     removed_at: Option<i64>,
     internal: bool,
+}
+
+/// A row of `audit_events`.
+#[derive(sqlx::FromRow)]
+pub struct AuditRow {
+    id: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    target_type: String,
+    target_id: String,
+    request_id: Option<String>,
+    source_ip: Option<String>,
+    details: String,
+}
+
+impl TryFrom<AuditRow> for StoredAuditEvent {
+    type Error = StoreError;
+
+    fn try_from(row: AuditRow) -> Result<Self, StoreError> {
+        Ok(StoredAuditEvent {
+            id: row.id,
+            at: from_micros(row.at)?,
+            actor: row.actor,
+            action: row.action,
+            target_type: row.target_type,
+            target_id: row.target_id,
+            request_id: row.request_id,
+            source_ip: row.source_ip,
+            details: row.details,
+        })
+    }
 }
 
 /// A CA with its count of agents that are not revoked.

@@ -13,17 +13,19 @@ use futures_util::stream::BoxStream;
 use time::OffsetDateTime;
 
 use super::rows::{
-    AGENT_COLUMNS, AgentRow, CA_AGENT_COUNT, CA_COLUMNS, CaRow, CountedCaRow, ENROLMENT_COLUMNS,
-    EnrolmentRow, PolicyRow, REQUEST_COLUMNS, RequestRow, SUPERSEDED_COLUMNS, SupersededRow,
-    contains_pattern, from_micros, hex_of, identity_text, json_list, micros,
+    AGENT_COLUMNS, AgentRow, AuditRow, CA_AGENT_COUNT, CA_COLUMNS, CaRow, CountedCaRow,
+    ENROLMENT_COLUMNS, EnrolmentRow, PolicyRow, REQUEST_COLUMNS, RequestRow, SUPERSEDED_COLUMNS,
+    SupersededRow, contains_pattern, from_micros, hex_of, identity_text, json_list, micros,
     superseded_certificate, tag_pattern,
 };
 use super::{
-    AgentFilter, Change, IdentityHolder, IdentityOfCertificate, IdentityUnderCa, Page,
-    RevokedCertificate, Sighting, Store, StoreError, StoredCrl,
+    AgentFilter, AuditFilter, Change, IdentityHolder, IdentityOfCertificate, IdentityUnderCa, Page,
+    RevokedCertificate, Sighting, Store, StoreError, StoredAuditEvent, StoredCrl,
 };
+use crate::audit_log;
 use crate::domain::agent::{Agent, IndexedAgent, SupersededCertificate};
 use crate::domain::approval::{HostRequest, HostRequestStatus};
+use crate::domain::audit::AuditEvent;
 use crate::domain::ca::Ca;
 use crate::domain::enrolment::{PendingEnrolment, TokenDigest};
 use crate::domain::policy::Policy;
@@ -33,6 +35,9 @@ use crate::domain::{AgentId, CaId, Fingerprint, HostRequestId, IssuerSerial};
 #[async_trait::async_trait]
 pub trait Backend: sqlx::Database {
     const PARAMETERS: Parameters;
+    /// Records a change-feed row (`$1` entity, `$2` id, `$3` time) and an audit event
+    /// (`$4`..`$11` as in [`SqlStore::record_audit`]) in one round trip.
+    const CHANGE_AND_AUDIT: &'static str;
 
     /// A transaction that serialises writers, so change-feed sequence numbers commit in
     /// the order they were assigned.
@@ -101,7 +106,7 @@ where
         DB::change_signals(&self.pool).await
     }
 
-    async fn insert_ca(&self, ca: &Ca) -> Result<(), StoreError> {
+    async fn insert_ca(&self, ca: &Ca, event: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = DB::write_tx(&self.writer).await?;
         sqlx::query(
             "INSERT INTO cas (id, name, fingerprint, subject, not_before, not_after, \
@@ -119,9 +124,8 @@ where
         .bind(ca.internal)
         .execute(&mut *tx)
         .await?;
-        Self::record_change(&mut tx, "ca", &ca.id.to_string()).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::record_audited_change(&mut tx, "ca", &ca.id.to_string(), event).await?;
+        Self::commit_audited(tx, event).await
     }
 
     async fn ca(&self, id: CaId) -> Result<Ca, StoreError> {
@@ -169,7 +173,12 @@ where
             .collect()
     }
 
-    async fn remove_ca(&self, id: CaId, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn remove_ca(
+        &self,
+        id: CaId,
+        now: OffsetDateTime,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = DB::write_tx(&self.writer).await?;
         let removed =
             sqlx::query("UPDATE cas SET removed_at = $2 WHERE id = $1 AND removed_at IS NULL")
@@ -188,17 +197,20 @@ where
         .bind(micros(now))
         .execute(&mut *tx)
         .await?;
-        Self::record_change(&mut tx, "ca", &id.to_string()).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::record_audited_change(&mut tx, "ca", &id.to_string(), event).await?;
+        Self::commit_audited(tx, event).await
     }
 
-    async fn insert_agent(&self, agent: &Agent, certificate_pem: &str) -> Result<(), StoreError> {
+    async fn insert_agent(
+        &self,
+        agent: &Agent,
+        certificate_pem: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = DB::write_tx(&self.writer).await?;
         Self::insert_agent_row(&mut tx, agent, certificate_pem).await?;
-        Self::record_change(&mut tx, "agent", &agent.id.to_string()).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::record_audited_change(&mut tx, "agent", &agent.id.to_string(), event).await?;
+        Self::commit_audited(tx, event).await
     }
 
     async fn agent(&self, id: AgentId) -> Result<Agent, StoreError> {
@@ -388,7 +400,7 @@ where
         DB::index_pages(&self.pool)
     }
 
-    async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError> {
+    async fn update_agent(&self, agent: &Agent, event: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = DB::write_tx(&self.writer).await?;
         let updated = sqlx::query(
             "UPDATE agents SET hostname = $2, description = $3, tags = $4, enabled = $5, \
@@ -409,9 +421,8 @@ where
         if DB::rows_affected(&updated) == 0 {
             return Err(StoreError::Concurrent);
         }
-        Self::record_change(&mut tx, "agent", &agent.id.to_string()).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::record_audited_change(&mut tx, "agent", &agent.id.to_string(), event).await?;
+        Self::commit_audited(tx, event).await
     }
 
     async fn record_sightings(&self, sightings: &[Sighting]) -> Result<(), StoreError> {
@@ -448,7 +459,12 @@ where
             .transpose()
     }
 
-    async fn put_enrolment(&self, enrolment: &PendingEnrolment) -> Result<(), StoreError> {
+    async fn put_enrolment(
+        &self,
+        enrolment: &PendingEnrolment,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = DB::write_tx(&self.writer).await?;
         sqlx::query(
             "INSERT INTO enrollments (agent_id, hostname, description, tags, allowed_ips, \
              profile, token_hash, expires_at, created_at, used_at) \
@@ -466,9 +482,10 @@ where
         .bind(enrolment.token_digest.as_str())
         .bind(micros(enrolment.expires_at))
         .bind(micros(enrolment.created_at))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        Self::record_audit(&mut tx, event).await?;
+        Self::commit_audited(tx, event).await
     }
 
     async fn enrolment(&self, agent_id: AgentId) -> Result<PendingEnrolment, StoreError> {
@@ -515,6 +532,7 @@ where
         agent: &Agent,
         certificate_pem: &str,
         replaced: Option<&SupersededCertificate>,
+        event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = DB::write_tx(&self.writer).await?;
         let claimed = sqlx::query(
@@ -542,9 +560,8 @@ where
         } else {
             Self::insert_agent_row(&mut tx, agent, certificate_pem).await?;
         }
-        Self::record_change(&mut tx, "agent", &agent.id.to_string()).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::record_audited_change(&mut tx, "agent", &agent.id.to_string(), event).await?;
+        Self::commit_audited(tx, event).await
     }
 
     async fn renew_certificate(
@@ -552,13 +569,13 @@ where
         agent: &Agent,
         certificate_pem: &str,
         superseded: &SupersededCertificate,
+        event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = DB::write_tx(&self.writer).await?;
         Self::replace_certificate(&mut tx, agent, certificate_pem, &superseded.fingerprint).await?;
         Self::insert_superseded(&mut tx, superseded, agent.updated_at).await?;
-        Self::record_change(&mut tx, "agent", &agent.id.to_string()).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::record_audited_change(&mut tx, "agent", &agent.id.to_string(), event).await?;
+        Self::commit_audited(tx, event).await
     }
 
     async fn superseded_certificates(
@@ -589,18 +606,24 @@ where
             .collect()
     }
 
-    async fn cancel_enrolment(&self, agent_id: AgentId) -> Result<(), StoreError> {
+    async fn cancel_enrolment(
+        &self,
+        agent_id: AgentId,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = DB::write_tx(&self.writer).await?;
         let deleted = sqlx::query(
             "DELETE FROM enrollments WHERE agent_id = $1 AND used_at IS NULL \
              AND agent_id NOT IN (SELECT id FROM agents)",
         )
         .bind(agent_id.to_string())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
         if DB::rows_affected(&deleted) == 0 {
             return Err(StoreError::NotFound);
         }
-        Ok(())
+        Self::record_audit(&mut tx, event).await?;
+        Self::commit_audited(tx, event).await
     }
 
     async fn certificate_pem(&self, agent_id: AgentId) -> Result<String, StoreError> {
@@ -612,7 +635,12 @@ where
         Ok(pem)
     }
 
-    async fn insert_request(&self, request: &HostRequest) -> Result<(), StoreError> {
+    async fn insert_request(
+        &self,
+        request: &HostRequest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = DB::write_tx(&self.writer).await?;
         sqlx::query(
             "INSERT INTO enrollment_requests (id, hostname, machine_id, ip_address, \
              os_details, csr_pem, key_sha256, token_hash, status, agent_id, created_at, \
@@ -630,9 +658,10 @@ where
         .bind(request.status.as_str())
         .bind(micros(request.created_at))
         .bind(micros(request.expires_at))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        Self::record_audit(&mut tx, event).await?;
+        Self::commit_audited(tx, event).await
     }
 
     async fn request(&self, id: HostRequestId) -> Result<HostRequest, StoreError> {
@@ -681,6 +710,7 @@ where
         id: HostRequestId,
         agent: &Agent,
         certificate_pem: &str,
+        event: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = DB::write_tx(&self.writer).await?;
         let decided = sqlx::query(
@@ -696,24 +726,30 @@ where
             return Err(StoreError::Conflict);
         }
         Self::insert_agent_row(&mut tx, agent, certificate_pem).await?;
-        Self::record_change(&mut tx, "agent", &agent.id.to_string()).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::record_audited_change(&mut tx, "agent", &agent.id.to_string(), event).await?;
+        Self::commit_audited(tx, event).await
     }
 
-    async fn deny_request(&self, id: HostRequestId, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn deny_request(
+        &self,
+        id: HostRequestId,
+        now: OffsetDateTime,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = DB::write_tx(&self.writer).await?;
         let decided = sqlx::query(
             "UPDATE enrollment_requests SET status = 'denied', decided_at = $2 \
              WHERE id = $1 AND status = 'pending'",
         )
         .bind(id.to_string())
         .bind(micros(now))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
         if DB::rows_affected(&decided) == 0 {
             return Err(StoreError::Conflict);
         }
-        Ok(())
+        Self::record_audit(&mut tx, event).await?;
+        Self::commit_audited(tx, event).await
     }
 
     async fn active_agent_named(
@@ -774,6 +810,7 @@ where
         ca_id: CaId,
         crl: &StoredCrl,
         now: OffsetDateTime,
+        event: &AuditEvent,
     ) -> Result<Vec<AgentId>, StoreError> {
         let mut tx = DB::write_tx(&self.writer).await?;
         let stored = sqlx::query(
@@ -821,8 +858,9 @@ where
                     .map_err(|_| StoreError::Corrupt("agent id".into()))?,
             );
         }
-        Self::record_change(&mut tx, "ca", &ca_id.to_string()).await?;
-        tx.commit().await?;
+        let event = event.clone().with("revoked_agents", revoked.len());
+        Self::record_audited_change(&mut tx, "ca", &ca_id.to_string(), &event).await?;
+        Self::commit_audited(tx, &event).await?;
         Ok(revoked)
     }
 
@@ -855,7 +893,7 @@ where
         .try_into()
     }
 
-    async fn update_policy(&self, policy: &Policy) -> Result<(), StoreError> {
+    async fn update_policy(&self, policy: &Policy, event: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = DB::write_tx(&self.writer).await?;
         sqlx::query(
             "UPDATE policy SET enforcement_enabled = $1, reject_unknown_certs = $2, \
@@ -867,9 +905,8 @@ where
         .bind(micros(policy.updated_at))
         .execute(&mut *tx)
         .await?;
-        Self::record_change(&mut tx, "policy", "1").await?;
-        tx.commit().await?;
-        Ok(())
+        Self::record_audited_change(&mut tx, "policy", "1", event).await?;
+        Self::commit_audited(tx, event).await
     }
 
     async fn changes_after(&self, seq: i64, limit: i64) -> Result<Vec<(i64, Change)>, StoreError> {
@@ -890,6 +927,40 @@ where
             .fetch_one(&self.pool)
             .await?;
         Ok(seq)
+    }
+
+    async fn audit_events(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> Result<(Vec<StoredAuditEvent>, i64), StoreError> {
+        // NULL parameters switch a condition off, as in `list_agents`.
+        const WHERE: &str = "WHERE ($1 IS NULL OR actor = $1) \
+            AND ($2 IS NULL OR action = $2) \
+            AND ($3 IS NULL OR target_id = $3) \
+            AND ($4 IS NULL OR at >= $4) \
+            AND ($5 IS NULL OR at < $5)";
+        static LIST: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT id, at, actor, action, target_type, target_id, request_id, source_ip, \
+                 details FROM audit_events {WHERE} ORDER BY id DESC LIMIT $6 OFFSET $7"
+            )
+        });
+        static COUNT: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT COUNT(*) FROM audit_events {WHERE}"));
+        let rows: Vec<AuditRow> = Self::bind_audit_filter(sqlx::query_as(&LIST), filter)
+            .bind(page.limit)
+            .bind(page.offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let (total,): (i64,) = Self::bind_audit_filter(sqlx::query_as(&COUNT), filter)
+            .fetch_one(&self.pool)
+            .await?;
+        let items = rows
+            .into_iter()
+            .map(StoredAuditEvent::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok((items, total))
     }
 
     async fn prune_changes(&self, before: OffsetDateTime) -> Result<(), StoreError> {
@@ -1095,6 +1166,71 @@ where
         Ok(())
     }
 
+    /// [`Self::record_change`] and [`Self::record_audit`] in one round trip.
+    async fn record_audited_change<'c>(
+        tx: &mut sqlx::Transaction<'c, DB>,
+        entity: &str,
+        id: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query(DB::CHANGE_AND_AUDIT)
+            .bind(entity)
+            .bind(id)
+            .bind(micros(OffsetDateTime::now_utc()));
+        Self::bind_audit(query, event).execute(&mut **tx).await?;
+        DB::announce_change(tx).await?;
+        Ok(())
+    }
+
+    /// Records an audit event in the transaction of the change it describes.
+    async fn record_audit<'c>(
+        tx: &mut sqlx::Transaction<'c, DB>,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query(AUDIT_INSERT);
+        Self::bind_audit(query, event).execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    /// Binds an audit event's eight columns, in the order of `AUDIT_COLUMNS`.
+    fn bind_audit<'q>(
+        query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+        event: &AuditEvent,
+    ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>> {
+        query
+            .bind(micros(event.at))
+            .bind(event.actor.clone())
+            .bind(event.action.as_str())
+            .bind(event.target.kind())
+            .bind(event.target.id())
+            .bind(event.request_id.clone())
+            .bind(event.source_ip.map(|ip| ip.to_string()))
+            .bind(event.details_json())
+    }
+
+    /// Commits, then logs the event: one log line for each event the trail holds.
+    async fn commit_audited(
+        tx: sqlx::Transaction<'_, DB>,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        tx.commit().await?;
+        audit_log::recorded(event);
+        Ok(())
+    }
+
+    /// Binds `$1`..`$5` of the audit list's WHERE.
+    fn bind_audit_filter<'q, O>(
+        query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>,
+        filter: &'q AuditFilter,
+    ) -> sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>> {
+        query
+            .bind(filter.actor.as_deref())
+            .bind(filter.action.map(|action| action.as_str()))
+            .bind(filter.target_id.as_deref())
+            .bind(filter.since.map(micros))
+            .bind(filter.until.map(micros))
+    }
+
     /// Binds `$1`..`$7` of the agent list's WHERE.
     fn bind_filter<'q, O>(
         query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>,
@@ -1126,6 +1262,10 @@ pub enum Parameters {
     /// numbered parameters costs n².
     Positional,
 }
+
+/// An audit event's columns, as [`SqlStore::bind_audit`] binds them.
+const AUDIT_INSERT: &str = "INSERT INTO audit_events (at, actor, action, target_type, \
+    target_id, request_id, source_ip, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// At most this many ids in one `IN (…)` list.
 const IDS_PER_STATEMENT: usize = 500;

@@ -13,7 +13,7 @@ use crate::pki::TestCert;
 const MANY: (&str, &str) = ("CERTGATE_ENROLL_REQUESTS_PER_MINUTE", "1000");
 
 impl TestApp {
-    async fn submit_request(&self, body: Value) -> ApiResponse {
+    pub async fn submit_request(&self, body: Value) -> ApiResponse {
         ApiResponse::from(self.client.post(self.url("/enroll/requests")).json(&body)).await
     }
 
@@ -25,7 +25,7 @@ impl TestApp {
         .await
     }
 
-    async fn decide(&self, id: &str, decision: &str) -> ApiResponse {
+    pub async fn decide(&self, id: &str, decision: &str) -> ApiResponse {
         ApiResponse::from(self.admin(
             reqwest::Method::POST,
             &format!("/enroll/requests/{id}/{decision}"),
@@ -34,7 +34,7 @@ impl TestApp {
     }
 }
 
-fn request_body(host: &AgentHost, hostname: &str, ip: &str) -> Value {
+pub fn request_body(host: &AgentHost, hostname: &str, ip: &str) -> Value {
     json!({
         "hostname": hostname,
         "machine_id": "4f2c7a9e0b1d4c3e8f6a5b7c9d0e1f2a",

@@ -356,10 +356,7 @@ async fn the_log_never_shows_secrets_tokens_or_certificates() {
     }
 
     let log = server.stop();
-    assert!(
-        log.contains("agent enrolled"),
-        "the log was captured:\n{log}"
-    );
+    assert!(log.contains("agent.enrol"), "the log was captured:\n{log}");
     let key_line = private_key.lines().nth(1).unwrap().to_owned();
     for (what, needle) in [
         ("the admin token", token.to_owned()),
@@ -412,15 +409,25 @@ async fn an_admin_requests_log_lines_name_its_request_id() {
     assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
 
     let log = server.stop();
-    let request_id_of = |message: &str| {
+    // The audit line of each change, in its request's span and naming the id itself.
+    let request_ids_of = |action: &str| {
         log.lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .find(|event| event["message"] == message)
-            .map(|event| event["span"]["request_id"].clone())
-            .unwrap_or_else(|| panic!("no {message:?} line in:\n{log}"))
+            .find(|event| event["message"] == "audit" && event["action"] == action)
+            .map(|event| {
+                (
+                    event["span"]["request_id"].clone(),
+                    event["request_id"].clone(),
+                )
+            })
+            .unwrap_or_else(|| panic!("no {action:?} line in:\n{log}"))
     };
-    assert_eq!(request_id_of("agent enrolled"), json!(made_up));
-    assert_eq!(request_id_of("agent revoked"), json!("proxy-id-0815"));
+    assert_eq!(
+        request_ids_of("agent.enrol"),
+        (json!(made_up), json!(made_up))
+    );
+    let proxy_id = json!("proxy-id-0815");
+    assert_eq!(request_ids_of("agent.revoke"), (proxy_id.clone(), proxy_id));
 }
 
 /// A client repeating a denied certificate cannot drive the log: its first denial is one

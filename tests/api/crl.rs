@@ -34,7 +34,7 @@ impl TestApp {
             .serials
     }
 
-    async fn put_crl(&self, ca_id: &str, body: Vec<u8>) -> ApiResponse {
+    pub async fn put_crl(&self, ca_id: &str, body: Vec<u8>) -> ApiResponse {
         ApiResponse::from(
             self.admin(reqwest::Method::PUT, &format!("/ca/{ca_id}/crl"))
                 .header("Content-Type", "application/pkix-crl")

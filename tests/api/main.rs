@@ -5,6 +5,7 @@
 
 mod agents;
 mod approval;
+mod audit;
 mod auth_and_limits;
 mod bad_input;
 mod cas;

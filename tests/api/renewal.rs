@@ -15,7 +15,7 @@ use crate::pki::{TestCert, pki};
 impl TestApp {
     /// What the proxy's renew location forwards: the verify secret, the client's
     /// certificate as nginx escapes it, and the body.
-    async fn renew(&self, cert: &TestCert, csr: &str) -> ApiResponse {
+    pub async fn renew(&self, cert: &TestCert, csr: &str) -> ApiResponse {
         self.renew_with(
             &[
                 ("X-Verify-Secret", VERIFY_SECRET.to_owned()),

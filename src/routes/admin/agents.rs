@@ -8,6 +8,7 @@ use super::{
     ListResponse, OptionalAgentFields, field_error, optional_body, page, parse_bool, parse_id,
 };
 use crate::domain::agent::{Agent, AgentStatus, AllowedIps, Hostname, Tags, parse_description};
+use crate::domain::audit::Caller;
 use crate::domain::{AgentId, CaId};
 use crate::error::ApiError;
 use crate::registry::{self, AgentUpdate, ManualEnrolment};
@@ -226,12 +227,12 @@ impl TryFrom<CreateAgent> for ManualEnrolment {
 
 pub async fn create(
     state: web::Data<AppState>,
+    caller: Caller,
     body: web::Json<JsonObject<CreateAgent>>,
 ) -> Result<HttpResponse, ApiError> {
     let enrolment = ManualEnrolment::try_from(body.into_inner().0)?;
     let now = OffsetDateTime::now_utc();
-    let agent = state.registry.enrol(enrolment, now).await?;
-    tracing::info!(agent_id = %agent.id, fingerprint = %agent.fingerprint, "agent enrolled");
+    let agent = state.registry.enrol(enrolment, &caller, now).await?;
     Ok(HttpResponse::Created().json(AgentItem::new(agent, now)))
 }
 
@@ -269,29 +270,31 @@ impl TryFrom<UpdateAgent> for AgentUpdate {
 pub async fn update(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    caller: Caller,
     body: web::Json<JsonObject<UpdateAgent>>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let update = AgentUpdate::try_from(body.into_inner().0)?;
     let now = OffsetDateTime::now_utc();
-    let agent = state.registry.update(id, update, now).await?;
+    let agent = state.registry.update(id, update, &caller, now).await?;
     Ok(HttpResponse::Ok().json(AgentItem::new(agent, now)))
 }
 
 pub async fn revoke(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let agent = match state.registry.revoke(id, OffsetDateTime::now_utc()).await {
+    let now = OffsetDateTime::now_utc();
+    match state.registry.revoke(id, &caller, now).await {
         Err(registry::Error::Store(StoreError::NotFound)) => {
-            state.issuance.cancel(id).await?;
-            tracing::info!(agent_id = %id, "pending enrolment withdrawn");
-            return Ok(HttpResponse::NoContent().finish());
+            state.issuance.cancel(id, &caller, now).await?;
         }
-        other => other?,
-    };
-    tracing::info!(agent_id = %agent.id, fingerprint = %agent.fingerprint, "agent revoked");
+        other => {
+            other?;
+        }
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -299,11 +302,12 @@ pub async fn revoke(
 pub async fn toggle(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    caller: Caller,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let enabled = optional_body::<ToggleBody>(body)?.map(|body| body.enabled);
     let now = OffsetDateTime::now_utc();
-    let agent = state.registry.toggle(id, enabled, now).await?;
+    let agent = state.registry.toggle(id, enabled, &caller, now).await?;
     Ok(HttpResponse::Ok().json(AgentItem::new(agent, now)))
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{ListResponse, page, parse_id};
+use crate::domain::audit::Caller;
 use crate::domain::ca::{Ca, parse_name};
 use crate::domain::{AgentId, CaId};
 use crate::error::ApiError;
@@ -86,13 +87,14 @@ pub async fn get(
 
 pub async fn create(
     state: web::Data<AppState>,
+    caller: Caller,
     body: web::Json<JsonObject<CreateCa>>,
 ) -> Result<HttpResponse, ApiError> {
     let CreateCa { name, certificate } = body.into_inner().0;
     let name = parse_name(&name).map_err(|m| ApiError::bad_request("invalid_field", m))?;
     let ca = state
         .registry
-        .add_ca(name, &certificate, OffsetDateTime::now_utc())
+        .add_ca(name, &certificate, &caller, OffsetDateTime::now_utc())
         .await?;
     Ok(HttpResponse::Created().json(CaItem::new(ca, 0, true)))
 }
@@ -100,10 +102,11 @@ pub async fn create(
 pub async fn delete(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     state
         .registry
-        .remove_ca(parse_id(&id)?, OffsetDateTime::now_utc())
+        .remove_ca(parse_id(&id)?, &caller, OffsetDateTime::now_utc())
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -132,6 +135,7 @@ struct CrlBody {
 pub async fn put_crl(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    caller: Caller,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let ca_id: CaId = parse_id(&id)?;
@@ -147,10 +151,8 @@ pub async fn put_crl(
     };
     let (crl, revoked_agents) = state
         .registry
-        .import_crl(ca_id, &crl_bytes, OffsetDateTime::now_utc())
+        .import_crl(ca_id, &crl_bytes, &caller, OffsetDateTime::now_utc())
         .await?;
-    tracing::info!(%ca_id, serials = crl.serials.len(), revoked = revoked_agents.len(),
-        "CRL imported");
     Ok(HttpResponse::Ok().json(CrlAnswer {
         ca_id,
         serials: crl.serials.len(),

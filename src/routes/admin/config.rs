@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::domain::audit::Caller;
 use crate::domain::policy::{Policy, PolicyChange};
 use crate::error::ApiError;
 use crate::routes::JsonObject;
@@ -44,6 +45,7 @@ pub async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 
 pub async fn update(
     state: web::Data<AppState>,
+    caller: Caller,
     body: web::Json<JsonObject<UpdatePolicy>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner().0;
@@ -54,7 +56,7 @@ pub async fn update(
     };
     let policy = state
         .registry
-        .set_policy(change, OffsetDateTime::now_utc())
+        .set_policy(change, &caller, OffsetDateTime::now_utc())
         .await?;
     if !policy.enforcement_enabled {
         tracing::warn!("enforcement disabled: audit mode lets every certificate through");

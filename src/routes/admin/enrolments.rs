@@ -8,6 +8,7 @@ use time::{Duration, OffsetDateTime};
 use super::{ListResponse, OptionalAgentFields, field_error, optional_body, page, parse_id};
 use crate::domain::AgentId;
 use crate::domain::agent::Hostname;
+use crate::domain::audit::Caller;
 use crate::domain::enrolment::{EnrolmentToken, PendingEnrolment};
 use crate::domain::enrolment::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
 use crate::error::ApiError;
@@ -168,14 +169,14 @@ impl TryFrom<CreateEnrolment> for NewPendingEnrolment {
 
 pub async fn create(
     state: web::Data<AppState>,
+    caller: Caller,
     body: web::Json<JsonObject<CreateEnrolment>>,
 ) -> Result<HttpResponse, ApiError> {
     let request = NewPendingEnrolment::try_from(body.into_inner().0)?;
     let (enrolment, token) = state
         .issuance
-        .create_enrolment(request, OffsetDateTime::now_utc())
+        .create_enrolment(request, &caller, OffsetDateTime::now_utc())
         .await?;
-    tracing::info!(agent_id = %enrolment.agent_id, "enrolment token created");
     Ok(HttpResponse::Created().json(TokenIssued::new(&enrolment, &token)))
 }
 
@@ -203,14 +204,14 @@ pub async fn pending_page(state: &AppState, page: Page) -> Result<HttpResponse, 
 pub async fn rotate(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    caller: Caller,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let ttl_seconds = optional_body::<RotateToken>(body)?.and_then(|body| body.ttl_seconds);
     let (enrolment, token) = state
         .issuance
-        .rotate_token(id, ttl(ttl_seconds)?, OffsetDateTime::now_utc())
+        .rotate_token(id, ttl(ttl_seconds)?, &caller, OffsetDateTime::now_utc())
         .await?;
-    tracing::info!(agent_id = %enrolment.agent_id, "enrolment token rotated");
     Ok(HttpResponse::Created().json(TokenIssued::new(&enrolment, &token)))
 }

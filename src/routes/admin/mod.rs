@@ -2,6 +2,7 @@
 //! resources.
 
 mod agents;
+mod audit;
 mod cas;
 mod config;
 mod enrolments;
@@ -12,10 +13,12 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{ResponseError, Scope, web};
+use actix_web::{HttpMessage, ResponseError, Scope, web};
 use serde::Serialize;
 
+use crate::domain::AgentId;
 use crate::domain::agent::{AllowedIps, Tags, parse_description};
+use crate::domain::audit::Actor;
 use crate::domain::enrolment::Profile;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -74,6 +77,7 @@ pub fn scope() -> Scope<
                 .route(web::get().to(enrolments::list))
                 .route(web::post().to(enrolments::create)),
         )
+        .service(resource("/audit").route(web::get().to(audit::list)))
         .service(
             resource("/config")
                 .route(web::get().to(config::get))
@@ -119,46 +123,44 @@ pub async fn require_admin(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
-    let matched = presented.is_some_and(|presented| state.admin.accepts_token(presented));
-    if !matched && admin_by_certificate(&req, &state).await {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_boxed_body);
+    let mut actor = presented.and_then(|presented| state.admin.token_actor(presented));
+    if actor.is_none() {
+        actor = admin_by_certificate(&req, &state).await.map(Actor::Agent);
     }
-    if !matched {
+    let Some(actor) = actor else {
         if let Some(peer) = req.peer_addr()
             && let Err(wait) = state.admin.failures.record_failure(peer.ip())
         {
             return refuse(req, ApiError::rate_limited(wait));
         }
-        tracing::warn!(peer = ?req.peer_addr(), path = req.path(), "admin authentication failed");
+        let peer = req.peer_addr().map(|peer| peer.ip().to_string());
+        tracing::warn!(peer, path = req.path(), "admin authentication failed");
         return refuse(req, ApiError::unauthorized());
-    }
+    };
+    req.extensions_mut().insert(actor);
     next.call(req)
         .await
         .map(ServiceResponse::map_into_boxed_body)
 }
 
-/// True when the proxy vouches for an enrolled, allowed agent whose profile is `admin`.
-/// Only tried when the request carries the verify secret header (a proxy's request).
-async fn admin_by_certificate(req: &ServiceRequest, state: &AppState) -> bool {
+/// The agent, when the proxy vouches for an enrolled, allowed agent whose profile is
+/// `admin`. Only tried when the request carries the verify secret header (a proxy's
+/// request).
+async fn admin_by_certificate(req: &ServiceRequest, state: &AppState) -> Option<AgentId> {
     if !state.admin.certificate_auth
         || !req
             .headers()
             .contains_key(&super::proxy_gate::VERIFY_SECRET)
     {
-        return false;
+        return None;
     }
-    let Ok(agent) = super::agent_auth::authenticate(req.request(), state) else {
-        return false;
-    };
+    let agent = super::agent_auth::authenticate(req.request(), state).ok()?;
     match state.store.agent(agent.0.id).await {
         Ok(stored) if stored.profile == Profile::Admin => {
             tracing::info!(agent_id = %stored.id, path = req.path(), "admin call by certificate");
-            true
+            Some(stored.id)
         }
-        _ => false,
+        _ => None,
     }
 }
 
