@@ -15,7 +15,7 @@ use dashmap::mapref::entry::Entry;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::domain::agent::{Agent, IndexedAgent, SupersededCertificate};
+use crate::domain::agent::{Agent, AgentStatus, IndexedAgent, SupersededCertificate};
 use crate::domain::ca::Ca;
 use crate::domain::policy::Policy;
 use crate::domain::verify::{AgentFacts, ChainInfo, PresentedCertificate, Rejection, TrustView};
@@ -126,6 +126,37 @@ impl AsRef<AgentFacts> for AgentRef {
     }
 }
 
+/// Windows the metrics report expiring certificates in, in days.
+pub const EXPIRY_WINDOWS_DAYS: [i64; 2] = [7, 30];
+
+/// The agents of the trust index, counted.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Agents by status, in the order of [`AgentStatus::ALL`].
+    pub by_status: [u64; AgentStatus::ALL.len()],
+    /// Active agents whose certificate expires within each of [`EXPIRY_WINDOWS_DAYS`].
+    pub expiring: [u64; EXPIRY_WINDOWS_DAYS.len()],
+    /// The soonest expiry among active agents, unix seconds.
+    pub earliest_expiry: Option<i64>,
+}
+
+impl Census {
+    fn count(&mut self, status: AgentStatus, not_after: i64, now: i64) {
+        if let Some(slot) = AgentStatus::ALL.iter().position(|s| *s == status) {
+            self.by_status[slot] += 1;
+        }
+        if status != AgentStatus::Active {
+            return;
+        }
+        for (days, count) in EXPIRY_WINDOWS_DAYS.iter().zip(&mut self.expiring) {
+            if not_after <= now + days * 86_400 {
+                *count += 1;
+            }
+        }
+        self.earliest_expiry = Some(self.earliest_expiry.map_or(not_after, |t| t.min(not_after)));
+    }
+}
+
 /// The live CAs, replaced as a whole when one is added or removed.
 #[derive(Default)]
 struct CaSet {
@@ -211,6 +242,43 @@ impl TrustIndex {
     /// be here yet, and one it removed may still be: callers that write check the store.
     pub fn live_ca(&self, id: CaId) -> Option<Arc<Ca>> {
         self.cas.load().live.iter().find(|ca| ca.id == id).cloned()
+    }
+
+    /// Every live CA as this replica last read the store.
+    pub fn live_cas(&self) -> Arc<[Arc<Ca>]> {
+        Arc::clone(&self.cas.load().live)
+    }
+
+    /// The agents counted for the metrics at `now` (unix seconds): each agent once, by its
+    /// current certificate. Reads the whole index, so it is for a scrape, not for verify.
+    pub fn census(&self, now: i64) -> Census {
+        let superseded: HashSet<Fingerprint> = self
+            .superseded
+            .iter()
+            .flat_map(|entry| {
+                let certificates = &entry.value().1;
+                certificates
+                    .iter()
+                    .map(|c| c.fingerprint)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let cas = self.cas.load();
+        let mut census = Census::default();
+        for entry in self.by_sha256.iter() {
+            let facts = &entry.value().0.facts;
+            if superseded.contains(&facts.fingerprint) {
+                continue;
+            }
+            let ca_not_after = cas
+                .validity
+                .iter()
+                .find(|(id, _)| *id == facts.ca_id)
+                .map(|(_, (_, not_after))| *not_after);
+            let status = AgentStatus::of(facts, ca_not_after, now);
+            census.count(status, facts.not_after, now);
+        }
+        census
     }
 
     /// Replaces the live CA set. Cached chain results of the old set stop counting.

@@ -142,6 +142,29 @@ pub enum AgentStatus {
 }
 
 impl AgentStatus {
+    pub const ALL: [AgentStatus; 6] = [
+        Self::Active,
+        Self::Disabled,
+        Self::Revoked,
+        Self::Expired,
+        Self::CaRemoved,
+        Self::CaExpired,
+    ];
+
+    /// The status of a certificate as the trust index holds it, in [`Agent::status`]'s
+    /// order; `ca_not_after` is `None` once the CA is no longer live. Unix seconds.
+    pub fn of(facts: &AgentFacts, ca_not_after: Option<i64>, now: i64) -> Self {
+        match ca_not_after {
+            _ if facts.revoked => Self::Revoked,
+            None => Self::CaRemoved,
+            _ if facts.ca_removed => Self::CaRemoved,
+            Some(ca_not_after) if now > ca_not_after => Self::CaExpired,
+            _ if !facts.enabled => Self::Disabled,
+            _ if now > facts.not_after => Self::Expired,
+            _ => Self::Active,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Active => "active",
@@ -154,16 +177,7 @@ impl AgentStatus {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Active,
-            Self::Disabled,
-            Self::Revoked,
-            Self::Expired,
-            Self::CaRemoved,
-            Self::CaExpired,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == text)
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
     }
 }
 

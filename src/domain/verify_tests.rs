@@ -8,7 +8,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::*;
-use crate::domain::agent::AllowedIps;
+use crate::domain::agent::{AgentStatus, AllowedIps};
 
 const NOW: i64 = 1_750_000_000;
 const HOUR: i64 = 3600;
@@ -710,4 +710,34 @@ fn an_allow_is_cacheable_within_the_limit_and_never_past_an_expiry() {
         0,
         "the decision depends on the address"
     );
+}
+
+#[test]
+fn a_certificates_status_is_the_first_reason_verify_would_refuse_it() {
+    let active = World::new().agent.unwrap();
+    let ca_end = Some(NOW + 100 * HOUR);
+    let status = |facts: &AgentFacts, ca: Option<i64>| AgentStatus::of(facts, ca, NOW);
+    assert_eq!(status(&active, ca_end), AgentStatus::Active);
+    let expired = AgentFacts {
+        not_after: NOW - 1,
+        ..active.clone()
+    };
+    assert_eq!(status(&expired, ca_end), AgentStatus::Expired);
+    let disabled = AgentFacts {
+        enabled: false,
+        ..expired.clone()
+    };
+    assert_eq!(status(&disabled, ca_end), AgentStatus::Disabled);
+    assert_eq!(status(&disabled, Some(NOW - 1)), AgentStatus::CaExpired);
+    assert_eq!(status(&disabled, None), AgentStatus::CaRemoved, "CA gone");
+    let ca_removed = AgentFacts {
+        ca_removed: true,
+        ..disabled.clone()
+    };
+    assert_eq!(status(&ca_removed, ca_end), AgentStatus::CaRemoved);
+    let revoked = AgentFacts {
+        revoked: true,
+        ..ca_removed
+    };
+    assert_eq!(status(&revoked, None), AgentStatus::Revoked);
 }

@@ -1,6 +1,9 @@
 //! Prometheus metrics. Verify's own counters and histogram live in [`verify`], sharded by
-//! worker thread so that the hot path never contends on them.
+//! worker thread so that the hot path never contends on them; the gauges about agents and
+//! CAs are set from the trust index when scraped (no database query); [`counts`] reads what
+//! the store and the audit trail counted.
 
+mod counts;
 mod verify;
 
 use std::sync::Arc;
@@ -8,9 +11,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use prometheus::core::{Collector, Desc};
-use prometheus::{Encoder, Gauge, IntCounter, IntGauge, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
+use crate::domain::agent::AgentStatus;
+use crate::domain::ca::Ca;
 use crate::domain::verify::Rejection;
+use crate::trust::{Census, EXPIRY_WINDOWS_DAYS};
+use counts::RecordedCounts;
 use verify::VerifyStats;
 
 /// Why a verify call was allowed.
@@ -36,8 +45,15 @@ impl Allowed {
 pub struct Metrics {
     registry: Registry,
     verify: Arc<VerifyStats>,
-    pub agents: IntGauge,
-    pub cas: IntGauge,
+    agents: IntGaugeVec,
+    agents_expiring: IntGaugeVec,
+    agents_earliest_expiry: IntGaugeVec,
+    cas: IntGauge,
+    cas_expiring: IntGaugeVec,
+    ca_expiry: IntGaugeVec,
+    admin_requests: IntCounterVec,
+    /// Verify calls answered 500: certgate could not decide.
+    pub verify_errors: IntCounter,
     pub last_seen_flush_errors: IntCounter,
     pub sync_errors: IntCounter,
     sync_lag: Gauge,
@@ -51,10 +67,73 @@ impl Metrics {
         let registry = Registry::new();
         let verify = Arc::new(VerifyStats::new()?);
         registry.register(Box::new(SharedCollector(Arc::clone(&verify))))?;
-        let agents = IntGauge::new("certgate_agents", "Agents in the in-memory trust index")?;
+        registry.register(Box::new(RecordedCounts::new()?))?;
+        let agents = IntGaugeVec::new(
+            Opts::new(
+                "certgate_agents",
+                "Enrolled agents by status, each counted once",
+            ),
+            &["status"],
+        )?;
         registry.register(Box::new(agents.clone()))?;
-        let cas = IntGauge::new("certgate_cas", "Trusted CAs in the in-memory trust index")?;
+        let agents_expiring = IntGaugeVec::new(
+            Opts::new(
+                "certgate_agents_expiring",
+                "Active agents whose certificate expires within the window",
+            ),
+            &["within"],
+        )?;
+        registry.register(Box::new(agents_expiring.clone()))?;
+        let agents_earliest_expiry = IntGaugeVec::new(
+            Opts::new(
+                "certgate_agents_earliest_expiry_timestamp_seconds",
+                "When the first certificate of an active agent expires (absent without one)",
+            ),
+            &[],
+        )?;
+        registry.register(Box::new(agents_earliest_expiry.clone()))?;
+        let cas = IntGauge::new("certgate_cas", "Trusted CAs that have not been removed")?;
         registry.register(Box::new(cas.clone()))?;
+        let cas_expiring = IntGaugeVec::new(
+            Opts::new(
+                "certgate_cas_expiring",
+                "Trusted CAs whose certificate expires within the window",
+            ),
+            &["within"],
+        )?;
+        registry.register(Box::new(cas_expiring.clone()))?;
+        let ca_expiry = IntGaugeVec::new(
+            Opts::new(
+                "certgate_ca_expiry_timestamp_seconds",
+                "When each trusted CA's certificate expires; internal=\"true\" is certgate's own",
+            ),
+            &["ca_id", "name", "internal"],
+        )?;
+        registry.register(Box::new(ca_expiry.clone()))?;
+        let admin_requests = IntCounterVec::new(
+            Opts::new(
+                "certgate_admin_requests_total",
+                "Admin API requests by route, method and status, refused ones included",
+            ),
+            &["route", "method", "status"],
+        )?;
+        registry.register(Box::new(admin_requests.clone()))?;
+        let verify_errors = IntCounter::new(
+            "certgate_verify_errors_total",
+            "Verify calls answered 500 because certgate could not decide",
+        )?;
+        registry.register(Box::new(verify_errors.clone()))?;
+        let build_info = IntGaugeVec::new(
+            Opts::new("certgate_build_info", "certgate's version; always 1"),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        registry.register(Box::new(build_info))?;
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         let last_seen_flush_errors = IntCounter::new(
             "certgate_last_seen_flush_errors_total",
             "Failed attempts to write last_seen batches",
@@ -75,13 +154,65 @@ impl Metrics {
             registry,
             verify,
             agents,
+            agents_expiring,
+            agents_earliest_expiry,
             cas,
+            cas_expiring,
+            ca_expiry,
+            admin_requests,
+            verify_errors,
             last_seen_flush_errors,
             sync_errors,
             sync_lag,
             started: Instant::now(),
             feed_read_ms: AtomicU64::new(0),
         })
+    }
+
+    /// Sets the gauges about agents and CAs from the trust index, at `now` (unix seconds).
+    pub fn record_trust(&self, census: &Census, cas: &[Arc<Ca>], now: i64) {
+        for (status, count) in AgentStatus::ALL.iter().zip(census.by_status) {
+            self.agents
+                .with_label_values(&[status.as_str()])
+                .set(gauge_value(count));
+        }
+        for (days, count) in EXPIRY_WINDOWS_DAYS.iter().zip(census.expiring) {
+            self.agents_expiring
+                .with_label_values(&[&format!("{days}d")])
+                .set(gauge_value(count));
+        }
+        self.agents_earliest_expiry.reset();
+        if let Some(earliest) = census.earliest_expiry {
+            self.agents_earliest_expiry
+                .with_label_values::<&str>(&[])
+                .set(earliest);
+        }
+        self.cas.set(gauge_value(cas.len() as u64));
+        for days in EXPIRY_WINDOWS_DAYS {
+            let until = now + days * 86_400;
+            let expiring = cas
+                .iter()
+                .filter(|ca| ca.not_after.unix_timestamp() <= until)
+                .count();
+            self.cas_expiring
+                .with_label_values(&[&format!("{days}d")])
+                .set(gauge_value(expiring as u64));
+        }
+        // Removed CAs drop out of the family.
+        self.ca_expiry.reset();
+        for ca in cas {
+            let internal = if ca.internal { "true" } else { "false" };
+            self.ca_expiry
+                .with_label_values(&[&ca.id.to_string(), &ca.name, internal])
+                .set(ca.not_after.unix_timestamp());
+        }
+    }
+
+    /// An admin API request has been answered; `route` is its matched pattern.
+    pub fn admin_request(&self, route: &str, method: &str, status: u16) {
+        self.admin_requests
+            .with_label_values(&[route, method, &status.to_string()])
+            .inc();
     }
 
     /// The change feed has just been read to its end.
@@ -116,6 +247,10 @@ impl Metrics {
         }
         String::from_utf8(buffer).unwrap_or_default()
     }
+}
+
+fn gauge_value(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 /// Registers the verify statistics, which the `Metrics` also keep, with the registry.

@@ -34,8 +34,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    state.metrics.agents.set(state.trust.agent_count() as i64);
-    state.metrics.cas.set(state.trust.ca_count() as i64);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let census = state.trust.census(now);
+    state
+        .metrics
+        .record_trust(&census, &state.trust.live_cas(), now);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())

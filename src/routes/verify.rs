@@ -400,6 +400,7 @@ fn allow(
 }
 
 fn internal_error(state: &AppState, form: Form) -> Response<BoxBody> {
+    state.metrics.verify_errors.inc();
     answer_with(
         Answer {
             status: 500,

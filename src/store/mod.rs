@@ -11,6 +11,7 @@ mod sqlite;
 mod volume;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
@@ -62,8 +63,34 @@ enum Fault {
     ReadOnly,
 }
 
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> Self {
+/// The kinds of database failure counted for the metrics.
+pub const FAULT_KINDS: [&str; 4] = ["unavailable", "full", "read_only", "other"];
+
+/// Database failures this process has met, in the order of [`FAULT_KINDS`].
+static FAULTS: [AtomicU64; FAULT_KINDS.len()] = [const { AtomicU64::new(0) }; FAULT_KINDS.len()];
+
+/// How many database failures of each kind this process has met (for the metrics).
+pub fn fault_counts() -> impl Iterator<Item = (&'static str, u64)> {
+    FAULT_KINDS
+        .into_iter()
+        .zip(&FAULTS)
+        .map(|(kind, count)| (kind, count.load(Ordering::Relaxed)))
+}
+
+impl StoreError {
+    /// Which of [`FAULT_KINDS`] this is, if it is a failure of the database rather than an
+    /// answer (not found, conflict) or a finding about the data.
+    fn fault_kind(&self) -> Option<usize> {
+        match self {
+            Self::Unavailable(_) => Some(0),
+            Self::Full(_) => Some(1),
+            Self::ReadOnly(_) => Some(2),
+            Self::Other(_) => Some(3),
+            Self::NotFound | Self::Conflict | Self::Concurrent | Self::Corrupt(_) => None,
+        }
+    }
+
+    fn classify(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
@@ -85,6 +112,16 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Tls(_) => Self::Unavailable(error),
             _ => Self::Other(error),
         }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        let classified = Self::classify(error);
+        if let Some(kind) = classified.fault_kind() {
+            FAULTS[kind].fetch_add(1, Ordering::Relaxed);
+        }
+        classified
     }
 }
 
@@ -131,6 +168,46 @@ pub struct AgentFilter {
     pub hostname_contains: Option<String>,
     pub status: Option<AgentStatus>,
     pub include_revoked: bool,
+    /// Only certificates that expire before this time.
+    pub expires_before: Option<OffsetDateTime>,
+    pub sort: Sort,
+}
+
+/// Filters for `GET B/ca`.
+#[derive(Debug, Clone, Default)]
+pub struct CaFilter {
+    /// Only CAs that expire before this time.
+    pub expires_before: Option<OffsetDateTime>,
+    pub sort: Sort,
+}
+
+/// What a list is ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    NotAfter,
+    CreatedAt,
+    /// Agents only.
+    Hostname,
+    /// Agents only; agents never seen come first in ascending order.
+    LastSeenAt,
+    /// CAs only.
+    Name,
+}
+
+/// A list's order: newest first unless asked otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+impl Default for Sort {
+    fn default() -> Self {
+        Self {
+            key: SortKey::CreatedAt,
+            descending: true,
+        }
+    }
 }
 
 /// What changed, as recorded in the change feed.
@@ -201,7 +278,11 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_ca(&self, ca: &Ca, event: &AuditEvent) -> Result<(), StoreError>;
     async fn ca(&self, id: CaId) -> Result<Ca, StoreError>;
     /// A page of live CAs, each with its count of agents that are not revoked.
-    async fn list_cas(&self, page: Page) -> Result<(Vec<(Ca, i64)>, i64), StoreError>;
+    async fn list_cas(
+        &self,
+        filter: &CaFilter,
+        page: Page,
+    ) -> Result<(Vec<(Ca, i64)>, i64), StoreError>;
     /// The CA's agents that are not revoked (it counts them: for the admin API only).
     async fn ca_agent_count(&self, id: CaId) -> Result<i64, StoreError>;
     /// Every CA that has not been removed.

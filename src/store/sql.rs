@@ -19,8 +19,9 @@ use super::rows::{
     superseded_certificate, tag_pattern,
 };
 use super::{
-    AgentFilter, AuditFilter, Change, IdentityHolder, IdentityOfCertificate, IdentityUnderCa, Page,
-    RevokedCertificate, Sighting, Store, StoreError, StoredAuditEvent, StoredCrl,
+    AgentFilter, AuditFilter, CaFilter, Change, IdentityHolder, IdentityOfCertificate,
+    IdentityUnderCa, Page, RevokedCertificate, Sighting, Sort, SortKey, Store, StoreError,
+    StoredAuditEvent, StoredCrl,
 };
 use crate::audit_log;
 use crate::domain::agent::{Agent, IndexedAgent, SupersededCertificate};
@@ -133,17 +134,26 @@ where
         Self::one_row::<CaRow, _>(&self.pool, &sql, id.to_string()).await
     }
 
-    async fn list_cas(&self, page: Page) -> Result<(Vec<(Ca, i64)>, i64), StoreError> {
+    async fn list_cas(
+        &self,
+        filter: &CaFilter,
+        page: Page,
+    ) -> Result<(Vec<(Ca, i64)>, i64), StoreError> {
+        const WHERE: &str = "WHERE removed_at IS NULL AND ($1 IS NULL OR not_after < $1)";
+        let order = order_by(filter.sort);
         let sql = format!(
-            "SELECT {CA_COLUMNS}, {CA_AGENT_COUNT} AS agent_count FROM cas \
-             WHERE removed_at IS NULL ORDER BY created_at DESC, id LIMIT $1 OFFSET $2"
+            "SELECT {CA_COLUMNS}, {CA_AGENT_COUNT} AS agent_count FROM cas {WHERE} \
+             ORDER BY {order} LIMIT $2 OFFSET $3"
         );
+        let expires_before = filter.expires_before.map(|t| t.unix_timestamp());
         let rows = sqlx::query_as::<_, CountedCaRow>(&sql)
+            .bind(expires_before)
             .bind(page.limit)
             .bind(page.offset)
             .fetch_all(&self.pool)
             .await?;
-        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM cas WHERE removed_at IS NULL")
+        let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM cas {WHERE}"))
+            .bind(expires_before)
             .fetch_one(&self.pool)
             .await?;
         let items = rows
@@ -373,10 +383,12 @@ where
                     THEN 'ca_expired' \
                 WHEN NOT enabled THEN 'disabled' \
                 WHEN not_after < $6 THEN 'expired' ELSE 'active' END) \
-            AND ($7 OR revoked_at IS NULL)";
+            AND ($7 OR revoked_at IS NULL) \
+            AND ($8 IS NULL OR not_after < $8)";
+        let order = order_by(filter.sort);
         let sql = format!(
             "SELECT {AGENT_COLUMNS} FROM agents {WHERE} \
-             ORDER BY created_at DESC, id LIMIT $8 OFFSET $9"
+             ORDER BY {order} LIMIT $9 OFFSET $10"
         );
         let rows = Self::bind_filter(sqlx::query_as::<_, AgentRow>(&sql), filter, now)
             .bind(page.limit)
@@ -1231,7 +1243,7 @@ where
             .bind(filter.until.map(micros))
     }
 
-    /// Binds `$1`..`$7` of the agent list's WHERE.
+    /// Binds `$1`..`$8` of the agent list's WHERE.
     fn bind_filter<'q, O>(
         query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>,
         filter: &'q AgentFilter,
@@ -1245,7 +1257,29 @@ where
             .bind(filter.status.map(|s| s.as_str()))
             .bind(now.unix_timestamp())
             .bind(filter.include_revoked || filter.status.is_some())
+            .bind(filter.expires_before.map(|t| t.unix_timestamp()))
     }
+}
+
+/// The ORDER BY of a list, from the sort's fixed spellings (never from request text); the
+/// id last, so that pages do not overlap. Agents' last sighting comes from its own table,
+/// and agents never seen sort before all others in ascending order on both databases.
+fn order_by(sort: Sort) -> String {
+    let direction = if sort.descending { "DESC" } else { "ASC" };
+    let column = match sort.key {
+        SortKey::NotAfter => "not_after",
+        SortKey::CreatedAt => "created_at",
+        SortKey::Hostname => "LOWER(hostname)",
+        SortKey::Name => "LOWER(name)",
+        SortKey::LastSeenAt => {
+            const SEEN: &str =
+                "(SELECT last_seen_at FROM agent_sightings s WHERE s.agent_id = agents.id)";
+            return format!(
+                "CASE WHEN {SEEN} IS NULL THEN 0 ELSE 1 END {direction}, {SEEN} {direction}, id"
+            );
+        }
+    };
+    format!("{column} {direction}, id")
 }
 
 /// Sightings one statement writes: one statement per sighting cost a busy fleet's flush a

@@ -1,8 +1,10 @@
 //! Liveness, readiness and metrics: no auth, outside the base path.
 
 use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::helpers::{UNSET, spawn_app, spawn_app_with};
+use crate::issuance::{AgentHost, issued_cert};
 use crate::pki::pki;
 
 #[tokio::test]
@@ -145,4 +147,146 @@ async fn start_up_waits_for_postgresql_and_names_it_when_it_gives_up() {
         "printed once: {stderr}"
     );
     assert!(!stderr.contains("secret-password"), "{stderr}");
+}
+
+#[tokio::test]
+async fn agents_are_counted_once_by_status_with_what_expires_soon() {
+    let app = spawn_app().await;
+    let ca_id = app.add_ca(&pki().root).await;
+    let day = 86_400;
+    let soon = pki().root.leaf("soon").expiring_in(5 * day).issue();
+    let month = pki().root.leaf("month").expiring_in(20 * day).issue();
+    let disabled = pki().root.leaf("disabled").issue();
+    let revoked = pki().root.leaf("revoked").issue();
+    let soon_agent = app.enrol(&soon, &ca_id).await;
+    app.enrol(&month, &ca_id).await;
+    let disabled_id = app.enrol(&disabled, &ca_id).await["id"].clone();
+    let revoked_id = app.enrol(&revoked, &ca_id).await["id"].clone();
+    app.toggle_agent(disabled_id.as_str().unwrap(), Some(false))
+        .await;
+    app.revoke_agent(revoked_id.as_str().unwrap()).await;
+    // Renewal leaves a superseded certificate in the index: still one agent.
+    let (_, enrolled) = app
+        .enrol_host(&AgentHost::new(), json!({"hostname": "renewing"}))
+        .await;
+    app.renew(&issued_cert(&enrolled), &AgentHost::new().csr())
+        .await
+        .assert_status(StatusCode::CREATED);
+
+    let status = |name: &str| format!(r#"certgate_agents{{status="{name}"}}"#);
+    assert_eq!(app.metric(&status("active")).await, Some(3.0));
+    assert_eq!(app.metric(&status("disabled")).await, Some(1.0));
+    assert_eq!(app.metric(&status("revoked")).await, Some(1.0));
+    assert_eq!(app.metric(&status("expired")).await, Some(0.0));
+    assert_eq!(app.metric(&status("ca_removed")).await, Some(0.0));
+    assert_eq!(
+        app.metric(r#"certgate_agents_expiring{within="7d"}"#).await,
+        Some(1.0)
+    );
+    assert_eq!(
+        app.metric(r#"certgate_agents_expiring{within="30d"}"#)
+            .await,
+        Some(2.0)
+    );
+    let soon_not_after = time::OffsetDateTime::parse(
+        soon_agent["not_after"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(
+        app.metric("certgate_agents_earliest_expiry_timestamp_seconds")
+            .await,
+        Some(soon_not_after.unix_timestamp() as f64)
+    );
+
+    assert_eq!(app.metric("certgate_cas").await, Some(2.0));
+    let cas = app.get("/ca").await.body;
+    for ca in cas["items"].as_array().unwrap() {
+        let series = format!(
+            r#"certgate_ca_expiry_timestamp_seconds{{ca_id="{}",internal="{}",name="{}"}}"#,
+            ca["id"].as_str().unwrap(),
+            ca["internal"],
+            ca["name"].as_str().unwrap()
+        );
+        let not_after = time::OffsetDateTime::parse(
+            ca["not_after"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert_eq!(
+            app.metric(&series).await,
+            Some(not_after.unix_timestamp() as f64),
+            "{series}"
+        );
+    }
+    assert_eq!(
+        app.metric(r#"certgate_cas_expiring{within="30d"}"#).await,
+        Some(0.0)
+    );
+
+    // A removed CA leaves the family and its agents count as ca_removed.
+    app.delete_ca(&ca_id)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    assert_eq!(app.metric(&status("ca_removed")).await, Some(3.0));
+    assert_eq!(app.metric(&status("active")).await, Some(1.0));
+    let text = app.metrics_text().await;
+    assert!(!text.contains(&ca_id), "{text}");
+}
+
+#[tokio::test]
+async fn admin_requests_changes_build_and_process_are_exported() {
+    let app = spawn_app().await;
+    let ca_id = app.add_ca(&pki().root).await;
+    app.enrol(&pki().leaf("label-probe-7f3a"), &ca_id).await;
+    app.get("/agents").await.assert_status(StatusCode::OK);
+    app.get("/agents").await.assert_status(StatusCode::OK);
+    let refused = app
+        .client
+        .get(app.url("/agents"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    let base = &app.base_path;
+    let series = |route: &str, method: &str, status: u16| {
+        format!(
+            r#"certgate_admin_requests_total{{method="{method}",route="{base}{route}",status="{status}"}}"#
+        )
+    };
+    assert_eq!(app.metric(&series("/agents", "GET", 200)).await, Some(2.0));
+    assert_eq!(app.metric(&series("/agents", "POST", 201)).await, Some(1.0));
+    assert_eq!(app.metric(&series("/ca", "POST", 201)).await, Some(1.0));
+    let text = app.metrics_text().await;
+    assert!(
+        text.contains(r#"status="401""#),
+        "a refused request is counted:\n{text}"
+    );
+    assert!(
+        !text.contains("label-probe-7f3a"),
+        "no raw value becomes a label"
+    );
+
+    // Process-wide counters (other tests in this binary add to them too).
+    let enrolled = app
+        .metric(r#"certgate_changes_total{action="agent.enrol"}"#)
+        .await;
+    assert!(enrolled.is_some_and(|count| count >= 1.0), "{enrolled:?}");
+    for present in [
+        r#"certgate_changes_total{action="config.update"}"#,
+        r#"certgate_certificates_issued_total{reason="renewal"}"#,
+        r#"certgate_store_errors_total{kind="unavailable"}"#,
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+    ] {
+        assert!(app.metric(present).await.is_some(), "no {present}");
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        app.metric(&format!(r#"certgate_build_info{{version="{version}"}}"#))
+            .await,
+        Some(1.0)
+    );
 }

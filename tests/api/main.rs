@@ -11,6 +11,7 @@ mod bad_input;
 mod cas;
 mod config;
 mod crl;
+mod expiry;
 #[path = "../support/forge.rs"]
 mod forge;
 mod health;

@@ -30,20 +30,9 @@ async fn readiness(app: &TestApp) -> (StatusCode, Value) {
 
 /// `certgate_sync_lag_seconds` from `/metrics`.
 async fn sync_lag(app: &TestApp) -> f64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
+    app.metric("certgate_sync_lag_seconds")
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix("certgate_sync_lag_seconds "))
-        .unwrap_or_else(|| panic!("no sync lag in:\n{text}"))
-        .parse()
-        .unwrap()
+        .expect("a sync lag in /metrics")
 }
 
 /// An admin write that changes a stored row: the agent's tags.

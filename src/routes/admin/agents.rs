@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use super::{
     ListResponse, OptionalAgentFields, field_error, optional_body, page, parse_bool, parse_id,
+    parse_sort, parse_time,
 };
 use crate::domain::agent::{Agent, AgentStatus, AllowedIps, Hostname, Tags, parse_description};
 use crate::domain::audit::Caller;
@@ -14,7 +15,7 @@ use crate::error::ApiError;
 use crate::registry::{self, AgentUpdate, ManualEnrolment};
 use crate::routes::JsonObject;
 use crate::state::AppState;
-use crate::store::{AgentFilter, StoreError};
+use crate::store::{AgentFilter, SortKey, StoreError};
 
 use super::enrolments::{PendingItem, pending_page};
 
@@ -27,9 +28,19 @@ pub struct ListQuery {
     q: Option<String>,
     status: Option<String>,
     include_revoked: Option<String>,
+    expires_before: Option<String>,
+    sort: Option<String>,
     limit: Option<String>,
     offset: Option<String>,
 }
+
+/// What `sort` may name for agents.
+const SORT_KEYS: [(&str, SortKey); 4] = [
+    ("not_after", SortKey::NotAfter),
+    ("hostname", SortKey::Hostname),
+    ("created_at", SortKey::CreatedAt),
+    ("last_seen_at", SortKey::LastSeenAt),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,6 +170,12 @@ fn filter(query: &ListQuery) -> Result<AgentFilter, ApiError> {
                 })
             })
             .transpose()?,
+        expires_before: query
+            .expires_before
+            .as_deref()
+            .map(|v| parse_time("expires_before", v))
+            .transpose()?,
+        sort: parse_sort(query.sort.as_deref(), &SORT_KEYS)?,
         include_revoked: query
             .include_revoked
             .as_deref()

@@ -3,9 +3,8 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use super::{ListResponse, page};
+use super::{ListResponse, page, parse_time};
 use crate::domain::audit::Action;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -87,15 +86,6 @@ fn parse_action(text: &str) -> Result<Action, ApiError> {
         ApiError::bad_request(
             "invalid_query",
             format!("action must be one of {}", known.join(", ")),
-        )
-    })
-}
-
-fn parse_time(name: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
-    OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
-        ApiError::bad_request(
-            "invalid_query",
-            format!("{name} must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z"),
         )
     })
 }

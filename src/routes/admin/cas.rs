@@ -4,20 +4,30 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{ListResponse, page, parse_id};
+use super::{ListResponse, page, parse_id, parse_sort, parse_time};
 use crate::domain::audit::Caller;
 use crate::domain::ca::{Ca, parse_name};
 use crate::domain::{AgentId, CaId};
 use crate::error::ApiError;
 use crate::routes::JsonObject;
 use crate::state::AppState;
+use crate::store::{CaFilter, SortKey};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    expires_before: Option<String>,
+    sort: Option<String>,
     limit: Option<String>,
     offset: Option<String>,
 }
+
+/// What `sort` may name for CAs.
+const SORT_KEYS: [(&str, SortKey); 3] = [
+    ("not_after", SortKey::NotAfter),
+    ("name", SortKey::Name),
+    ("created_at", SortKey::CreatedAt),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,7 +77,15 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page(query.limit.as_deref(), query.offset.as_deref())?;
-    let (cas, total) = state.store.list_cas(page).await?;
+    let filter = CaFilter {
+        expires_before: query
+            .expires_before
+            .as_deref()
+            .map(|v| parse_time("expires_before", v))
+            .transpose()?,
+        sort: parse_sort(query.sort.as_deref(), &SORT_KEYS)?,
+    };
+    let (cas, total) = state.store.list_cas(&filter, page).await?;
     let items = cas
         .into_iter()
         .map(|(ca, agents)| CaItem::new(ca, agents, false))

@@ -22,7 +22,7 @@ use crate::domain::audit::Actor;
 use crate::domain::enrolment::Profile;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::Page;
+use crate::store::{Page, Sort, SortKey};
 
 pub fn scope() -> Scope<
     impl actix_web::dev::ServiceFactory<
@@ -35,6 +35,8 @@ pub fn scope() -> Scope<
 > {
     web::scope("")
         .wrap(from_fn(require_admin))
+        // Outside the admin check, so that refused requests are counted too.
+        .wrap(from_fn(count_request))
         .service(
             resource("/ca")
                 .route(web::get().to(cas::list))
@@ -97,6 +99,26 @@ pub async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
         "method_not_allowed",
         "this method is not supported on this path",
     ))
+}
+
+/// Counts every admin request by its route pattern (never the raw path), method and status.
+/// A request refused before routing counts under the admin API's own prefix.
+async fn count_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = req.method().clone();
+    let response = next.call(req).await?;
+    if let Some(state) = state {
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let status = response.status().as_u16();
+        state.metrics.admin_request(&route, method.as_str(), status);
+    }
+    Ok(response)
 }
 
 /// Every admin route needs one of the configured bearer tokens, or (through the proxy) a
@@ -258,6 +280,45 @@ pub fn optional_body<T: serde::de::DeserializeOwned>(
     serde_json::from_slice::<crate::routes::JsonObject<T>>(&body)
         .map(|parsed| Some(parsed.0))
         .map_err(|e| crate::routes::body_error(&e))
+}
+
+/// A query parameter's RFC 3339 time, or 400 `invalid_query`.
+pub fn parse_time(name: &str, text: &str) -> Result<time::OffsetDateTime, ApiError> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(
+        |_| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("{name} must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z"),
+            )
+        },
+    )
+}
+
+/// `sort`: one of `keys` by name, `-` before it for descending order; absent, newest first.
+pub fn parse_sort(text: Option<&str>, keys: &[(&str, SortKey)]) -> Result<Sort, ApiError> {
+    let Some(text) = text else {
+        return Ok(Sort::default());
+    };
+    let (name, descending) = match text.strip_prefix('-') {
+        Some(name) => (name, true),
+        None => (text, false),
+    };
+    match keys.iter().find(|(known, _)| *known == name) {
+        Some((_, key)) => Ok(Sort {
+            key: *key,
+            descending,
+        }),
+        None => {
+            let names: Vec<&str> = keys.iter().map(|(known, _)| *known).collect();
+            Err(ApiError::bad_request(
+                "invalid_query",
+                format!(
+                    "sort must be one of {}, each optionally after - for descending order",
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
 }
 
 pub fn parse_bool(name: &str, text: &str) -> Result<bool, ApiError> {

@@ -329,6 +329,27 @@ impl TestApp {
     /// Sends raw bytes on a fresh connection; returns the status line's code and the time
     /// the answer took. Used where reqwest cannot express the request (a `Content-Length`
     /// without a body, for example).
+    /// `/metrics` as text.
+    pub async fn metrics_text(&self) -> String {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
+    /// The value of one series of `/metrics`, named as the text writes it
+    /// (`name{label="value",…}`); `None` when it is absent.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.metrics_text().await;
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|value| value.parse().unwrap())
+    }
+
     pub async fn raw_request(&self, request: &str) -> (u16, Duration) {
         let started = std::time::Instant::now();
         let exchange = async {
