@@ -51,6 +51,297 @@ pub enum Command {
     /// On a host without a token: ask to be enrolled (key made here, only a signing
     /// request sent), then wait for an administrator's approval and write the files.
     Request(RequestArgs),
+    /// Operate a running certgate through its admin API: CAs, agents, enrolments,
+    /// self-enrolment requests, policy, the audit trail, what expires soon.
+    Admin(AdminArgs),
+    /// Print a shell completion script, e.g. `certgate completions bash >
+    /// /etc/bash_completion.d/certgate`.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AdminArgs {
+    /// certgate's address, e.g. https://certgate.internal:3000 (the base path is added).
+    #[arg(
+        long,
+        env = "CERTGATE_URL",
+        default_value = "http://127.0.0.1:3000",
+        global = true
+    )]
+    pub url: String,
+    /// An admin token; from the server's own CERTGATE_ADMIN_TOKEN (its first entry) when
+    /// not given. CERTGATE_ADMIN_TOKEN_FILE names a file holding it.
+    #[arg(
+        long,
+        env = "CERTGATE_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub token: Option<String>,
+    /// A PEM CA certificate to trust for an https:// URL.
+    #[arg(long, value_name = "PEM", global = true)]
+    pub cacert: Option<PathBuf>,
+    /// The API base path the server is configured with.
+    #[arg(
+        long,
+        env = "CERTGATE_BASE_PATH",
+        default_value = "/api/ext/cockpit-enterprise/mtls",
+        global = true
+    )]
+    pub base_path: String,
+    /// Tables for people, or the API's JSON for scripts.
+    #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Trusted CAs.
+    Ca {
+        #[command(subcommand)]
+        command: CaAdmin,
+    },
+    /// Enrolled and pending agents.
+    Agents {
+        #[command(subcommand)]
+        command: AgentsAdmin,
+    },
+    /// Pending agents and their one-time enrolment tokens.
+    Enrollments {
+        #[command(subcommand)]
+        command: EnrollmentsAdmin,
+    },
+    /// Hosts' self-enrolment requests.
+    Requests {
+        #[command(subcommand)]
+        command: RequestsAdmin,
+    },
+    /// The verify policy: enforcement, unknown certificates, auto-enrolment.
+    Config {
+        #[command(subcommand)]
+        command: ConfigAdmin,
+    },
+    /// The audit trail, newest first.
+    Audit(AuditArgs),
+    /// Active agents and CAs whose certificate expires within a time, soonest first.
+    Expiring {
+        /// How far ahead: 30d, 12h, 2w …
+        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        within: std::time::Duration,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CaAdmin {
+    /// List trusted CAs.
+    List(CaListArgs),
+    /// One CA, with its certificate.
+    Show { id: String },
+    /// Trust a CA certificate (PEM file; `-` reads standard input).
+    Add {
+        /// The name it is listed under.
+        #[arg(long)]
+        name: String,
+        certificate: PathBuf,
+    },
+    /// Stop trusting a CA: its agents are denied from the next request on.
+    Remove { id: String },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CaListArgs {
+    /// not_after, name or created_at; `-` before it for descending.
+    #[arg(long, allow_hyphen_values = true)]
+    pub sort: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PageArgs {
+    /// At most this many items (1–500).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Skip this many items.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
+    /// Every item, page after page.
+    #[arg(long, conflicts_with_all = ["limit", "offset"])]
+    pub all: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentsAdmin {
+    /// List agents (revoked ones only with --status revoked or --include-revoked).
+    List(AgentListArgs),
+    /// One agent.
+    Show { id: String },
+    /// Enrol a certificate an agent already has (PEM file; `-` reads standard input).
+    Enrol {
+        #[arg(long)]
+        hostname: String,
+        /// The CA that issued it (an id from `certgate admin ca list`).
+        #[arg(long)]
+        ca: String,
+        certificate: PathBuf,
+        #[command(flatten)]
+        fields: AgentFieldArgs,
+    },
+    /// Change an agent's hostname, description, tags or allowed addresses.
+    Update {
+        id: String,
+        #[arg(long)]
+        hostname: Option<String>,
+        #[command(flatten)]
+        fields: AgentFieldArgs,
+        /// Remove the description.
+        #[arg(long, conflicts_with = "description")]
+        clear_description: bool,
+        /// Lift the address restriction.
+        #[arg(long, conflicts_with = "allowed_ip")]
+        any_ip: bool,
+    },
+    /// Let an agent through again.
+    Enable { id: String },
+    /// Refuse an agent until enabled again.
+    Disable { id: String },
+    /// Revoke an agent for good (a pending one's enrolment is withdrawn).
+    Revoke { id: String },
+    /// A new one-time enrolment token for a pending agent, or for re-enrolling one.
+    Token {
+        id: String,
+        /// How long the token works: 1h, 2d …
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<std::time::Duration>,
+    },
+}
+
+#[derive(clap::Args, Debug, Default)]
+pub struct AgentFieldArgs {
+    /// A free-text description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// A tag (repeat for several); replaces the agent's tags.
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// An address or CIDR the agent may connect from (repeat for several).
+    #[arg(long = "allowed-ip")]
+    pub allowed_ip: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AgentListArgs {
+    /// active, disabled, revoked, expired, ca_removed, ca_expired or pending.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Agents with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Agents of this CA.
+    #[arg(long)]
+    pub ca: Option<String>,
+    /// Part of the hostname.
+    #[arg(long, short)]
+    pub query: Option<String>,
+    /// Revoked agents too.
+    #[arg(long)]
+    pub include_revoked: bool,
+    /// not_after, hostname, created_at or last_seen_at; `-` before it for descending.
+    #[arg(long, allow_hyphen_values = true)]
+    pub sort: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EnrollmentsAdmin {
+    /// A pending agent and its one-time token, shown once, with the command to run on
+    /// the agent host.
+    Create {
+        #[arg(long)]
+        hostname: String,
+        /// agent, server or admin.
+        #[arg(long)]
+        profile: Option<String>,
+        /// How long the token works: 1h, 2d …
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<std::time::Duration>,
+        #[command(flatten)]
+        fields: AgentFieldArgs,
+    },
+    /// Agents that have not redeemed their token yet.
+    List(PageArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RequestsAdmin {
+    /// Self-enrolment requests (pending ones unless --status says otherwise).
+    List {
+        /// pending, approved or denied.
+        #[arg(long, default_value = "pending")]
+        status: String,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Issue the host its certificate. Compare the key's SHA-256 with what the host
+    /// printed first.
+    Approve {
+        id: String,
+        /// agent, server or admin.
+        #[arg(long)]
+        profile: Option<String>,
+        #[command(flatten)]
+        fields: AgentFieldArgs,
+    },
+    /// Refuse a request.
+    Deny { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigAdmin {
+    /// The policy now.
+    Show,
+    /// Change one or more switches.
+    Set {
+        /// false is audit mode: every certificate passes, denials are only counted.
+        #[arg(long)]
+        enforcement: Option<bool>,
+        /// false lets certificates nobody enrolled through.
+        #[arg(long)]
+        reject_unknown: Option<bool>,
+        /// true enrols, on first sight, certificates that chain to a trusted CA.
+        #[arg(long)]
+        auto_enroll: Option<bool>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AuditArgs {
+    /// An admin token's name, agent:<id>, anonymous or system.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// e.g. agent.revoke, ca.add, config.update.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// The id of the agent, CA or request changed.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// From this time (RFC 3339), or this long ago (24h, 7d …).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Before this time (RFC 3339), or this long ago.
+    #[arg(long)]
+    pub until: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
 }
 
 #[derive(Subcommand, Debug)]

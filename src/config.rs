@@ -582,6 +582,21 @@ fn normalise_base_path(path: &str) -> Result<String, ConfigError> {
     Ok(trimmed.to_owned())
 }
 
+/// The name and the token of an admin token entry written `name:token`; `None` for a bare
+/// token. A name is 1–64 letters, digits, `.`, `_`, `@` or `-`, starting with a letter or
+/// digit, and neither `token` nor `agent` (names the audit trail gives other actors).
+pub fn named_token(entry: &str) -> Option<(&str, &str)> {
+    let (name, token) = entry.split_once(':')?;
+    let is_name = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))
+        && name != "token"
+        && name != "agent";
+    (is_name && !token.is_empty()).then_some((name, token))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

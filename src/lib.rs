@@ -1,5 +1,6 @@
 //! certgate: a verification sidecar for mutual TLS behind a reverse proxy.
 
+pub mod admin_cli;
 pub mod agent_client;
 pub mod audit_log;
 pub mod cli;

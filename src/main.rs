@@ -45,6 +45,17 @@ fn main() -> ExitCode {
         Command::Enroll(args) => enroll(args),
         Command::Renew(args) => renew(args),
         Command::Request(args) => request(args),
+        Command::Admin(args) => certgate::admin_cli::run(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "certgate",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
         Command::Backup { path } => with_settings(cli.config.as_deref(), |settings| async move {
             store::backup(&settings.store.database, &path).await?;
             println!("backup written to {}", path.display());

@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::config::named_token;
 use crate::denial_log::DenialLog;
 use crate::domain::audit::Actor;
 use crate::issuance::Issuance;
@@ -97,12 +98,12 @@ impl AdminToken {
     /// of its SHA-256, which identifies it without revealing it.
     fn from_entry(entry: &SecretString) -> Self {
         let entry = entry.expose_secret();
-        match entry.split_once(':') {
-            Some((name, token)) if is_token_name(name) && !token.is_empty() => Self {
+        match named_token(entry) {
+            Some((name, token)) => Self {
                 name: name.to_owned(),
                 secret: SecretString::from(token.to_owned()),
             },
-            _ => {
+            None => {
                 let digest = Sha256::digest(entry.as_bytes());
                 let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
                 Self {
@@ -112,19 +113,6 @@ impl AdminToken {
             }
         }
     }
-}
-
-/// A token's name: 1–64 letters, digits, `.`, `_`, `@` or `-`, starting with a letter or
-/// digit (so `token:` and `agent:` names cannot be claimed, and a URL-safe token with no
-/// colon stays a bare token).
-fn is_token_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))
-        && name != "token"
-        && name != "agent"
 }
 
 /// The rate limits of the routes that need no admin token.

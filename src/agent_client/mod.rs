@@ -147,7 +147,7 @@ fn write_files(out: &Path, key: &KeyPair, issued: &Enrolled) -> anyhow::Result<(
     Ok(())
 }
 
-fn http_client(
+pub(crate) fn http_client(
     server_ca: Option<&Path>,
     identity: Option<reqwest::Identity>,
 ) -> anyhow::Result<reqwest::Client> {

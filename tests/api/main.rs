@@ -3,6 +3,7 @@
 // Test code: a failed unwrap is a failed test, with the value in the message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_cli;
 mod agents;
 mod approval;
 mod audit;

@@ -1,0 +1,227 @@
+//! The admin API over HTTP, as `certgate admin` calls it: one bearer token, certgate's
+//! JSON in and out, its errors kept whole.
+
+use std::path::Path;
+
+use reqwest::Method;
+use serde_json::Value;
+
+/// Why a command did not do what it was asked.
+#[derive(Debug)]
+pub enum Failure {
+    /// certgate answered with an error (exit 1).
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The command line or its inputs are wrong (exit 2).
+    Usage(String),
+    /// certgate could not be reached or answered nonsense (exit 1).
+    Failed(anyhow::Error),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Refused {
+                status,
+                code,
+                message,
+            } => write!(f, "{status} {code}: {message}"),
+            Failure::Usage(message) => f.write_str(message),
+            Failure::Failed(error) => write!(f, "{error:#}"),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure::Failed(error)
+    }
+}
+
+pub struct AdminClient {
+    http: reqwest::Client,
+    /// `https://host:port/base/path`, without a trailing slash.
+    base: String,
+    token: String,
+}
+
+/// Items fetched at once by `--all`: the API's largest page.
+const PAGE: u32 = 500;
+
+impl AdminClient {
+    pub fn new(
+        url: &str,
+        base_path: &str,
+        token: String,
+        cacert: Option<&Path>,
+    ) -> Result<Self, Failure> {
+        let parsed =
+            reqwest::Url::parse(url).map_err(|e| Failure::Usage(format!("--url {url}: {e}")))?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" => {
+                let host = parsed.host_str().unwrap_or_default();
+                let loopback = host == "localhost"
+                    || host
+                        .trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback());
+                if !loopback {
+                    eprintln!(
+                        "certgate: warning: {url} is plain HTTP: the admin token crosses the \
+                         network unencrypted"
+                    );
+                }
+            }
+            other => {
+                return Err(Failure::Usage(format!(
+                    "--url must be http:// or https://, not {other}://"
+                )));
+            }
+        }
+        let http = crate::agent_client::http_client(cacert, None)?;
+        let base = format!(
+            "{}/{}",
+            url.trim_end_matches('/'),
+            base_path.trim_matches('/')
+        );
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    /// Calls `method path` (relative to the base path) with an optional JSON body; `None`
+    /// for an answer without a body (204).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, Failure> {
+        self.send(method, path, &[], body).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, Failure> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .http
+            .request(method, &url)
+            .bearer_auth(&self.token)
+            .query(query);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| reach_failure(&url, &e))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| Failure::Failed(anyhow::anyhow!("reading the answer of {url}: {e}")))?;
+        if !(200..300).contains(&status) {
+            return Err(refusal(status, &bytes));
+        }
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Failure::Failed(anyhow::anyhow!("{url} did not answer JSON: {e}")))
+    }
+
+    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
+        self.send(Method::GET, path, query, None)
+            .await?
+            .ok_or_else(|| Failure::Failed(anyhow::anyhow!("GET {path} answered nothing")))
+    }
+
+    /// A list: one page (`limit`, `offset`), or every page. `query` is the list's own
+    /// query text without paging.
+    pub async fn list(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        page: Paging,
+    ) -> Result<List, Failure> {
+        let mut query: Vec<(&str, String)> = query.to_vec();
+        let (limit, mut offset, all) = match page {
+            Paging::One { limit, offset } => (limit, offset, false),
+            Paging::All => (PAGE, 0, true),
+        };
+        query.push(("limit", limit.to_string()));
+        let mut items = Vec::new();
+        loop {
+            let mut page_query = query.clone();
+            page_query.push(("offset", offset.to_string()));
+            let answer = self.get(path, &page_query).await?;
+            let total = answer["total"].as_u64().unwrap_or(0);
+            let page_items = answer["items"].as_array().cloned().unwrap_or_default();
+            let fetched = page_items.len() as u32;
+            items.extend(page_items);
+            offset += fetched;
+            if !all || fetched == 0 || u64::from(offset) >= total {
+                return Ok(List { items, total });
+            }
+        }
+    }
+}
+
+/// Which part of a list to fetch.
+#[derive(Debug, Clone, Copy)]
+pub enum Paging {
+    One { limit: u32, offset: u32 },
+    All,
+}
+
+/// Items of a list and how many there are in all.
+pub struct List {
+    pub items: Vec<Value>,
+    pub total: u64,
+}
+
+/// certgate's `{"error": {"code", "message"}}`, or what there is of it.
+fn refusal(status: u16, body: &[u8]) -> Failure {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v["error"][name].as_str())
+            .map(str::to_owned)
+    };
+    Failure::Refused {
+        status,
+        code: field("code").unwrap_or_else(|| "unexpected_answer".to_owned()),
+        message: field("message").unwrap_or_else(|| "certgate gave no message".to_owned()),
+    }
+}
+
+/// Why `url` could not be reached, with what to try.
+fn reach_failure(url: &str, error: &reqwest::Error) -> Failure {
+    let mut text = format!("{error:#}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    let hint = if text.contains("UnknownIssuer") || text.contains("invalid peer certificate") {
+        " (pass --cacert with the CA of certgate's TLS certificate)"
+    } else if text.contains("InvalidContentType") || text.contains("corrupt message") {
+        " (is this port plain HTTP? use an http:// URL)"
+    } else if error.is_connect() {
+        " (is certgate running there? --url or CERTGATE_URL)"
+    } else {
+        ""
+    };
+    Failure::Failed(anyhow::anyhow!("cannot reach {url}: {text}{hint}"))
+}
