@@ -20,6 +20,7 @@ use crate::domain::ca::Ca;
 use crate::domain::policy::Policy;
 use crate::domain::verify::{AgentFacts, ChainInfo, PresentedCertificate, Rejection, TrustView};
 use crate::domain::{AgentId, CaId, Fingerprint, IssuerSerial, Sha1Fingerprint};
+use crate::store::ListedSerials;
 use crate::x509::{self, Anchors, Judgement};
 
 /// Fingerprints are uniformly distributed digests: their first 8 bytes are a perfect hash,
@@ -205,6 +206,8 @@ pub struct TrustIndex {
     superseded: DashMap<AgentId, (i64, Vec<SupersededCertificate>)>,
     /// Serials listed by external CAs' uploaded CRLs.
     revoked_serials: ArcSwap<HashMap<CaId, HashSet<String>>>,
+    /// When each uploaded CRL stops being current (its nextUpdate), for the metrics.
+    crl_next_updates: ArcSwap<Vec<(CaId, i64)>>,
 }
 
 impl TrustIndex {
@@ -219,6 +222,7 @@ impl TrustIndex {
             chain_cache_capacity,
             superseded: DashMap::new(),
             revoked_serials: ArcSwap::from_pointee(HashMap::new()),
+            crl_next_updates: ArcSwap::from_pointee(Vec::new()),
         }
     }
 
@@ -326,10 +330,15 @@ impl TrustIndex {
 
     /// Replaces the CRL-listed serials. Cached chain results stop counting, since a listed
     /// certificate may be among them.
-    pub fn set_revoked_serials(&self, lists: Vec<(CaId, Vec<String>)>) {
+    pub fn set_revoked_serials(&self, lists: Vec<ListedSerials>) {
+        let next_updates = lists
+            .iter()
+            .filter_map(|list| Some((list.ca_id, list.next_update?)))
+            .collect();
+        self.crl_next_updates.store(Arc::new(next_updates));
         let lists = lists
             .into_iter()
-            .map(|(ca, serials)| (ca, serials.into_iter().collect()))
+            .map(|list| (list.ca_id, list.serials.into_iter().collect()))
             .collect();
         self.revoked_serials.store(Arc::new(lists));
         // A new generation, stored after the serials: a chain check that raced with this
@@ -343,6 +352,11 @@ impl TrustIndex {
             live: Arc::clone(&cas.live),
         }));
         self.chain_cache.clear();
+    }
+
+    /// Each uploaded CRL's nextUpdate (unix seconds), by CA, for those that have one.
+    pub fn crl_next_updates(&self) -> Arc<Vec<(CaId, i64)>> {
+        self.crl_next_updates.load_full()
     }
 
     /// Whether `ca`'s uploaded CRL lists `serial`.

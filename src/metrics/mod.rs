@@ -15,6 +15,7 @@ use prometheus::{
     Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::domain::CaId;
 use crate::domain::agent::AgentStatus;
 use crate::domain::ca::Ca;
 use crate::domain::verify::Rejection;
@@ -51,6 +52,7 @@ pub struct Metrics {
     cas: IntGauge,
     cas_expiring: IntGaugeVec,
     ca_expiry: IntGaugeVec,
+    crl_next_update: IntGaugeVec,
     admin_requests: IntCounterVec,
     /// Verify calls answered 500: certgate could not decide.
     pub verify_errors: IntCounter,
@@ -110,6 +112,15 @@ impl Metrics {
             &["ca_id", "name", "internal"],
         )?;
         registry.register(Box::new(ca_expiry.clone()))?;
+        let crl_next_update = IntGaugeVec::new(
+            Opts::new(
+                "certgate_crl_next_update_timestamp_seconds",
+                "When each uploaded CRL of a trusted CA stops being current (its nextUpdate): \
+                 upload the CA's next list before then",
+            ),
+            &["ca_id", "name"],
+        )?;
+        registry.register(Box::new(crl_next_update.clone()))?;
         let admin_requests = IntCounterVec::new(
             Opts::new(
                 "certgate_admin_requests_total",
@@ -159,6 +170,7 @@ impl Metrics {
             cas,
             cas_expiring,
             ca_expiry,
+            crl_next_update,
             admin_requests,
             verify_errors,
             last_seen_flush_errors,
@@ -169,8 +181,15 @@ impl Metrics {
         })
     }
 
-    /// Sets the gauges about agents and CAs from the trust index, at `now` (unix seconds).
-    pub fn record_trust(&self, census: &Census, cas: &[Arc<Ca>], now: i64) {
+    /// Sets the gauges about agents, CAs and their CRLs from the trust index, at `now`
+    /// (unix seconds).
+    pub fn record_trust(
+        &self,
+        census: &Census,
+        cas: &[Arc<Ca>],
+        crl_next_updates: &[(CaId, i64)],
+        now: i64,
+    ) {
         for (status, count) in AgentStatus::ALL.iter().zip(census.by_status) {
             self.agents
                 .with_label_values(&[status.as_str()])
@@ -205,6 +224,15 @@ impl Metrics {
             self.ca_expiry
                 .with_label_values(&[&ca.id.to_string(), &ca.name, internal])
                 .set(ca.not_after.unix_timestamp());
+        }
+        self.crl_next_update.reset();
+        for (ca_id, next_update) in crl_next_updates {
+            let Some(ca) = cas.iter().find(|ca| ca.id == *ca_id) else {
+                continue;
+            };
+            self.crl_next_update
+                .with_label_values(&[&ca_id.to_string(), &ca.name])
+                .set(*next_update);
         }
     }
 

@@ -36,9 +36,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let census = state.trust.census(now);
-    state
-        .metrics
-        .record_trust(&census, &state.trust.live_cas(), now);
+    let (cas, crls) = (state.trust.live_cas(), state.trust.crl_next_updates());
+    state.metrics.record_trust(&census, &cas, &crls, now);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())

@@ -223,7 +223,15 @@ fn judge(
                 hostname: a.0.hostname(),
                 tags: a.0.tags(),
             });
-            log_denial(state, request_id, reason, &presented, client_ip, enforced);
+            let agent_id = identity.as_ref().map(|identity| identity.id);
+            let denial = Denial {
+                request_id,
+                reason,
+                agent_id,
+                client_ip,
+                enforced,
+            };
+            log_denial(state, &denial, &presented);
             state.metrics.denied(reason, enforced);
             let status = if enforced { reason.http_status() } else { 200 };
             Ok(answer_with(
@@ -326,14 +334,14 @@ fn deny_unreadable(
     form: Form,
 ) -> Response<BoxBody> {
     let enforced = state.trust.policy().enforcement_enabled;
-    log_denial(
-        state,
+    let denial = Denial {
         request_id,
         reason,
-        &Presented::default(),
-        None,
+        agent_id: None,
+        client_ip: None,
         enforced,
-    );
+    };
+    log_denial(state, &denial, &Presented::default());
     state.metrics.denied(reason, enforced);
     answer_with(
         Answer {
@@ -348,16 +356,26 @@ fn deny_unreadable(
     )
 }
 
-/// The first denial of a kind in a window is logged; its repeats are counted (see
-/// [`crate::denial_log`]).
-fn log_denial(
-    state: &AppState,
-    request_id: &str,
+/// What a denial's log line says.
+struct Denial<'a> {
+    request_id: &'a str,
     reason: Rejection,
-    presented: &Presented,
+    /// The enrolled agent the certificate belongs to, when it is one.
+    agent_id: Option<AgentId>,
     client_ip: Option<IpAddr>,
     enforced: bool,
-) {
+}
+
+/// The first denial of a kind in a window is logged; its repeats are counted (see
+/// [`crate::denial_log`]).
+fn log_denial(state: &AppState, denial: &Denial<'_>, presented: &Presented) {
+    let Denial {
+        request_id,
+        reason,
+        agent_id,
+        client_ip,
+        enforced,
+    } = *denial;
     // Naming the fingerprint allocates: only when the line may be written.
     if !tracing::enabled!(tracing::Level::WARN) {
         return;
@@ -371,11 +389,13 @@ fn log_denial(
         return;
     }
     let fingerprint = &kind.subject;
+    let ip = client_ip.map(|ip| ip.to_string());
+    let agent_id = agent_id.map(|id| id.to_string());
     if enforced {
-        tracing::warn!(reason = reason.as_str(), %fingerprint, ip = ?client_ip, %request_id,
+        tracing::warn!(reason = reason.as_str(), %fingerprint, agent_id, ip, %request_id,
             "verify denied");
     } else {
-        tracing::warn!(reason = reason.as_str(), %fingerprint, ip = ?client_ip, %request_id,
+        tracing::warn!(reason = reason.as_str(), %fingerprint, agent_id, ip, %request_id,
             "verify would deny (audit mode: allowed)");
     }
 }

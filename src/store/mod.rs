@@ -210,6 +210,15 @@ impl Default for Sort {
     }
 }
 
+/// What a live CA's uploaded CRL lists, and until when it is current.
+#[derive(Debug, Clone)]
+pub struct ListedSerials {
+    pub ca_id: CaId,
+    pub serials: Vec<String>,
+    /// The CRL's nextUpdate, unix seconds, when it has one.
+    pub next_update: Option<i64>,
+}
+
 /// What changed, as recorded in the change feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -451,7 +460,7 @@ pub trait Store: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<Vec<AgentId>, StoreError>;
     /// The listed serials of every live CA that has a CRL.
-    async fn crl_serials(&self) -> Result<Vec<(CaId, Vec<String>)>, StoreError>;
+    async fn crl_serials(&self) -> Result<Vec<ListedSerials>, StoreError>;
 
     async fn policy(&self) -> Result<Policy, StoreError>;
     async fn update_policy(&self, policy: &Policy, event: &AuditEvent) -> Result<(), StoreError>;

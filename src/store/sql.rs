@@ -20,8 +20,8 @@ use super::rows::{
 };
 use super::{
     AgentFilter, AuditFilter, CaFilter, Change, IdentityHolder, IdentityOfCertificate,
-    IdentityUnderCa, Page, RevokedCertificate, Sighting, Sort, SortKey, Store, StoreError,
-    StoredAuditEvent, StoredCrl,
+    IdentityUnderCa, ListedSerials, Page, RevokedCertificate, Sighting, Sort, SortKey, Store,
+    StoreError, StoredAuditEvent, StoredCrl,
 };
 use crate::audit_log;
 use crate::domain::agent::{Agent, IndexedAgent, SupersededCertificate};
@@ -876,21 +876,25 @@ where
         Ok(revoked)
     }
 
-    async fn crl_serials(&self) -> Result<Vec<(CaId, Vec<String>)>, StoreError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT c.ca_id, c.serials FROM crls c JOIN cas ON cas.id = c.ca_id \
+    async fn crl_serials(&self) -> Result<Vec<ListedSerials>, StoreError> {
+        let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT c.ca_id, c.serials, c.next_update FROM crls c JOIN cas ON cas.id = c.ca_id \
              WHERE cas.removed_at IS NULL",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|(ca_id, serials)| {
+            .map(|(ca_id, serials, next_update)| {
                 let ca_id = ca_id
                     .parse::<CaId>()
                     .map_err(|_| StoreError::Corrupt("ca id".into()))?;
                 let serials = serde_json::from_str(&serials)
                     .map_err(|_| StoreError::Corrupt("crl serials".into()))?;
-                Ok((ca_id, serials))
+                Ok(ListedSerials {
+                    ca_id,
+                    serials,
+                    next_update,
+                })
             })
             .collect()
     }

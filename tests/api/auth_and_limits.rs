@@ -561,3 +561,56 @@ async fn unusual_spellings_of_a_path_are_refused_before_authentication() {
     let (status, _) = app.raw_request(&request("/agents", &right)).await;
     assert_eq!(status, 200, "the plain spelling still works");
 }
+
+/// A denial of an enrolled agent names the agent; addresses are plain strings.
+#[tokio::test]
+async fn a_denial_line_names_the_agent_and_the_address_plainly() {
+    let token = "admin-token-for-the-agent-denial-test";
+    let secret = "secret-for-the-agent-denial-test";
+    let (mut server, port) = ServerProcess::start_with_json_log(&[
+        ("CERTGATE_ADMIN_TOKEN", token),
+        ("MTLS_VERIFY_SECRET", secret),
+        ("CERTGATE_TRUSTED_PROXIES", "127.0.0.1/32"),
+    ])
+    .await;
+    let api = BinaryApi::new(port, token);
+    let ca = api.add_root_ca().await;
+    let cert = pki().leaf("denied-agent.example");
+    let body = json!({"hostname": "denied-agent.example", "ca_id": ca["id"],
+                      "certificate": cert.pem()});
+    let enrolled = api
+        .admin(Method::POST, "/agents")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let agent: serde_json::Value = enrolled.json().await.unwrap();
+    let agent_id = agent["id"].as_str().unwrap().to_owned();
+    let disabled = api
+        .admin(Method::PUT, &format!("/agents/{agent_id}/toggle"))
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), StatusCode::OK);
+    let answer = api
+        .client
+        .get(format!("{}/verify", api.base))
+        .header("X-Verify-Secret", secret)
+        .header("X-Client-Cert", cert.nginx_escaped())
+        .header("X-Real-IP", "192.0.2.44")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+
+    let log = server.terminate();
+    let denial = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|event| event["message"] == "verify denied")
+        .unwrap_or_else(|| panic!("no denial in:\n{log}"));
+    assert_eq!(denial["reason"], "agent_disabled", "{denial}");
+    assert_eq!(denial["agent_id"], agent_id.as_str(), "{denial}");
+    assert_eq!(denial["ip"], "192.0.2.44", "{denial}");
+}

@@ -290,3 +290,25 @@ async fn admin_requests_changes_build_and_process_are_exported() {
         Some(1.0)
     );
 }
+
+#[tokio::test]
+async fn an_uploaded_crls_next_update_is_exported_with_its_ca() {
+    let mut app = spawn_app().await;
+    let ca_id = app.add_ca(&pki().root).await;
+    let series = format!(
+        r#"certgate_crl_next_update_timestamp_seconds{{ca_id="{ca_id}",name="{}"}}"#,
+        pki().root.cert.cn
+    );
+    assert_eq!(app.metric(&series).await, None, "no CRL uploaded yet");
+    let answer = app.put_crl(&ca_id, pki().root.crl(&[]).into_bytes()).await;
+    answer.assert_status(StatusCode::OK);
+    let next_update = time::OffsetDateTime::parse(
+        answer.body["next_update"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let expected = Some(next_update.unix_timestamp() as f64);
+    assert_eq!(app.metric(&series).await, expected);
+    app.restart().await;
+    assert_eq!(app.metric(&series).await, expected, "read back at start");
+}
