@@ -45,7 +45,17 @@ fn main() -> ExitCode {
         Command::Enroll(args) => enroll(args),
         Command::Renew(args) => renew(args),
         Command::Request(args) => request(args),
-        Command::Admin(args) => certgate::admin_cli::run(args),
+        Command::Admin(args) => match on_small_runtime(certgate::admin_cli::execute(args)) {
+            Ok(Ok(printed)) => {
+                print!("{printed}");
+                ExitCode::SUCCESS
+            }
+            Ok(Err(failure)) => {
+                eprintln!("certgate: {failure}");
+                failure.exit_code()
+            }
+            Err(code) => code,
+        },
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -158,23 +168,32 @@ fn request(args: RequestArgs) -> ExitCode {
     )
 }
 
-/// Runs one agent-side exchange on a small runtime and prints its report.
+/// Runs `task` on a single-threaded runtime: the agent-side and admin commands make a
+/// few HTTP calls.
+fn on_small_runtime<T>(task: impl Future<Output = T>) -> Result<T, ExitCode> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Ok(runtime.block_on(task)),
+        Err(error) => {
+            eprintln!("certgate: {error}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Runs one agent-side exchange and prints its report.
 fn agent_side(
     what: &str,
     out: &std::path::Path,
     task: impl Future<Output = anyhow::Result<agent_client::Enrolled>>,
 ) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("certgate: {error}");
-            return ExitCode::FAILURE;
-        }
+    let result = match on_small_runtime(task) {
+        Ok(result) => result,
+        Err(code) => return code,
     };
-    match runtime.block_on(task) {
+    match result {
         Ok(issued) => {
             print!("{}", agent_client::report(&issued, out));
             ExitCode::SUCCESS

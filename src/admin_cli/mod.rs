@@ -19,37 +19,23 @@ use crate::cli::{
     EnrollmentsAdmin, Output, PageArgs, RequestsAdmin,
 };
 use crate::config::named_token;
-use client::{AdminClient, Failure, List, Paging};
+use client::{AdminClient, List, Paging};
 use table::Column;
 
-pub fn run(args: AdminArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("certgate: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(execute(args)) {
-        Ok(printed) => {
-            print!("{printed}");
-            ExitCode::SUCCESS
-        }
-        Err(failure) => {
-            eprintln!("certgate: {failure}");
-            match failure {
-                Failure::Usage(_) => ExitCode::from(2),
-                Failure::Refused { .. } | Failure::Failed(_) => ExitCode::FAILURE,
-            }
+pub use client::Failure;
+
+impl Failure {
+    /// 2 for a usage error, 1 for anything else that went wrong.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::Usage(_) => ExitCode::from(2),
+            Failure::Refused { .. } | Failure::Failed(_) => ExitCode::FAILURE,
         }
     }
 }
 
 /// Runs the command and answers what to print.
-async fn execute(args: AdminArgs) -> Result<String, Failure> {
+pub async fn execute(args: AdminArgs) -> Result<String, Failure> {
     let token = admin_token(args.token.as_deref())?;
     let client = AdminClient::new(&args.url, &args.base_path, token, args.cacert.as_deref())?;
     let session = Session {

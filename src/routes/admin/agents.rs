@@ -5,8 +5,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
 use super::{
-    ListResponse, OptionalAgentFields, field_error, optional_body, page, parse_bool, parse_id,
-    parse_sort, parse_time,
+    ListResponse, OptionalAgentFields, field_error, optional_body, optional_time, page, parse_bool,
+    parse_id, parse_sort,
 };
 use crate::domain::agent::{Agent, AgentStatus, AllowedIps, Hostname, Tags, parse_description};
 use crate::domain::audit::Caller;
@@ -170,11 +170,7 @@ fn filter(query: &ListQuery) -> Result<AgentFilter, ApiError> {
                 })
             })
             .transpose()?,
-        expires_before: query
-            .expires_before
-            .as_deref()
-            .map(|v| parse_time("expires_before", v))
-            .transpose()?,
+        expires_before: optional_time("expires_before", query.expires_before.as_deref())?,
         sort: parse_sort(query.sort.as_deref(), &SORT_KEYS)?,
         include_revoked: query
             .include_revoked

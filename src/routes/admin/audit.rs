@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{ListResponse, page, parse_time};
+use super::{ListResponse, optional_time, page};
 use crate::domain::audit::Action;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -64,16 +64,8 @@ pub async fn list(
         actor: query.actor,
         action: query.action.as_deref().map(parse_action).transpose()?,
         target_id: query.target_id,
-        since: query
-            .since
-            .as_deref()
-            .map(|t| parse_time("since", t))
-            .transpose()?,
-        until: query
-            .until
-            .as_deref()
-            .map(|t| parse_time("until", t))
-            .transpose()?,
+        since: optional_time("since", query.since.as_deref())?,
+        until: optional_time("until", query.until.as_deref())?,
     };
     let (events, total) = state.store.audit_events(&filter, page).await?;
     let items: Vec<AuditItem> = events.into_iter().map(AuditItem::from).collect();

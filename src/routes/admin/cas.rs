@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{ListResponse, page, parse_id, parse_sort, parse_time};
+use super::{ListResponse, optional_time, page, parse_id, parse_sort};
 use crate::domain::audit::Caller;
 use crate::domain::ca::{Ca, parse_name};
 use crate::domain::{AgentId, CaId};
@@ -78,11 +78,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = page(query.limit.as_deref(), query.offset.as_deref())?;
     let filter = CaFilter {
-        expires_before: query
-            .expires_before
-            .as_deref()
-            .map(|v| parse_time("expires_before", v))
-            .transpose()?,
+        expires_before: optional_time("expires_before", query.expires_before.as_deref())?,
         sort: parse_sort(query.sort.as_deref(), &SORT_KEYS)?,
     };
     let (cas, total) = state.store.list_cas(&filter, page).await?;

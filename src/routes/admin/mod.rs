@@ -282,8 +282,16 @@ pub fn optional_body<T: serde::de::DeserializeOwned>(
         .map_err(|e| crate::routes::body_error(&e))
 }
 
+/// An optional query parameter's RFC 3339 time, or 400 `invalid_query`.
+pub fn optional_time(
+    name: &str,
+    text: Option<&str>,
+) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    text.map(|text| parse_time(name, text)).transpose()
+}
+
 /// A query parameter's RFC 3339 time, or 400 `invalid_query`.
-pub fn parse_time(name: &str, text: &str) -> Result<time::OffsetDateTime, ApiError> {
+fn parse_time(name: &str, text: &str) -> Result<time::OffsetDateTime, ApiError> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(
         |_| {
             ApiError::bad_request(
