@@ -23,14 +23,19 @@ pub struct ApiError {
     retry_after: Option<Duration>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error answer: `{"error": {"code", "message"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// Stable and meant for programs, e.g. `unauthorized`, `not_found`, `invalid_query`,
+    /// `invalid_field`, `already_enrolled`, `certificate_revoked`, `rate_limited`,
+    /// `database_unavailable` (the README lists every one).
     code: &'a str,
+    /// For people; may change.
     message: &'a str,
 }
 

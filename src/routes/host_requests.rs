@@ -16,7 +16,7 @@ use crate::issuance::{Approval, NewHostRequest, Poll};
 use crate::routes::JsonObject;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
     /// `fqdn` is the name the self-enrolment seed uses.
@@ -29,7 +29,7 @@ pub struct SubmitRequest {
     csr: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ApproveBody {
     #[serde(default)]
@@ -42,7 +42,8 @@ struct ApproveBody {
     profile: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<String>,
@@ -50,7 +51,7 @@ pub struct ListQuery {
     offset: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Submitted<'a> {
     request_id: HostRequestId,
     polling_token: &'a str,
@@ -60,7 +61,7 @@ struct Submitted<'a> {
 }
 
 /// A request as administrators see it (never its token).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RequestItem {
     id: HostRequestId,
     hostname: String,
@@ -100,7 +101,7 @@ impl RequestItem {
 }
 
 /// The polling answer: always 200, the status says what happened.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 enum PollAnswer {
     Pending,
@@ -146,6 +147,7 @@ impl TryFrom<SubmitRequest> for NewHostRequest {
 
 /// `POST B/enroll/requests`: every attempt counts against the per-address limit, so a
 /// stranger cannot flood administrators with requests.
+#[utoipa::path(post, path = "/enroll/requests", tag = "self-enrolment", request_body = SubmitRequest, responses((status = 202, description = "Stored; the polling token is shown this once", body = Submitted), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn submit(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -189,6 +191,7 @@ fn source_address(request: &HttpRequest, state: &AppState) -> Option<std::net::I
     Some(peer)
 }
 
+#[utoipa::path(get, path = "/enroll/requests/status/{token}", tag = "self-enrolment", params(("token" = String, Path, description = "The polling token")), responses((status = 200, description = "Always 200; `status` says what happened", body = PollAnswer), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn status(
     state: web::Data<AppState>,
     token: web::Path<String>,
@@ -218,6 +221,7 @@ pub async fn status(
         .json(answer))
 }
 
+#[utoipa::path(get, path = "/enroll/requests", tag = "self-enrolment", params(ListQuery), security(("bearer" = [])), responses((status = 200, description = "A page of requests", body = ListResponse<RequestItem>), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
@@ -244,6 +248,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(ListResponse::new(items, total, page)))
 }
 
+#[utoipa::path(get, path = "/enroll/requests/{id}", tag = "self-enrolment", params(("id" = String, Path, format = Uuid)), security(("bearer" = [])), responses((status = 200, body = RequestItem), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -253,6 +258,7 @@ pub async fn get(
 }
 
 /// Body optional: the agent's description, tags, allowed IPs and profile.
+#[utoipa::path(post, path = "/enroll/requests/{id}/approve", tag = "self-enrolment", params(("id" = String, Path, format = Uuid)), request_body(content = Option<ApproveBody>, description = "Optional"), security(("bearer" = [])), responses((status = 200, description = "Approved; the host collects its certificate by polling", body = RequestItem), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn approve(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -280,6 +286,7 @@ pub async fn approve(
     Ok(HttpResponse::Ok().json(RequestItem::new(request, now)))
 }
 
+#[utoipa::path(post, path = "/enroll/requests/{id}/deny", tag = "self-enrolment", params(("id" = String, Path, format = Uuid)), security(("bearer" = [])), responses((status = 200, body = RequestItem), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn deny(
     state: web::Data<AppState>,
     id: web::Path<String>,

@@ -17,20 +17,20 @@ use crate::routes::{JsonObject, body_error, payload_error};
 use crate::state::AppState;
 
 /// `POST B/enroll`: a one-time token and the signing request it is redeemed with.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRedemption {
     token: String,
     csr: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenewRequest {
     csr: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct IssuedAnswer {
     agent_id: AgentId,
     certificate: String,
@@ -41,6 +41,7 @@ struct IssuedAnswer {
     not_after: OffsetDateTime,
 }
 
+#[utoipa::path(post, path = "/enroll", tag = "issuing", request_body = TokenRedemption, responses((status = 201, description = "The certificate issued over the signing request's key", body = IssuedAnswer), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn enrol(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -73,6 +74,7 @@ pub async fn enrol(
     Ok(created(issued))
 }
 
+#[utoipa::path(post, path = "/renew", tag = "issuing", request_body = RenewRequest, params(("X-Verify-Secret" = String, Header, description = "The proxy's verify secret; the current certificate comes in the identity headers verify reads")), responses((status = 201, description = "A certificate over the new key", body = IssuedAnswer), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn renew(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -115,6 +117,7 @@ fn created(issued: Issued) -> HttpResponse {
 
 /// `GET B/crl`: the internal CA's revocation list, PEM, for proxies (nginx `ssl_crl`) and
 /// anyone checking an issued certificate. Public, as CRLs are.
+#[utoipa::path(get, path = "/crl", tag = "issuing", responses((status = 200, description = "The internal CA's CRL, issued now", body = String, content_type = "application/x-pem-file"), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn crl(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let pem = state.issuance.crl(OffsetDateTime::now_utc()).await?;
     Ok(HttpResponse::Ok()

@@ -6,6 +6,7 @@ pub mod caller;
 pub mod health;
 pub mod host_requests;
 pub mod issuing;
+pub mod openapi;
 pub mod proxy_gate;
 pub mod verify;
 
@@ -28,7 +29,9 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
-    cfg.app_data(json_config())
+    let document = openapi::Document(openapi::document_json(base_path));
+    cfg.app_data(web::Data::new(document))
+        .app_data(json_config())
         .app_data(query_config())
         .app_data(web::PayloadConfig::new(MAX_JSON_BYTES))
         // `B/verify` never reaches the App: `crate::front` answers it before routing.
@@ -67,6 +70,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
                 .route("/healthz", web::get().to(health::healthz))
                 .route("/readyz", web::get().to(health::readyz))
                 .route("/metrics", web::get().to(health::metrics))
+                .route("/openapi.json", web::get().to(openapi::document))
                 .service(web::scope(base_path).service(admin::scope()))
                 .default_service(web::to(not_found)),
         );

@@ -312,3 +312,24 @@ async fn an_uploaded_crls_next_update_is_exported_with_its_ca() {
     app.restart().await;
     assert_eq!(app.metric(&series).await, expected, "read back at start");
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_without_auth_under_the_configured_base_path() {
+    let app = spawn_app_with(&[("CERTGATE_BASE_PATH", "/mtls")]).await;
+    let response = app
+        .client
+        .get(format!("{}/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let document: serde_json::Value = response.json().await.unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/mtls/audit"), "{:?}", paths.keys());
+    assert!(paths.contains_key("/mtls/verify"));
+    assert_eq!(
+        document["paths"]["/mtls/agents"]["get"]["security"][0]["bearer"],
+        json!([])
+    );
+}

@@ -19,7 +19,8 @@ use crate::store::{AgentFilter, SortKey, StoreError};
 
 use super::enrolments::{PendingItem, pending_page};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     enabled: Option<String>,
@@ -42,7 +43,7 @@ const SORT_KEYS: [(&str, SortKey); 4] = [
     ("last_seen_at", SortKey::LastSeenAt),
 ];
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgent {
     hostname: String,
@@ -58,7 +59,7 @@ pub struct CreateAgent {
 
 /// Absent fields keep their value; `description: null` clears it; `allowed_ips: null` or
 /// `[]` lifts the restriction.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
     #[serde(default)]
@@ -78,13 +79,13 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ToggleBody {
     enabled: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AgentItem {
     id: AgentId,
     hostname: String,
@@ -181,6 +182,7 @@ fn filter(query: &ListQuery) -> Result<AgentFilter, ApiError> {
     })
 }
 
+#[utoipa::path(get, path = "/agents", tag = "agents", params(ListQuery), security(("bearer" = [])), responses((status = 200, description = "A page of agents (pending ones with status=pending)", body = ListResponse<AgentItem>), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
@@ -196,22 +198,32 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(ListResponse::new(items, total, page)))
 }
 
+#[utoipa::path(get, path = "/agents/{id}", tag = "agents", params(("id" = String, Path, format = Uuid)), security(("bearer" = [])), responses((status = 200, description = "The agent, or a pending one", body = AgentAnswer), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let now = OffsetDateTime::now_utc();
-    match state.store.agent(id).await {
-        Ok(agent) => Ok(HttpResponse::Ok().json(AgentItem::new(agent, now))),
+    let answer = match state.store.agent(id).await {
+        Ok(agent) => AgentAnswer::Enrolled(AgentItem::new(agent, now)),
         Err(StoreError::NotFound) => match state.store.enrolment(id).await? {
             pending if pending.used_at.is_none() => {
-                Ok(HttpResponse::Ok().json(PendingItem::new(pending, now)))
+                AgentAnswer::Pending(PendingItem::new(pending, now))
             }
-            _ => Err(ApiError::not_found()),
+            _ => return Err(ApiError::not_found()),
         },
-        Err(other) => Err(other.into()),
-    }
+        Err(other) => return Err(other.into()),
+    };
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// An enrolled agent, or one whose token is not redeemed yet.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum AgentAnswer {
+    Enrolled(AgentItem),
+    Pending(PendingItem),
 }
 
 impl TryFrom<CreateAgent> for ManualEnrolment {
@@ -238,6 +250,7 @@ impl TryFrom<CreateAgent> for ManualEnrolment {
     }
 }
 
+#[utoipa::path(post, path = "/agents", tag = "agents", request_body = CreateAgent, security(("bearer" = [])), responses((status = 201, body = AgentItem), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -280,6 +293,7 @@ impl TryFrom<UpdateAgent> for AgentUpdate {
     }
 }
 
+#[utoipa::path(put, path = "/agents/{id}", tag = "agents", params(("id" = String, Path, format = Uuid)), request_body = UpdateAgent, security(("bearer" = [])), responses((status = 200, body = AgentItem), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -293,6 +307,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(AgentItem::new(agent, now)))
 }
 
+#[utoipa::path(delete, path = "/agents/{id}", tag = "agents", params(("id" = String, Path, format = Uuid)), security(("bearer" = [])), responses((status = 204, description = "Revoked for good (a pending agent's enrolment is withdrawn)"), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn revoke(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -312,6 +327,7 @@ pub async fn revoke(
 }
 
 /// Without a body: flip `enabled`. With `{"enabled": bool}`: set it.
+#[utoipa::path(put, path = "/agents/{id}/toggle", tag = "agents", params(("id" = String, Path, format = Uuid)), request_body(content = Option<ToggleBody>, description = "Optional: without a body, enabled flips"), security(("bearer" = [])), responses((status = 200, body = AgentItem), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn toggle(
     state: web::Data<AppState>,
     id: web::Path<String>,

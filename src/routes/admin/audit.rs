@@ -10,7 +10,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{AuditFilter, StoredAuditEvent};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     actor: Option<String>,
@@ -22,7 +23,7 @@ pub struct ListQuery {
     offset: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AuditItem {
     id: i64,
     #[serde(with = "time::serde::rfc3339")]
@@ -54,6 +55,7 @@ impl From<StoredAuditEvent> for AuditItem {
     }
 }
 
+#[utoipa::path(get, path = "/audit", tag = "audit", params(ListQuery), security(("bearer" = [])), responses((status = 200, description = "A page of the audit trail, newest first", body = ListResponse<AuditItem>), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,

@@ -13,7 +13,8 @@ use crate::routes::JsonObject;
 use crate::state::AppState;
 use crate::store::{CaFilter, SortKey};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     expires_before: Option<String>,
@@ -29,14 +30,14 @@ const SORT_KEYS: [(&str, SortKey); 3] = [
     ("created_at", SortKey::CreatedAt),
 ];
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCa {
     name: String,
     certificate: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CaItem {
     id: CaId,
     name: String,
@@ -72,6 +73,7 @@ impl CaItem {
     }
 }
 
+#[utoipa::path(get, path = "/ca", tag = "cas", params(ListQuery), security(("bearer" = [])), responses((status = 200, description = "A page of trusted CAs", body = ListResponse<CaItem>), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
@@ -89,6 +91,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(ListResponse::new(items, total, page)))
 }
 
+#[utoipa::path(get, path = "/ca/{id}", tag = "cas", params(("id" = String, Path, format = Uuid)), security(("bearer" = [])), responses((status = 200, description = "The CA with its certificate", body = CaItem), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -99,6 +102,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(CaItem::new(ca, agents, true)))
 }
 
+#[utoipa::path(post, path = "/ca", tag = "cas", request_body = CreateCa, security(("bearer" = [])), responses((status = 201, body = CaItem), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -113,6 +117,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(CaItem::new(ca, 0, true)))
 }
 
+#[utoipa::path(delete, path = "/ca/{id}", tag = "cas", params(("id" = String, Path, format = Uuid)), security(("bearer" = [])), responses((status = 204, description = "Removed: its agents are denied as ca_removed"), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn delete(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -128,7 +133,7 @@ pub async fn delete(
 /// Largest CRL accepted: an external CA may list many thousands of serials.
 pub const MAX_CRL_BYTES: usize = 4 * 1024 * 1024;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CrlAnswer {
     ca_id: CaId,
     serials: usize,
@@ -139,13 +144,14 @@ struct CrlAnswer {
     revoked_agents: Vec<AgentId>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CrlBody {
     crl: String,
 }
 
 /// `PUT B/ca/:id/crl`: the body is the CRL itself, PEM or DER, or JSON `{"crl": "PEM"}`.
+#[utoipa::path(put, path = "/ca/{id}/crl", tag = "cas", params(("id" = String, Path, format = Uuid)), request_body(content((CrlBody = "application/json"), (String = "application/x-pem-file"), (Vec<u8> = "application/pkix-crl")), description = "The CRL: PEM, DER, or JSON with the PEM"), security(("bearer" = [])), responses((status = 200, body = CrlAnswer), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn put_crl(
     state: web::Data<AppState>,
     id: web::Path<String>,

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::routes::JsonObject;
 use crate::state::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PolicyBody {
     enforcement_enabled: bool,
     reject_unknown_certs: bool,
@@ -30,7 +30,7 @@ impl From<Policy> for PolicyBody {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePolicy {
     enforcement_enabled: Option<bool>,
@@ -38,11 +38,13 @@ pub struct UpdatePolicy {
     auto_enroll: Option<bool>,
 }
 
+#[utoipa::path(get, path = "/config", tag = "config", security(("bearer" = [])), responses((status = 200, body = PolicyBody), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let policy = state.store.policy().await?;
     Ok(HttpResponse::Ok().json(PolicyBody::from(policy)))
 }
 
+#[utoipa::path(put, path = "/config", tag = "config", request_body = UpdatePolicy, security(("bearer" = [])), responses((status = 200, body = PolicyBody), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
     caller: Caller,

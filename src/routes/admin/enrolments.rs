@@ -17,7 +17,7 @@ use crate::routes::JsonObject;
 use crate::state::AppState;
 use crate::store::Page;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEnrolment {
     hostname: String,
@@ -33,14 +33,15 @@ pub struct CreateEnrolment {
     ttl_seconds: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateToken {
     #[serde(default)]
     ttl_seconds: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     limit: Option<String>,
@@ -49,7 +50,7 @@ pub struct ListQuery {
 
 /// The answer to creating an enrolment or rotating a token: the only time the token is
 /// shown.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TokenIssued<'a> {
     agent_id: AgentId,
     token: &'a str,
@@ -73,7 +74,7 @@ impl<'a> TokenIssued<'a> {
 
 /// An agent that has not enrolled yet, in the shape of an agent item: the certificate
 /// fields are null until it redeems its token.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PendingItem {
     id: AgentId,
     hostname: String,
@@ -167,6 +168,7 @@ impl TryFrom<CreateEnrolment> for NewPendingEnrolment {
     }
 }
 
+#[utoipa::path(post, path = "/enrollments", tag = "enrolment", request_body = CreateEnrolment, security(("bearer" = [])), responses((status = 201, description = "A pending agent and its one-time token, shown this once", body = TokenIssued), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -180,6 +182,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(TokenIssued::new(&enrolment, &token)))
 }
 
+#[utoipa::path(get, path = "/enrollments", tag = "enrolment", params(ListQuery), security(("bearer" = [])), responses((status = 200, body = ListResponse<PendingItem>), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
@@ -201,6 +204,7 @@ pub async fn pending_page(state: &AppState, page: Page) -> Result<HttpResponse, 
 
 /// `POST B/agents/:id/token`, body optional: a new one-time token for a pending agent, or
 /// for an enrolled one that needs a new certificate.
+#[utoipa::path(post, path = "/agents/{id}/token", tag = "enrolment", params(("id" = String, Path, format = Uuid)), request_body(content = Option<RotateToken>, description = "Optional"), security(("bearer" = [])), responses((status = 201, body = TokenIssued), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn rotate(
     state: web::Data<AppState>,
     id: web::Path<String>,

@@ -1,11 +1,11 @@
 //! The admin API: bearer-token authentication, pagination, and the CA, agent and config
 //! resources.
 
-mod agents;
-mod audit;
-mod cas;
-mod config;
-mod enrolments;
+pub(super) mod agents;
+pub(super) mod audit;
+pub(super) mod cas;
+pub(super) mod config;
+pub(super) mod enrolments;
 
 use std::str::FromStr;
 
@@ -187,7 +187,7 @@ async fn admin_by_certificate(req: &ServiceRequest, state: &AppState) -> Option<
 }
 
 /// `{"items": [...], "total": N, "limit": L, "offset": O}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ListResponse<T> {
     items: Vec<T>,
     total: i64,
