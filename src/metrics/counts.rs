@@ -4,6 +4,7 @@
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
 
+use super::{family, label};
 use crate::audit_log;
 use crate::domain::audit::Action;
 use crate::store;
@@ -80,26 +81,18 @@ impl Collector for RecordedCounts {
 
 fn counter_family<'a>(
     (name, help): (&str, &str),
-    label: &str,
+    label_name: &str,
     values: impl Iterator<Item = (&'a str, u64)>,
 ) -> MetricFamily {
     let metrics = values
         .map(|(value, count)| {
-            let mut pair = proto::LabelPair::default();
-            pair.set_name(label.to_owned());
-            pair.set_value(value.to_owned());
             let mut counter = proto::Counter::default();
             counter.set_value(count as f64);
             let mut metric = proto::Metric::default();
-            metric.set_label(vec![pair]);
+            metric.set_label(vec![label(label_name, value)]);
             metric.set_counter(counter);
             metric
         })
         .collect();
-    let mut family = MetricFamily::default();
-    family.set_name(name.to_owned());
-    family.set_help(help.to_owned());
-    family.set_field_type(MetricType::COUNTER);
-    family.set_metric(metrics);
-    family
+    family(name, help, MetricType::COUNTER, metrics)
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
 
-use super::Allowed;
+use super::{Allowed, family, label};
 use crate::domain::verify::Rejection;
 
 const DECISIONS_NAME: &str = "certgate_verify_decisions_total";
@@ -189,22 +189,6 @@ fn shard_of_this_thread() -> usize {
         static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
     }
     SHARD.with(|shard| *shard)
-}
-
-fn label(name: &str, value: &str) -> proto::LabelPair {
-    let mut pair = proto::LabelPair::default();
-    pair.set_name(name.to_owned());
-    pair.set_value(value.to_owned());
-    pair
-}
-
-fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<proto::Metric>) -> MetricFamily {
-    let mut family = MetricFamily::default();
-    family.set_name(name.to_owned());
-    family.set_help(help.to_owned());
-    family.set_field_type(kind);
-    family.set_metric(metrics);
-    family
 }
 
 #[cfg(test)]
