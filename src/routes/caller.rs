@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
+use crate::domain::agent::canonical_ip;
 use crate::domain::audit::{Actor, Caller};
 use crate::state::AppState;
 
@@ -31,14 +32,15 @@ impl FromRequest for Caller {
     }
 }
 
-/// The TCP peer, or the client a trusted proxy names (`X-Real-IP`, `X-Forwarded-For`).
+/// The TCP peer; behind a proxy listed in `CERTGATE_TRUSTED_PROXIES`, the client address it
+/// forwards (`X-Real-IP`, `X-Forwarded-For`), so that hosts behind one proxy are told apart
+/// (in the audit trail, and by the self-enrolment request limit).
 fn source_ip(req: &HttpRequest) -> Option<IpAddr> {
-    let peer = req.peer_addr().map(|peer| peer.ip());
-    let state = req.app_data::<web::Data<AppState>>();
-    match (state, peer) {
-        (Some(state), Some(ip)) if state.proxy_gate.trusts_proxy(ip) => {
-            state.proxy_gate.client_ip(req.headers(), None, peer)
+    let peer = req.peer_addr().map(|addr| canonical_ip(addr.ip()))?;
+    match req.app_data::<web::Data<AppState>>() {
+        Some(state) if state.proxy_gate.trusts_proxy(peer) => {
+            state.proxy_gate.client_ip(req.headers(), None, Some(peer))
         }
-        _ => peer,
+        _ => Some(peer),
     }
 }

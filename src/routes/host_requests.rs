@@ -2,7 +2,7 @@
 //! polling need no credential (the polling token is one); listing, approving and denying
 //! are admin routes.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -150,11 +150,10 @@ impl TryFrom<SubmitRequest> for NewHostRequest {
 #[utoipa::path(post, path = "/enroll/requests", tag = "self-enrolment", request_body = SubmitRequest, responses((status = 202, description = "Stored; the polling token is shown this once", body = Submitted), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn submit(
     state: web::Data<AppState>,
-    request: HttpRequest,
     caller: Caller,
     body: web::Json<JsonObject<SubmitRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(source) = source_address(&request, &state) {
+    if let Some(source) = caller.source_ip {
         state
             .issuing_limits
             .host_requests
@@ -177,18 +176,6 @@ pub async fn submit(
         key_sha256: stored.key_sha256.to_string(),
         expires_at: stored.expires_at,
     }))
-}
-
-/// The TCP peer; behind a proxy listed in `CERTGATE_TRUSTED_PROXIES`, the client address it
-/// forwards (otherwise every host behind the proxy would share one limit).
-fn source_address(request: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
-    let peer = request.peer_addr().map(|addr| canonical_ip(addr.ip()))?;
-    if state.proxy_gate.trusts_proxy(peer) {
-        return state
-            .proxy_gate
-            .client_ip(request.headers(), None, Some(peer));
-    }
-    Some(peer)
 }
 
 #[utoipa::path(get, path = "/enroll/requests/status/{token}", tag = "self-enrolment", params(("token" = String, Path, description = "The polling token")), responses((status = 200, description = "Always 200; `status` says what happened", body = PollAnswer), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
