@@ -186,7 +186,7 @@ impl AuditEvent {
     }
 
     pub fn details_json(&self) -> String {
-        Value::Object(self.details.clone()).to_string()
+        serde_json::to_string(&self.details).unwrap_or_else(|_| "{}".to_owned())
     }
 }
 

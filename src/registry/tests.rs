@@ -15,7 +15,6 @@ use crate::store::{self, StoreError};
 use crate::trust::TrustIndex;
 use crate::x509::test_pki;
 
-/// Inside the test PKI's validity (2024..2034).
 fn caller() -> Caller {
     Caller {
         actor: Actor::Token("test".into()),
@@ -24,6 +23,7 @@ fn caller() -> Caller {
     }
 }
 
+/// Inside the test PKI's validity (2024..2034).
 fn now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
 }

@@ -4,6 +4,15 @@
 //! implementations are generated from one body in `sql.rs`; each backend keeps its own
 //! connection set-up, migrations and write serialisation.
 
+/// The audit trail's insert up to its VALUES, spelled once for the plain insert and for each
+/// backend's change-and-audit statement, which bind its columns in this order.
+macro_rules! insert_audit_event {
+    () => {
+        "INSERT INTO audit_events (at, actor, action, target_type, target_id, request_id, \
+         source_ip, details)"
+    };
+}
+
 mod postgres;
 mod rows;
 mod sql;

@@ -108,10 +108,11 @@ pub(super) fn fault(error: &dyn sqlx::error::DatabaseError) -> Option<Fault> {
 #[async_trait::async_trait]
 impl Backend for Postgres {
     const PARAMETERS: Parameters = Parameters::Numbered;
-    const CHANGE_AND_AUDIT: &'static str = "WITH change AS (INSERT INTO changes \
-        (entity, entity_id, at) VALUES ($1, $2, $3)) INSERT INTO audit_events (at, actor, \
-        action, target_type, target_id, request_id, source_ip, details) \
-        VALUES ($4, $5, $6, $7, $8, $9, $10, $11)";
+    const CHANGE_AND_AUDIT: &'static str = concat!(
+        "WITH change AS (INSERT INTO changes (entity, entity_id, at) VALUES ($1, $2, $3)) ",
+        insert_audit_event!(),
+        " VALUES ($4, $5, $6, $7, $8, $9, $10, $11)"
+    );
 
     async fn write_tx(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         let mut tx = pool.begin().await?;

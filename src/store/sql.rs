@@ -1208,7 +1208,7 @@ where
         Ok(())
     }
 
-    /// Binds an audit event's eight columns, in the order of `AUDIT_COLUMNS`.
+    /// Binds an audit event's eight columns, in the order of `insert_audit_event!`.
     fn bind_audit<'q>(
         query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
         event: &AuditEvent,
@@ -1301,9 +1301,11 @@ pub enum Parameters {
     Positional,
 }
 
-/// An audit event's columns, as [`SqlStore::bind_audit`] binds them.
-const AUDIT_INSERT: &str = "INSERT INTO audit_events (at, actor, action, target_type, \
-    target_id, request_id, source_ip, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// An audit event alone, bound by [`SqlStore::bind_audit`].
+const AUDIT_INSERT: &str = concat!(
+    insert_audit_event!(),
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+);
 
 /// At most this many ids in one `IN (…)` list.
 const IDS_PER_STATEMENT: usize = 500;

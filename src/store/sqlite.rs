@@ -118,10 +118,11 @@ impl Backend for Sqlite {
     /// sqlx-sqlite looks up the name of every numbered parameter by scanning the
     /// statement's list of names: quadratic in a 1500-parameter upsert.
     const PARAMETERS: Parameters = Parameters::Positional;
-    const CHANGE_AND_AUDIT: &'static str = "INSERT INTO changes (entity, entity_id, at) \
-        VALUES ($1, $2, $3); INSERT INTO audit_events (at, actor, action, target_type, \
-        target_id, request_id, source_ip, details) \
-        VALUES ($4, $5, $6, $7, $8, $9, $10, $11)";
+    const CHANGE_AND_AUDIT: &'static str = concat!(
+        "INSERT INTO changes (entity, entity_id, at) VALUES ($1, $2, $3); ",
+        insert_audit_event!(),
+        " VALUES ($4, $5, $6, $7, $8, $9, $10, $11)"
+    );
 
     async fn write_tx(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         pool.begin_with("BEGIN IMMEDIATE").await
