@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use reqwest::Method;
+
+use crate::agent_client::ErrorBody;
 use serde_json::Value;
 
 /// Why a command did not do what it was asked.
@@ -190,19 +192,19 @@ pub struct List {
     pub total: u64,
 }
 
-/// certgate's `{"error": {"code", "message"}}`, or what there is of it.
+/// certgate's error answer, or a stand-in when the body is not one.
 fn refusal(status: u16, body: &[u8]) -> Failure {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let field = |name: &str| {
-        parsed
-            .as_ref()
-            .and_then(|v| v["error"][name].as_str())
-            .map(str::to_owned)
-    };
-    Failure::Refused {
-        status,
-        code: field("code").unwrap_or_else(|| "unexpected_answer".to_owned()),
-        message: field("message").unwrap_or_else(|| "certgate gave no message".to_owned()),
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody { error }) => Failure::Refused {
+            status,
+            code: error.code,
+            message: error.message,
+        },
+        Err(_) => Failure::Refused {
+            status,
+            code: "unexpected_answer".to_owned(),
+            message: "certgate gave no message".to_owned(),
+        },
     }
 }
 

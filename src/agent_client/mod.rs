@@ -45,15 +45,16 @@ pub struct Enrolled {
     pub not_after: String,
 }
 
+/// certgate's error answer, `{"error": {"code", "message"}}`, as its clients read it.
 #[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
+pub(crate) struct ErrorBody {
+    pub error: ErrorDetail,
 }
 
 #[derive(Deserialize)]
-struct ErrorDetail {
-    code: String,
-    message: String,
+pub(crate) struct ErrorDetail {
+    pub code: String,
+    pub message: String,
 }
 
 /// Where to renew: through the proxy, presenting the current certificate.
