@@ -115,10 +115,15 @@ impl Application {
         let base_path = settings.http.base_path.clone();
         let app_state = state.clone();
         let verify_path = format!("{base_path}/verify");
+        // Built once, shared by every worker's App.
+        let openapi = web::Data::new(routes::openapi::Document(routes::openapi::document_json(
+            &base_path,
+        )));
         let mut server = HttpServer::new(move || {
             let base_path = base_path.clone();
             let app = App::new()
                 .app_data(app_state.clone())
+                .app_data(openapi.clone())
                 .configure(move |cfg| routes::configure(cfg, &base_path));
             Front::new(app.into_factory(), &verify_path, app_state.clone())
         })

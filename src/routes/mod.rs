@@ -29,9 +29,7 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
-    let document = openapi::Document(openapi::document_json(base_path));
-    cfg.app_data(web::Data::new(document))
-        .app_data(json_config())
+    cfg.app_data(json_config())
         .app_data(query_config())
         .app_data(web::PayloadConfig::new(MAX_JSON_BYTES))
         // `B/verify` never reaches the App: `crate::front` answers it before routing.

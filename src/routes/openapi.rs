@@ -72,7 +72,7 @@ pub fn document_json(base_path: &str) -> String {
     api.to_json().unwrap_or_default()
 }
 
-/// The served document, made once per App.
+/// The served document, made once at start-up (`startup` puts it in every App).
 pub struct Document(pub String);
 
 #[utoipa::path(
