@@ -300,6 +300,9 @@ pub enum RequestsAdmin {
         profile: Option<String>,
         #[command(flatten)]
         fields: AgentFieldArgs,
+        /// Approve although an active agent uses the same address (NAT, shared egress).
+        #[arg(long)]
+        allow_shared_ip: bool,
     },
     /// Refuse a request.
     Deny { id: String },

@@ -272,10 +272,14 @@ impl Session {
                 id,
                 profile,
                 fields,
+                allow_shared_ip,
             } => {
                 let mut body = field_body(&fields);
                 if let Some(profile) = profile {
                     body.insert("profile".into(), profile.into());
+                }
+                if allow_shared_ip {
+                    body.insert("allow_shared_ip".into(), true.into());
                 }
                 let path = format!("/enroll/requests/{}/approve", segment(&id)?);
                 let request = self.created(Method::POST, &path, &body.into()).await?;

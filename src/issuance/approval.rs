@@ -31,6 +31,8 @@ pub struct Approval {
     pub tags: Tags,
     pub allowed_ips: AllowedIps,
     pub profile: Profile,
+    /// Several hosts legitimately share the request's address (NAT, shared egress).
+    pub allow_shared_ip: bool,
 }
 
 /// What the host learns when it polls.
@@ -129,8 +131,9 @@ impl Issuance {
         })
     }
 
-    /// Issues the host's certificate and creates its agent. 409 when the hostname or the
-    /// IP address already belongs to an active agent.
+    /// Issues the host's certificate and creates its agent. 409 when the hostname belongs
+    /// to an agent, or the IP address to an active one (unless the approval accepts a
+    /// shared address).
     pub async fn approve(
         &self,
         id: HostRequestId,
@@ -141,8 +144,10 @@ impl Issuance {
         let now = crate::registry::stored_precision(now);
         let store = self.registry.store();
         let request = self.undecided(id, now).await?;
+        let ip_address = request.ip_address.to_string();
+        let shared_ip = (!approval.allow_shared_ip).then_some(ip_address.as_str());
         if let Some((agent, by_name)) = store
-            .active_agent_named(request.hostname.as_str(), &request.ip_address.to_string())
+            .conflicting_agent(request.hostname.as_str(), shared_ip, now)
             .await?
         {
             return Err(if by_name {

@@ -49,7 +49,10 @@ pub enum Error {
     CertificateSuperseded,
     #[error("active agent {0} already has this hostname; revoke it or deny this request")]
     HostnameTaken(AgentId),
-    #[error("active agent {0} already has this IP address; revoke it or deny this request")]
+    #[error(
+        "active agent {0} uses this IP address too; approve with allow_shared_ip if the \
+         hosts share it (NAT, shared egress), or deny this request"
+    )]
     IpAddressTaken(AgentId),
     #[error("this request was already approved or denied")]
     RequestDecided,

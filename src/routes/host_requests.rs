@@ -40,6 +40,10 @@ struct ApproveBody {
     allowed_ips: Option<Vec<String>>,
     #[serde(default)]
     profile: Option<String>,
+    /// Approve although an active agent was seen from or approved for the same address
+    /// (hosts behind NAT or a shared egress). A hostname collision is refused regardless.
+    #[serde(default)]
+    allow_shared_ip: bool,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -244,7 +248,8 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(RequestItem::new(request, OffsetDateTime::now_utc())))
 }
 
-/// Body optional: the agent's description, tags, allowed IPs and profile.
+/// Body optional: the agent's description, tags, allowed IPs and profile, and
+/// `allow_shared_ip` to accept an address an active agent uses too.
 #[utoipa::path(post, path = "/enroll/requests/{id}/approve", tag = "self-enrolment", params(("id" = String, Path, format = Uuid)), request_body(content = Option<ApproveBody>, description = "Optional"), security(("bearer" = [])), responses((status = 200, description = "Approved; the host collects its certificate by polling", body = RequestItem), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn approve(
     state: web::Data<AppState>,
@@ -253,20 +258,24 @@ pub async fn approve(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let fields = match optional_body::<ApproveBody>(body)? {
-        Some(body) => OptionalAgentFields::parse(
-            body.description.as_deref(),
-            body.tags,
-            body.allowed_ips,
-            body.profile.as_deref(),
-        )?,
-        None => OptionalAgentFields::parse(None, None, None, None)?,
+    let (fields, allow_shared_ip) = match optional_body::<ApproveBody>(body)? {
+        Some(body) => (
+            OptionalAgentFields::parse(
+                body.description.as_deref(),
+                body.tags,
+                body.allowed_ips,
+                body.profile.as_deref(),
+            )?,
+            body.allow_shared_ip,
+        ),
+        None => (OptionalAgentFields::parse(None, None, None, None)?, false),
     };
     let approval = Approval {
         description: fields.description,
         tags: fields.tags,
         allowed_ips: fields.allowed_ips,
         profile: fields.profile,
+        allow_shared_ip,
     };
     let now = OffsetDateTime::now_utc();
     let (request, _) = state.issuance.approve(id, approval, &caller, now).await?;

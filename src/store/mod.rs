@@ -444,12 +444,14 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
-    /// An active agent (not revoked, CA not removed) with this hostname (case-insensitive)
-    /// or last seen from / approved for this IP; `true` when the hostname matched.
-    async fn active_agent_named(
+    /// The agent a new host would collide with: one not revoked (CA not removed) with this
+    /// hostname (case-insensitive), else an active one (enabled, unexpired at `now`) last
+    /// seen from or approved for `ip_address`; `true` when the hostname matched.
+    async fn conflicting_agent(
         &self,
         hostname: &str,
-        ip_address: &str,
+        ip_address: Option<&str>,
+        now: OffsetDateTime,
     ) -> Result<Option<(AgentId, bool)>, StoreError>;
 
     /// What the CA's CRL lists: revoked agents' certificates, and certificates agents no

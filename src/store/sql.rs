@@ -764,22 +764,24 @@ where
         Self::commit_audited(tx, event).await
     }
 
-    async fn active_agent_named(
+    async fn conflicting_agent(
         &self,
         hostname: &str,
-        ip_address: &str,
+        ip_address: Option<&str>,
+        now: OffsetDateTime,
     ) -> Result<Option<(AgentId, bool)>, StoreError> {
         let row: Option<(String, bool)> = sqlx::query_as(
             "SELECT id, LOWER(hostname) = LOWER($1) FROM agents \
              WHERE revoked_at IS NULL AND ca_removed_at IS NULL \
-             AND (LOWER(hostname) = LOWER($1) OR id IN \
+             AND (LOWER(hostname) = LOWER($1) OR (enabled AND not_after > $3 AND (id IN \
              (SELECT agent_id FROM agent_sightings WHERE last_seen_ip = $2) OR id IN \
              (SELECT agent_id FROM enrollment_requests \
-              WHERE status = 'approved' AND ip_address = $2)) \
+              WHERE status = 'approved' AND ip_address = $2)))) \
              ORDER BY 2 DESC LIMIT 1",
         )
         .bind(hostname)
         .bind(ip_address)
+        .bind(now.unix_timestamp())
         .fetch_optional(&self.pool)
         .await?;
         row.map(|(id, by_name)| {

@@ -220,6 +220,32 @@ async fn enrolment_tokens_and_self_enrolment_requests_are_handled_from_the_cli()
     let twice = admin(&app, &["requests", "deny", &request_id]).await;
     assert_eq!(twice.code, 1);
     assert!(twice.stderr.contains("request_decided"), "{}", twice.stderr);
+
+    // A second host behind the same address: refused, then accepted explicitly.
+    let body = crate::approval::request_body(&AgentHost::new(), "next.example", "10.4.4.4");
+    let submitted = app.submit_request(body).await;
+    let request_id = submitted.body["request_id"].as_str().unwrap().to_owned();
+    let conflict = admin(&app, &["requests", "approve", &request_id]).await;
+    assert_eq!(conflict.code, 1);
+    assert!(
+        conflict.stderr.contains("ip_address_conflict"),
+        "{}",
+        conflict.stderr
+    );
+    let shared = admin(
+        &app,
+        &[
+            "requests",
+            "approve",
+            &request_id,
+            "--allow-shared-ip",
+            "-o",
+            "json",
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(shared["status"], "approved");
 }
 
 #[tokio::test]

@@ -208,6 +208,71 @@ async fn approval_is_refused_when_the_hostname_or_ip_belongs_to_an_active_agent(
         .assert_status(StatusCode::OK);
 }
 
+/// Hosts behind NAT or a shared egress reach certgate from one address: only an active
+/// agent's address blocks an approval, and the administrator can accept a shared one; a
+/// hostname collision is refused either way.
+#[tokio::test]
+async fn a_shared_address_counts_only_against_active_agents_and_can_be_accepted() {
+    let app = spawn_app_with(&[MANY]).await;
+    let submit = |hostname: &'static str| {
+        let app = &app;
+        async move {
+            let submitted = app
+                .submit_request(request_body(&AgentHost::new(), hostname, "10.0.0.5"))
+                .await;
+            submitted.body["request_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let approve_with = |id: String, body: Value| {
+        let app = &app;
+        async move {
+            ApiResponse::from(
+                app.admin(
+                    reqwest::Method::POST,
+                    &format!("/enroll/requests/{id}/approve"),
+                )
+                .json(&body),
+            )
+            .await
+        }
+    };
+    let first = app
+        .decide(&submit("one.example.test").await, "approve")
+        .await;
+    first.assert_status(StatusCode::OK);
+    let first_agent = first.body["agent_id"].as_str().unwrap().to_owned();
+
+    let second = submit("two.example.test").await;
+    app.decide(&second, "approve")
+        .await
+        .assert_error(StatusCode::CONFLICT, "ip_address_conflict");
+    let shared = approve_with(second, json!({"allow_shared_ip": true})).await;
+    shared.assert_status(StatusCode::OK);
+    let second_agent = shared.body["agent_id"].as_str().unwrap().to_owned();
+
+    approve_with(
+        submit("ONE.example.test").await,
+        json!({"allow_shared_ip": true}),
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT, "hostname_conflict");
+
+    for agent in [&first_agent, &second_agent] {
+        app.toggle_agent(agent, Some(false))
+            .await
+            .assert_status(StatusCode::OK);
+    }
+    app.decide(&submit("three.example.test").await, "approve")
+        .await
+        .assert_status(StatusCode::OK);
+    let wrong_type = approve_with(
+        submit("four.example.test").await,
+        json!({"allow_shared_ip": "yes"}),
+    )
+    .await;
+    assert_eq!(wrong_type.status.as_u16(), 400, "{}", wrong_type.body);
+}
+
 #[tokio::test]
 async fn requests_are_validated_and_limited_per_address() {
     let app = spawn_app_with(&[MANY]).await;
