@@ -11,6 +11,7 @@
 mod caddy;
 mod exposure;
 mod forgery;
+mod from_zero;
 mod harness;
 mod nginx;
 mod scenarios;
