@@ -45,8 +45,10 @@ pub enum Command {
     /// On an agent host: make a private key here, redeem a one-time enrolment token for a
     /// certificate over it, and write agent.key (0600), agent.crt and ca.crt.
     Enroll(EnrollArgs),
-    /// On an agent host: make a new key and get a certificate for it by presenting the
-    /// current one through the proxy (POST B/renew); the files are replaced on success.
+    /// On an agent host: when the certificate is due (two thirds through its lifetime by
+    /// default), make a new key and get a certificate for it by presenting the current one
+    /// through the proxy (POST B/renew); the files are replaced on success. Exit status: 0
+    /// renewed, 3 not due yet, 1 failed.
     Renew(RenewArgs),
     /// On a host without a token: ask to be enrolled (key made here, only a signing
     /// request sent), then wait for an administrator's approval and write the files.
@@ -54,6 +56,9 @@ pub enum Command {
     /// Operate a running certgate through its admin API: CAs, agents, enrolments,
     /// self-enrolment requests, policy, the audit trail, what expires soon.
     Admin(AdminArgs),
+    /// Bundle a key, its certificate and CA certificates into one PKCS#12 file (AES-256,
+    /// PBKDF2), for curl `--cert-type P12`, Java, Windows and browsers.
+    P12(P12Args),
     /// Print a shell completion script, e.g. `certgate completions bash >
     /// /etc/bash_completion.d/certgate`.
     Completions { shell: clap_complete::Shell },
@@ -371,6 +376,41 @@ pub struct EnrollArgs {
     /// A PEM CA certificate to trust for the server's TLS certificate.
     #[arg(long, value_name = "PEM")]
     pub cacert: Option<PathBuf>,
+    /// Allow sending the token over plain http:// to another host.
+    #[arg(long)]
+    pub insecure_http: bool,
+    #[command(flatten)]
+    pub p12: P12OutputArgs,
+}
+
+/// `--p12` on the commands that write an agent's files.
+#[derive(clap::Args, Debug)]
+pub struct P12OutputArgs {
+    /// Also write key, certificate and CA as one PKCS#12 file (0600).
+    #[arg(long, value_name = "FILE")]
+    pub p12: Option<PathBuf>,
+    /// A file whose first line is the PKCS#12 passphrase (asked at the terminal otherwise).
+    #[arg(long, value_name = "FILE", requires = "p12")]
+    pub p12_pass_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct P12Args {
+    /// The certificate (PEM; a chain after it is bundled too).
+    #[arg(long, default_value = "agent.crt")]
+    pub cert: PathBuf,
+    /// Its private key (PEM, PKCS#8).
+    #[arg(long, default_value = "agent.key")]
+    pub key: PathBuf,
+    /// CA certificates to add (PEM), e.g. ca.crt.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// The PKCS#12 file to write (0600).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A file whose first line is the passphrase (asked at the terminal otherwise).
+    #[arg(long, value_name = "FILE")]
+    pub pass_file: Option<PathBuf>,
 }
 
 /// The lines `certgate fingerprint` prints for PEM (one or more certificates) or DER input.
@@ -409,8 +449,41 @@ pub struct RenewArgs {
     #[arg(long, default_value = "/api/ext/cockpit-enterprise/mtls")]
     pub base_path: String,
     /// A PEM CA certificate to trust for the proxy's TLS certificate.
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", env = "CERTGATE_CACERT")]
     pub cacert: Option<PathBuf>,
+    /// Renew once this fraction of the lifetime has passed: 2/3 (the default), 0.75, 80%.
+    #[arg(long, value_parser = crate::agent_client::parse_fraction, conflicts_with = "expires_in")]
+    pub renew_at: Option<f64>,
+    /// Renew once less than this is left: 30d, 12h …
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub expires_in: Option<std::time::Duration>,
+    /// Renew now, whether due or not.
+    #[arg(long, conflicts_with_all = ["renew_at", "expires_in", "daemon"])]
+    pub force: bool,
+    /// Keep running: check on an interval (with jitter), renew when due, retry failures
+    /// with backoff. Stops on SIGTERM.
+    #[arg(long)]
+    pub daemon: bool,
+    /// With --daemon, the longest wait between two checks: 1h, 10m …
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration, requires = "daemon")]
+    pub interval: std::time::Duration,
+    /// A shell command run after each renewal, e.g. `systemctl reload nginx`; it sees
+    /// CERTGATE_CERT, CERTGATE_KEY, CERTGATE_CA and CERTGATE_AGENT_ID.
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        env = "CERTGATE_RENEW_EXEC",
+        conflicts_with = "reload_signal"
+    )]
+    pub exec: Option<String>,
+    /// After each renewal, send this signal (HUP, USR1 …) to the process in --pid-file.
+    #[arg(long, value_name = "SIGNAL", requires = "pid_file", value_parser = crate::agent_client::parse_signal)]
+    pub reload_signal: Option<rustix::process::Signal>,
+    /// The PID file of the process --reload-signal goes to.
+    #[arg(long, value_name = "FILE", requires = "reload_signal")]
+    pub pid_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub p12: P12OutputArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -442,4 +515,9 @@ pub struct RequestArgs {
     /// A PEM CA certificate to trust for the server's TLS certificate.
     #[arg(long, value_name = "PEM")]
     pub cacert: Option<PathBuf>,
+    /// Allow sending the request over plain http:// to another host.
+    #[arg(long)]
+    pub insecure_http: bool,
+    #[command(flatten)]
+    pub p12: P12OutputArgs,
 }

@@ -87,6 +87,7 @@ struct Layer {
     internal_ca: bool,
     agent_sans: String,
     agent_certificate_days: u32,
+    agent_certificate_lifetime: String,
     enrollment_token_ttl_seconds: u64,
     renewal_grace_seconds: u64,
     enroll_requests_per_minute: u32,
@@ -120,6 +121,7 @@ impl Default for Layer {
             internal_ca: true,
             agent_sans: String::new(),
             agent_certificate_days: 365,
+            agent_certificate_lifetime: String::new(),
             enrollment_token_ttl_seconds: 86_400,
             renewal_grace_seconds: 86_400,
             enroll_requests_per_minute: 1,
@@ -360,12 +362,10 @@ impl Settings {
                 extra_sans: split_list(&raw.agent_sans)
                     .map(|name| parse_agent_san(name).map(str::to_owned))
                     .collect::<Result<Vec<_>, _>>()?,
-                certificate_validity: Duration::days(i64::from(within(
-                    "agent_certificate_days",
+                certificate_validity: certificate_validity(
                     raw.agent_certificate_days,
-                    1..=3650,
-                    "must be between 1 and 3650",
-                )?)),
+                    &raw.agent_certificate_lifetime,
+                )?,
                 token_ttl: seconds_within(
                     "enrollment_token_ttl_seconds",
                     raw.enrollment_token_ttl_seconds,
@@ -517,6 +517,30 @@ fn secret_list(value: Option<&SecretString>) -> Vec<SecretString> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// `agent_certificate_lifetime` when set (a duration, 1 minute to 3650 days), else
+/// `agent_certificate_days`.
+fn certificate_validity(days: u32, lifetime: &str) -> Result<Duration, ConfigError> {
+    const KEY: &str = "agent_certificate_lifetime";
+    if lifetime.trim().is_empty() {
+        return Ok(Duration::days(i64::from(within(
+            "agent_certificate_days",
+            days,
+            1..=3650,
+            "must be between 1 and 3650",
+        )?)));
+    }
+    let lifetime = humantime::parse_duration(lifetime.trim()).map_err(|e| {
+        invalid(
+            KEY,
+            format!("`{lifetime}` is not a duration (10m, 12h, 90d): {e}"),
+        )
+    })?;
+    Duration::try_from(lifetime)
+        .ok()
+        .filter(|lifetime| (Duration::minutes(1)..=Duration::days(3650)).contains(lifetime))
+        .ok_or_else(|| invalid(KEY, "must be between 1m and 3650d"))
 }
 
 /// A DNS name or an IP address for issued certificates' subjectAltName.
@@ -771,6 +795,29 @@ mod tests {
             assert!(
                 Settings::from_sources(None, &env(&[(key, value)])).is_err(),
                 "{key}={value} must be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn a_certificate_lifetime_overrides_the_days_and_is_bounded() {
+        let validity = |vars: &[(&str, &str)]| {
+            Settings::from_sources(None, &env(vars)).map(|s| s.issuance.certificate_validity)
+        };
+        assert_eq!(validity(&[]).unwrap(), Duration::days(365));
+        assert_eq!(
+            validity(&[
+                ("CERTGATE_AGENT_CERTIFICATE_DAYS", "30"),
+                ("CERTGATE_AGENT_CERTIFICATE_LIFETIME", "10m"),
+            ])
+            .unwrap(),
+            Duration::minutes(10)
+        );
+        for wrong in ["30s", "3651d", "soon"] {
+            let error = validity(&[("CERTGATE_AGENT_CERTIFICATE_LIFETIME", wrong)]).unwrap_err();
+            assert!(
+                matches!(&error, ConfigError::Invalid { key, .. } if *key == "agent_certificate_lifetime"),
+                "{wrong}: {error}"
             );
         }
     }

@@ -3,9 +3,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use certgate::agent_client::{self, EnrolOptions, RenewOptions, RequestOptions};
+use certgate::agent_client::{
+    self, EnrolOptions, Hook, P12Output, RenewAt, RenewOptions, Renewal, RequestOptions,
+};
 use certgate::cli::{
-    CaCommand, Cli, Command, EnrollArgs, RenewArgs, RequestArgs, fingerprint_report,
+    CaCommand, Cli, Command, EnrollArgs, P12Args, P12OutputArgs, RenewArgs, RequestArgs,
+    fingerprint_report,
 };
 use certgate::config::{LogFormat, Settings};
 use certgate::startup::Application;
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Enroll(args) => enroll(args),
         Command::Renew(args) => renew(args),
         Command::Request(args) => request(args),
+        Command::P12(args) => p12(&args),
         Command::Admin(args) => match on_small_runtime(certgate::admin_cli::execute(args)) {
             Ok(Ok(printed)) => {
                 print!("{printed}");
@@ -107,35 +111,136 @@ where
     }
 }
 
+/// `certgate renew`'s exit status when the certificate is not due yet (0 is "renewed", 1
+/// "failed", 2 a usage error).
+const NOT_DUE: u8 = 3;
+
 /// Runs on an agent host: no server configuration, no database, only the token.
 fn enroll(args: EnrollArgs) -> ExitCode {
+    let p12 = match p12_output(&args.p12) {
+        Ok(p12) => p12,
+        Err(code) => return code,
+    };
     let options = EnrolOptions {
         server: args.server,
         base_path: args.base_path,
         token: args.token,
         out: args.out,
         server_ca: args.cacert,
+        insecure_http: args.insecure_http,
+        p12,
     };
-    let out = options.out.clone();
-    agent_side("enrolment", &out, agent_client::enrol(&options))
+    let report = |issued: &agent_client::Enrolled| {
+        agent_client::report(issued, &options.out, options.server_ca.as_deref())
+    };
+    agent_side("enrolment", agent_client::enrol(&options), report)
 }
 
 fn renew(args: RenewArgs) -> ExitCode {
-    let out = args.out.unwrap_or_else(|| {
+    let out = args.out.clone().unwrap_or_else(|| {
         args.cert
             .parent()
             .filter(|dir| !dir.as_os_str().is_empty())
             .map_or_else(|| ".".into(), std::path::Path::to_path_buf)
     });
+    let p12 = match p12_output(&args.p12) {
+        Ok(p12) => p12,
+        Err(code) => return code,
+    };
+    let renew_at = match (args.renew_at, args.expires_in) {
+        (Some(fraction), _) => RenewAt::Elapsed(fraction),
+        (None, Some(left)) => match time::Duration::try_from(left) {
+            Ok(left) => RenewAt::Left(left),
+            Err(_) => {
+                eprintln!("certgate: --expires-in is too long");
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => RenewAt::default(),
+    };
+    // An environment file may set a variable to nothing: that means "none".
+    let exec = args.exec.filter(|command| !command.trim().is_empty());
+    let server_ca = args.cacert.filter(|path| !path.as_os_str().is_empty());
+    let hook = match (exec, args.reload_signal, args.pid_file) {
+        (Some(command), _, _) => Some(Hook::Exec(command)),
+        (None, Some(signal), Some(pid_file)) => Some(Hook::Signal { signal, pid_file }),
+        _ => None,
+    };
     let options = RenewOptions {
         server: args.server,
         base_path: args.base_path,
         certificate: args.cert,
         key: args.key,
         out: out.clone(),
-        server_ca: args.cacert,
+        server_ca,
+        p12,
     };
-    agent_side("renewal", &out, agent_client::renew(&options))
+    if args.daemon {
+        let schedule = agent_client::Schedule {
+            renew_at,
+            interval: args.interval.max(std::time::Duration::from_secs(1)),
+        };
+        let log = |line: &str| eprintln!("certgate renew: {line}");
+        return match on_small_runtime(agent_client::run_daemon(
+            &options,
+            &schedule,
+            hook.as_ref(),
+            log,
+        )) {
+            Ok(Ok(())) => ExitCode::SUCCESS,
+            Ok(Err(error)) => {
+                eprintln!("certgate renew: {error:#}");
+                ExitCode::FAILURE
+            }
+            Err(code) => code,
+        };
+    }
+    let renew_at = (!args.force).then_some(renew_at);
+    let task = async {
+        let now = time::OffsetDateTime::now_utc();
+        let renewal = agent_client::renew_if_due(&options, renew_at, now).await?;
+        let hook_failure = match (&renewal, &hook) {
+            (Renewal::Renewed(issued), Some(hook)) => {
+                let renewed = agent_client::hook::Renewed {
+                    agent_id: &issued.agent_id,
+                    out: &options.out,
+                };
+                hook.run(&renewed).await.err()
+            }
+            _ => None,
+        };
+        Ok::<_, anyhow::Error>((renewal, hook_failure))
+    };
+    match on_small_runtime(task) {
+        Ok(Ok((Renewal::Renewed(issued), hook_failure))) => {
+            print!(
+                "{}",
+                agent_client::report(&issued, &out, options.server_ca.as_deref())
+            );
+            match hook_failure {
+                None => ExitCode::SUCCESS,
+                // The next run finds nothing due and would not retry the hook: say so.
+                Some(error) => {
+                    eprintln!(
+                        "certgate: renewed, but the reload hook failed: {error:#}; run it by \
+                         hand so the service loads the new files"
+                    );
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Ok(Ok((Renewal::NotDue { due_at }, _))) => {
+            println!(
+                "not due: renewal at {} (--force renews now)",
+                due_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            );
+            ExitCode::from(NOT_DUE)
+        }
+        Ok(Err(error)) => failed("renewal", &error),
+        Err(code) => code,
+    }
 }
 
 fn request(args: RequestArgs) -> ExitCode {
@@ -149,6 +254,10 @@ fn request(args: RequestArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let p12 = match p12_output(&args.p12) {
+        Ok(p12) => p12,
+        Err(code) => return code,
+    };
     let options = RequestOptions {
         server: args.server,
         base_path: args.base_path,
@@ -159,13 +268,61 @@ fn request(args: RequestArgs) -> ExitCode {
         server_ca: args.cacert,
         poll_interval: std::time::Duration::from_secs(args.poll_interval.max(1)),
         timeout: std::time::Duration::from_secs(args.timeout),
+        insecure_http: args.insecure_http,
+        p12,
     };
     let progress = |line: &str| println!("{line}");
+    let report = |issued: &agent_client::Enrolled| {
+        agent_client::report(issued, &options.out, options.server_ca.as_deref())
+    };
     agent_side(
         "enrolment request",
-        &args.out,
         agent_client::request(&options, progress),
+        report,
     )
+}
+
+/// The passphrase is asked for before anything is sent, so a typo costs no token.
+fn p12_output(args: &P12OutputArgs) -> Result<Option<P12Output>, ExitCode> {
+    let Some(path) = &args.p12 else {
+        return Ok(None);
+    };
+    match agent_client::p12::passphrase(args.p12_pass_file.as_deref()) {
+        Ok(passphrase) => Ok(Some(P12Output {
+            path: path.clone(),
+            passphrase,
+        })),
+        Err(error) => {
+            eprintln!("certgate: {error:#}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+fn p12(args: &P12Args) -> ExitCode {
+    let written = (|| {
+        let passphrase = agent_client::p12::passphrase(args.pass_file.as_deref())?;
+        let key = agent_client::p12::pkcs8_from_pem(&args.key)?;
+        let read = |path: &std::path::Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))
+        };
+        let certificate = read(&args.cert)?;
+        let ca = args.ca.as_deref().map(read).transpose()?;
+        let bundle = agent_client::p12::bundle(&key, &certificate, ca.as_deref(), &passphrase)?;
+        certgate::files::write_atomically(&args.out, &bundle, 0o600)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", args.out.display()))
+    })();
+    match written {
+        Ok(()) => {
+            println!("PKCS#12 bundle written to {}", args.out.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("certgate: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs `task` on a single-threaded runtime: the agent-side and admin commands make a
@@ -186,23 +343,26 @@ fn on_small_runtime<T>(task: impl Future<Output = T>) -> Result<T, ExitCode> {
 /// Runs one agent-side exchange and prints its report.
 fn agent_side(
     what: &str,
-    out: &std::path::Path,
     task: impl Future<Output = anyhow::Result<agent_client::Enrolled>>,
+    report: impl Fn(&agent_client::Enrolled) -> String,
 ) -> ExitCode {
-    let result = match on_small_runtime(task) {
-        Ok(result) => result,
-        Err(code) => return code,
-    };
-    match result {
-        Ok(issued) => {
-            print!("{}", agent_client::report(&issued, out));
+    match on_small_runtime(task) {
+        Ok(Ok(issued)) => {
+            print!("{}", report(&issued));
             ExitCode::SUCCESS
         }
-        Err(error) => {
-            eprintln!("certgate: {what} failed: {error:#}");
-            ExitCode::FAILURE
-        }
+        Ok(Err(error)) => failed(what, &error),
+        Err(code) => code,
     }
+}
+
+/// The failure, and what to do about it when that is known.
+fn failed(what: &str, error: &anyhow::Error) -> ExitCode {
+    eprintln!("certgate: {what} failed: {error:#}");
+    if let Some(hint) = agent_client::hints::for_failure(error) {
+        eprintln!("hint: {hint}");
+    }
+    ExitCode::FAILURE
 }
 
 fn fingerprint(path: &std::path::Path) -> ExitCode {

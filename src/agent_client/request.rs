@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    CA_FILE, CERTIFICATE_FILE, Enrolled, KEY_FILE, REQUEST_TOKEN_FILE, endpoint, http_client,
-    new_key_and_request, post,
+    CA_FILE, CERTIFICATE_FILE, Enrolled, KEY_FILE, P12Output, REQUEST_TOKEN_FILE, endpoint, hints,
+    http_client, new_key_and_request, post,
 };
-use crate::files::write_atomically;
+use crate::files::{StagedFiles, write_atomically};
 
 /// A self-enrolment request (`certgate request`).
 pub struct RequestOptions {
@@ -27,6 +27,10 @@ pub struct RequestOptions {
     pub server_ca: Option<PathBuf>,
     pub poll_interval: Duration,
     pub timeout: Duration,
+    /// Send the request over plain HTTP to another host (with a warning).
+    pub insecure_http: bool,
+    /// Also write the key, certificate and CA as one PKCS#12 file.
+    pub p12: Option<P12Output>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +61,7 @@ pub async fn request(
     options: &RequestOptions,
     progress: impl Fn(&str),
 ) -> anyhow::Result<Enrolled> {
+    let server = hints::server_url(&options.server, options.insecure_http)?;
     let client = http_client(options.server_ca.as_deref(), None)?;
     let key_path = options.out.join(KEY_FILE);
     let token_path = options.out.join(REQUEST_TOKEN_FILE);
@@ -71,9 +76,9 @@ pub async fn request(
             .with_context(|| format!("writing {}", key_path.display()))?;
         let ip_address = match options.ip_address {
             Some(ip) => ip,
-            None => local_address_towards(&options.server)?,
+            None => local_address_towards(&server)?,
         };
-        let url = endpoint(&options.server, &options.base_path, "enroll/requests");
+        let url = endpoint(server.as_str(), &options.base_path, "enroll/requests");
         let body = json!({
             "hostname": options.hostname,
             "machine_id": options.machine_id,
@@ -92,7 +97,7 @@ pub async fn request(
         submitted.polling_token
     };
     let url = endpoint(
-        &options.server,
+        server.as_str(),
         &options.base_path,
         &format!("enroll/requests/status/{token}"),
     );
@@ -103,9 +108,9 @@ pub async fn request(
             .send()
             .await
             .with_context(|| format!("cannot reach {}", options.server))?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("{status} while polling");
+        if !response.status().is_success() {
+            let refused = hints::refused(response).await?;
+            return Err(anyhow::Error::new(refused).context("while waiting for the decision"));
         }
         match response.json::<PollAnswer>().await? {
             PollAnswer::Pending => {}
@@ -115,13 +120,28 @@ pub async fn request(
                 ca_certificate,
                 not_after,
             } => {
+                let mut staged = StagedFiles::default();
                 for (name, contents) in
                     [(CERTIFICATE_FILE, &certificate), (CA_FILE, &ca_certificate)]
                 {
                     let path = options.out.join(name);
-                    write_atomically(&path, contents.as_bytes(), 0o644)
+                    staged
+                        .stage(&path, contents.as_bytes(), 0o644)
                         .with_context(|| format!("writing {}", path.display()))?;
                 }
+                if let Some(p12) = &options.p12 {
+                    let key = super::p12::pkcs8_from_pem(&key_path)?;
+                    let bundle = super::p12::bundle(
+                        &key,
+                        &certificate,
+                        Some(&ca_certificate),
+                        &p12.passphrase,
+                    )?;
+                    staged
+                        .stage(&p12.path, &bundle, 0o600)
+                        .with_context(|| format!("writing {}", p12.path.display()))?;
+                }
+                staged.commit().context("writing the certificate")?;
                 std::fs::remove_file(&token_path).ok();
                 let der = pem::parse(&certificate).context("the certificate is not PEM")?;
                 return Ok(Enrolled {
@@ -154,9 +174,8 @@ pub async fn request(
 }
 
 /// The address this host's traffic to `server` leaves from (no packet is sent).
-fn local_address_towards(server: &str) -> anyhow::Result<std::net::IpAddr> {
-    let url = reqwest::Url::parse(server).with_context(|| format!("`{server}` is not a URL"))?;
-    let target = url
+fn local_address_towards(server: &reqwest::Url) -> anyhow::Result<std::net::IpAddr> {
+    let target = server
         .socket_addrs(|| None)?
         .into_iter()
         .next()

@@ -8,6 +8,7 @@
 // test binary may panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agent_side;
 mod caddy;
 mod exposure;
 mod forgery;

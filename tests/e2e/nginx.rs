@@ -11,7 +11,7 @@ use crate::scenarios::{self, ChainCheck};
 use crate::{exposure, forgery};
 
 #[derive(Clone, Copy)]
-enum Mode {
+pub(crate) enum Mode {
     Fingerprint,
     FullCertificate,
     FingerprintCached,
@@ -35,7 +35,7 @@ impl Mode {
 
 /// nginx with the recipe for `mode`, its example values replaced, wrapped in a minimal main
 /// configuration that keeps everything (pid, logs, temp files) in the test's directory.
-async fn start(nginx: &Path, stack: &Stack, mode: Mode) -> Process {
+pub(crate) async fn start(nginx: &Path, stack: &Stack, mode: Mode) -> Process {
     let dir = stack.proxy_dir("nginx");
     let pki = &stack.pki;
     for (file, contents) in [

@@ -234,17 +234,24 @@ pub async fn fails_closed_while_certgate_is_down(stack: &mut Stack, port: u16, d
     .await;
 }
 
-/// Runs the `certgate` binary of this build (an agent-side command) off the async runtime.
-async fn certgate_cli(args: Vec<String>) -> String {
-    let output = tokio::task::spawn_blocking(move || {
+/// Runs the `certgate` binary of this build (an agent-side command) off the async runtime;
+/// its output whatever the exit status.
+pub async fn run_certgate(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
             .args(&args)
             .env_remove("CERTGATE_SERVER")
+            .stdin(std::process::Stdio::null())
             .output()
             .unwrap()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Runs the `certgate` binary of this build; its stdout, once it succeeded.
+pub async fn certgate_cli(args: Vec<String>) -> String {
+    let output = run_certgate(args).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -255,7 +262,7 @@ async fn certgate_cli(args: Vec<String>) -> String {
 }
 
 /// The files `certgate enroll` / `certgate renew` wrote, as a TLS client identity.
-fn host_identity(dir: &std::path::Path, hostname: &str) -> Leaf {
+pub fn host_identity(dir: &std::path::Path, hostname: &str) -> Leaf {
     let cert_pem = std::fs::read_to_string(dir.join("agent.crt")).unwrap();
     let der = pem::parse(&cert_pem).unwrap().into_contents();
     Leaf {
@@ -266,7 +273,7 @@ fn host_identity(dir: &std::path::Path, hostname: &str) -> Leaf {
 }
 
 /// `certgate enroll` through the proxy into `dir`; the files as a TLS identity.
-async fn enrol_with_cli(
+pub async fn enrol_with_cli(
     stack: &Stack,
     port: u16,
     token: String,
@@ -377,18 +384,34 @@ pub async fn token_enrolment_and_renewal_through_the_cli(stack: &Stack, port: u1
     let first_client = Client::new(&stack.pki, port, Some(&first));
     assert_passes_as(&first_client, &[], &agent, "agent enrolled with a token").await;
 
-    certgate_cli(vec![
-        "renew".into(),
-        "--server".into(),
-        proxy,
-        "--cert".into(),
-        path(&dir.join("agent.crt")),
-        "--key".into(),
-        path(&dir.join("agent.key")),
-        "--cacert".into(),
-        path(&server_ca),
-    ])
-    .await;
+    let renew = |extra: &[&str]| {
+        let mut args: Vec<String> = vec![
+            "renew".into(),
+            "--server".into(),
+            proxy.clone(),
+            "--cert".into(),
+            path(&dir.join("agent.crt")),
+            "--key".into(),
+            path(&dir.join("agent.key")),
+            "--cacert".into(),
+            path(&server_ca),
+        ];
+        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+        args
+    };
+    let not_due = run_certgate(renew(&[])).await;
+    assert_eq!(
+        not_due.status.code(),
+        Some(3),
+        "a fresh certificate is not due: {}",
+        String::from_utf8_lossy(&not_due.stderr)
+    );
+    assert_eq!(
+        host_identity(&dir, &agent.hostname).cert.der,
+        first.cert.der,
+        "and stays in place"
+    );
+    certgate_cli(renew(&["--force"])).await;
     let second = host_identity(&dir, &agent.hostname);
     assert_ne!(
         second.cert.der, first.cert.der,
