@@ -423,3 +423,118 @@ fn unused_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// `certgate request` for `hostname` through the proxy, polling every second, with its
+/// files in `dir`.
+fn spawn_request(port: u16, dir: &Path, proxy_ca: &Path, hostname: &str) -> Child {
+    let machine_id = dir.join("machine-id");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(&machine_id, "00112233445566778899aabbccddeeff\n").unwrap();
+    Command::new(env!("CARGO_BIN_EXE_certgate"))
+        .args(["request", "--server", &format!("https://127.0.0.1:{port}")])
+        .args([
+            "--hostname",
+            hostname,
+            "--poll-interval",
+            "1",
+            "--timeout",
+            "60",
+        ])
+        .args(["--machine-id-file", &path(&machine_id)])
+        .args(["--out", &path(dir), "--cacert", &path(proxy_ca)])
+        .env_remove("CERTGATE_SERVER")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Two hosts behind one address (here both on 127.0.0.1, as behind a NAT) ask through the
+/// proxy; the second approval is refused for the shared address until the administrator
+/// accepts it with `certgate admin requests approve --allow-shared-ip`, and then both
+/// hosts pass.
+#[tokio::test]
+async fn hosts_sharing_an_address_are_approved_when_the_administrator_accepts_it() {
+    let Some(nginx) = binary_or_skip("nginx") else {
+        return;
+    };
+    let stack = Stack::start_with(
+        Believes::Default,
+        &[("CERTGATE_ENROLL_REQUESTS_PER_MINUTE", "10")],
+    )
+    .await;
+    let proxy = start(&nginx, &stack, Mode::FullCertificate).await;
+    let dir = stack.proxy_dir("shared-address");
+    let proxy_ca = dir.join("proxy-ca.pem");
+    std::fs::write(&proxy_ca, stack.pki.root.cert.pem()).unwrap();
+    let admin = |args: &[&str]| {
+        let mut all = vec![
+            "admin".to_owned(),
+            "--url".to_owned(),
+            format!("http://127.0.0.1:{}", stack.certgate.port()),
+            "--token".to_owned(),
+            stack.certgate.admin_token().to_owned(),
+            "requests".to_owned(),
+            "approve".to_owned(),
+        ];
+        all.extend(args.iter().map(|arg| (*arg).to_owned()));
+        run_certgate(all)
+    };
+
+    let mut enrolled = Vec::new();
+    for (hostname, shared) in [("first.nat.test", false), ("second.nat.test", true)] {
+        let host_dir = dir.join(hostname);
+        let mut child = spawn_request(proxy.port(), &host_dir, &proxy_ca, hostname);
+        let mut request = None;
+        for _ in 0..100 {
+            request = stack.certgate.pending_request().await;
+            if request.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let id = request.expect("the request arrives")["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if shared {
+            let refused = admin(&[&id]).await;
+            let stderr = String::from_utf8_lossy(&refused.stderr);
+            assert_eq!(refused.status.code(), Some(1), "{stderr}");
+            assert!(stderr.contains("ip_address_conflict"), "{stderr}");
+        }
+        let flags: &[&str] = if shared {
+            &["--allow-shared-ip", "-o", "json"]
+        } else {
+            &["-o", "json"]
+        };
+        let approved = admin(&[&[id.as_str()], flags].concat()).await;
+        assert!(
+            approved.status.success(),
+            "{}",
+            String::from_utf8_lossy(&approved.stderr)
+        );
+        let answer: serde_json::Value = serde_json::from_slice(&approved.stdout).unwrap();
+        let mut finished = None;
+        within(Duration::from_secs(10), || {
+            finished = child.try_wait().unwrap();
+            finished.is_some()
+        })
+        .await;
+        let _ = child.kill();
+        assert!(
+            finished.is_some_and(|status| status.success()),
+            "{hostname} collects its certificate"
+        );
+        enrolled.push((host_dir, answer["agent_id"].as_str().unwrap().to_owned()));
+    }
+    for (host_dir, agent_id) in &enrolled {
+        let client = Client::new(&stack.pki, proxy.port(), Some(&host_identity(host_dir, "")));
+        let echo = client
+            .get_with(&[])
+            .await
+            .passed("a host behind the shared address");
+        assert_eq!(echo.values("x-agent-id"), [agent_id.as_str()]);
+    }
+}
