@@ -5,12 +5,12 @@
 //! The test runs step 1's own commands, as written, and checks that promise with openssl,
 //! then through the real nginx with curl.
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::harness::process::{Process, binary_or_skip};
 use crate::harness::recipe;
+use crate::nginx::main_config;
 
 const README: &str = "nginx/README.md";
 
@@ -51,27 +51,16 @@ fn run(command: &mut Command) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// One foreground nginx process serving `ok` over TLS with the README's server certificate,
-/// everything it writes kept in `dir`.
+/// nginx serving `ok` over TLS with the README's server certificate.
 fn nginx_config(dir: &Path, port: u16) -> String {
-    let dir = dir.display();
-    let mut config = format!(
-        "daemon off;\nmaster_process off;\npid \"{dir}/nginx.pid\";\n\
-         error_log \"{dir}/error.log\" info;\nevents {{ worker_connections 16; }}\nhttp {{\n\
-         \x20   access_log \"{dir}/access.log\";\n"
-    );
-    for temp in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
-        writeln!(config, "    {temp}_temp_path \"{dir}/{temp}_temp\";").unwrap();
-    }
-    writeln!(
-        config,
+    let server = format!(
         "    server {{\n        listen 127.0.0.1:{port} ssl;\n\
          \x20       ssl_certificate \"{dir}/server.pem\";\n\
          \x20       ssl_certificate_key \"{dir}/server.key\";\n\
-         \x20       return 200 \"ok\";\n    }}\n}}"
-    )
-    .unwrap();
-    config
+         \x20       return 200 \"ok\";\n    }}",
+        dir = dir.display()
+    );
+    main_config(dir, &server)
 }
 
 #[tokio::test]

@@ -49,7 +49,8 @@ pub(crate) async fn start(nginx: &Path, stack: &Stack, mode: Mode) -> Process {
     let error_log = dir.join("error.log");
     let snippet_path = dir.join("certgate.conf");
     let main_path = dir.join("nginx.conf");
-    std::fs::write(&main_path, main_config(&dir, &snippet_path)).unwrap();
+    let include = format!("    include \"{}\";", snippet_path.display());
+    std::fs::write(&main_path, main_config(&dir, &include)).unwrap();
     let mut text = recipe(mode.recipe());
     if mode.is_cached() {
         text = substitute(
@@ -112,8 +113,9 @@ fn install_snippets(dir: &Path, secret: &str) {
 }
 
 /// One foreground process (no master, no workers): it runs as the test's user, so it reads
-/// the private temp directory even as root, and killing it leaves nothing behind.
-fn main_config(dir: &Path, snippet: &Path) -> String {
+/// the private temp directory even as root, and killing it leaves nothing behind. `http`
+/// goes into the `http` block; everything nginx writes stays in `dir`.
+pub(crate) fn main_config(dir: &Path, http: &str) -> String {
     let dir = dir.display();
     let mut config = format!(
         "daemon off;\nmaster_process off;\npid \"{dir}/nginx.pid\";\n\
@@ -123,7 +125,7 @@ fn main_config(dir: &Path, snippet: &Path) -> String {
     for temp in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
         writeln!(config, "    {temp}_temp_path \"{dir}/{temp}_temp\";").unwrap();
     }
-    writeln!(config, "    include \"{}\";\n}}", snippet.display()).unwrap();
+    writeln!(config, "{http}\n}}").unwrap();
     config
 }
 
