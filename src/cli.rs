@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "certgate",
-    version,
+    version = crate::VERSION,
     about = "Verification sidecar for mutual TLS behind a reverse proxy"
 )]
 pub struct Cli {
@@ -59,6 +59,12 @@ pub enum Command {
     /// Bundle a key, its certificate and CA certificates into one PKCS#12 file (AES-256,
     /// PBKDF2), for curl `--cert-type P12`, Java, Windows and browsers.
     P12(P12Args),
+    /// Write the manual pages (certgate.1 and one per subcommand) into a directory.
+    #[command(hide = true)]
+    Manpages {
+        /// Where to write them (created if missing).
+        dir: PathBuf,
+    },
     /// Print a shell completion script, e.g. `certgate completions bash >
     /// /etc/bash_completion.d/certgate`.
     Completions { shell: clap_complete::Shell },

@@ -17,6 +17,7 @@ pub mod proxy;
 pub mod proxy_memo;
 pub mod rate_limit;
 pub mod registry;
+pub mod reload;
 pub mod routes;
 pub mod startup;
 pub mod state;
@@ -26,6 +27,14 @@ pub mod telemetry;
 pub mod trust;
 pub mod url_path;
 pub mod x509;
+
+/// The release and the git revision it was built from, as `certgate --version` prints it.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CERTGATE_GIT_REVISION"),
+    ")"
+);
 
 #[cfg(test)]
 mod architecture_tests;

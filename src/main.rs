@@ -16,11 +16,13 @@ use certgate::{store, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let config_file = cli.config.clone();
     match cli.command {
         Command::Fingerprint { path } => fingerprint(&path),
         Command::Serve => with_settings(cli.config.as_deref(), |settings| async move {
             Application::build(settings)
                 .await?
+                .reload_secrets_on_hangup(Box::new(move || Settings::load(config_file.as_deref())))?
                 .run_until_stopped()
                 .await
         }),
@@ -60,6 +62,21 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Manpages { dir } => {
+            use clap::CommandFactory;
+            let written = std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir));
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!(
+                        "certgate: writing manual pages to {}: {error}",
+                        dir.display()
+                    );
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

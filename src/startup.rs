@@ -146,6 +146,13 @@ impl Application {
         self.port
     }
 
+    /// On SIGHUP, re-reads the secrets and tokens with `load` and swaps them in.
+    pub fn reload_secrets_on_hangup(mut self, load: crate::reload::Load) -> anyhow::Result<Self> {
+        let task = crate::reload::spawn_on_hangup(self.state.clone(), load)?;
+        self.background.push(task);
+        Ok(self)
+    }
+
     /// Stops the server gracefully (what SIGTERM does), for tests.
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -43,7 +44,8 @@ pub struct VerifyOptions {
 
 /// Who may call the admin API, and how often one may fail to.
 pub struct AdminAuth {
-    tokens: Vec<AdminToken>,
+    /// Replaced whole on SIGHUP; a call sees the old list or the new one.
+    tokens: ArcSwap<Vec<AdminToken>>,
     /// Whether agents with the `admin` profile may call the admin API by certificate.
     pub certificate_auth: bool,
     /// Failed attempts per TCP peer.
@@ -57,7 +59,7 @@ impl AdminAuth {
         failures_per_minute: u32,
     ) -> Self {
         Self {
-            tokens: tokens.iter().map(AdminToken::from_entry).collect(),
+            tokens: ArcSwap::from_pointee(tokens.iter().map(AdminToken::from_entry).collect()),
             certificate_auth,
             failures: FailureLimiter::per_minute(failures_per_minute),
         }
@@ -67,7 +69,7 @@ impl AdminAuth {
     /// against every one of them.
     pub fn token_actor(&self, presented: &str) -> Option<Actor> {
         let mut actor = None;
-        for token in &self.tokens {
+        for token in self.tokens.load().iter() {
             let matched = presented
                 .as_bytes()
                 .ct_eq(token.secret.expose_secret().as_bytes());
@@ -79,12 +81,56 @@ impl AdminAuth {
     }
 
     /// The names the audit trail will give the configured tokens.
-    pub fn token_names(&self) -> Vec<&str> {
+    pub fn token_names(&self) -> Vec<String> {
         self.tokens
+            .load()
             .iter()
-            .map(|token| token.name.as_str())
+            .map(|token| token.name.clone())
             .collect()
     }
+
+    /// Swaps in new tokens; answers which names came, went, or kept their name with a new
+    /// token (never a token itself).
+    pub fn replace_tokens(&self, tokens: &[SecretString]) -> TokenChanges {
+        let new: Vec<AdminToken> = tokens.iter().map(AdminToken::from_entry).collect();
+        let old = self.tokens.load_full();
+        let named = |list: &[AdminToken], name: &str| {
+            list.iter()
+                .find(|token| token.name == name)
+                .map(|token| token.secret.expose_secret().to_owned())
+        };
+        let changes = TokenChanges {
+            added: names_missing_from(&new, &old),
+            removed: names_missing_from(&old, &new),
+            replaced: new
+                .iter()
+                .filter(|token| {
+                    named(&old, &token.name)
+                        .is_some_and(|before| before != token.secret.expose_secret())
+                })
+                .map(|token| token.name.clone())
+                .collect(),
+        };
+        self.tokens.store(Arc::new(new));
+        changes
+    }
+}
+
+/// What a reload did to the admin tokens, by name.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TokenChanges {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub replaced: Vec<String>,
+}
+
+/// The names in `these` that `those` lacks.
+fn names_missing_from(these: &[AdminToken], those: &[AdminToken]) -> Vec<String> {
+    these
+        .iter()
+        .filter(|token| !those.iter().any(|other| other.name == token.name))
+        .map(|token| token.name.clone())
+        .collect()
 }
 
 /// One admin token with the name the audit trail gives its holder.

@@ -136,11 +136,14 @@ impl Metrics {
         )?;
         registry.register(Box::new(verify_errors.clone()))?;
         let build_info = IntGaugeVec::new(
-            Opts::new("certgate_build_info", "certgate's version; always 1"),
-            &["version"],
+            Opts::new(
+                "certgate_build_info",
+                "certgate's version and git revision; always 1",
+            ),
+            &["version", "revision"],
         )?;
         build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("CERTGATE_GIT_REVISION")])
             .set(1);
         registry.register(Box::new(build_info))?;
         registry.register(Box::new(

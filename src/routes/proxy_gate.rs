@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderMap, HeaderName};
+use arc_swap::ArcSwap;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use smallvec::SmallVec;
@@ -29,7 +30,8 @@ static IDENTITY_HEADER_NAMES: LazyLock<[HeaderName; IdentityHeader::ALL.len()]> 
 
 pub struct ProxyGate {
     trusted_proxies: Vec<IpNet>,
-    secrets: Vec<SecretString>,
+    /// Replaced whole on SIGHUP; a call sees the old list or the new one.
+    secrets: ArcSwap<Vec<SecretString>>,
     failures: FailureLimiter,
     identity_headers: IdentityHeaders,
 }
@@ -50,7 +52,7 @@ impl ProxyGate {
     ) -> Self {
         Self {
             trusted_proxies,
-            secrets,
+            secrets: ArcSwap::from_pointee(secrets),
             failures: FailureLimiter::per_minute(failures_per_minute),
             identity_headers,
         }
@@ -87,13 +89,20 @@ impl ProxyGate {
         }
     }
 
+    /// Swaps in new verify secrets; answers how many there were and are.
+    pub fn replace_secrets(&self, secrets: Vec<SecretString>) -> (usize, usize) {
+        let now = secrets.len();
+        let before = self.secrets.swap(std::sync::Arc::new(secrets)).len();
+        (before, now)
+    }
+
     fn secret_matches(&self, headers: &HeaderMap) -> bool {
         let Some(presented) = headers.get(&VERIFY_SECRET) else {
             return false;
         };
         let presented = presented.as_bytes();
         let mut matched = subtle::Choice::from(0);
-        for secret in &self.secrets {
+        for secret in self.secrets.load().iter() {
             matched |= presented.ct_eq(secret.expose_secret().as_bytes());
         }
         matched.into()

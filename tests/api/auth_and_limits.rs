@@ -614,3 +614,107 @@ async fn a_denial_line_names_the_agent_and_the_address_plainly() {
     assert_eq!(denial["agent_id"], agent_id.as_str(), "{denial}");
     assert_eq!(denial["ip"], "192.0.2.44", "{denial}");
 }
+
+/// Secrets rotate without a restart: on SIGHUP certgate reads the files named by
+/// `CERTGATE_ADMIN_TOKEN_FILE` and `MTLS_VERIFY_SECRET_FILE` again, the new tokens and secret
+/// work at once and the old ones stop; the log names tokens and counts secrets, never shows
+/// one. A file that cannot be read keeps the secrets in use.
+#[tokio::test]
+async fn sighup_rotates_admin_tokens_and_verify_secrets_from_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("admin-token");
+    let secrets = dir.path().join("verify-secret");
+    std::fs::write(&tokens, "ops:first-admin-token-value\n").unwrap();
+    std::fs::write(&secrets, "first-verify-secret-value\n").unwrap();
+    let (mut server, port) = ServerProcess::start_with_json_log(&[
+        ("CERTGATE_ADMIN_TOKEN_FILE", tokens.to_str().unwrap()),
+        ("MTLS_VERIFY_SECRET_FILE", secrets.to_str().unwrap()),
+    ])
+    .await;
+    let admin_status = |token: &'static str| async move {
+        BinaryApi::new(port, token)
+            .admin(Method::GET, "/agents")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let verify_reason = |secret: &'static str| async move {
+        let api = BinaryApi::new(port, "");
+        let answer = api
+            .client
+            .get(format!("{}/verify", api.base))
+            .header("X-Verify-Secret", secret)
+            .send()
+            .await
+            .unwrap();
+        answer.headers()["x-certgate-reason"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        admin_status("first-admin-token-value").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        verify_reason("first-verify-secret-value").await,
+        "missing_certificate"
+    );
+
+    std::fs::write(
+        &tokens,
+        "ops:second-admin-token-value,ci:third-admin-token-value\n",
+    )
+    .unwrap();
+    std::fs::write(&secrets, "second-verify-secret-value\n").unwrap();
+    server.signal("HUP");
+    let reloaded = server.next_event("SIGHUP: secrets reloaded");
+    assert_eq!(
+        reloaded["admin_tokens_added"],
+        json!("[\"ci\"]"),
+        "{reloaded}"
+    );
+    assert_eq!(reloaded["admin_tokens_replaced"], json!("[\"ops\"]"));
+    assert_eq!(reloaded["admin_tokens_removed"], json!("[]"));
+    assert_eq!(reloaded["verify_secrets"], 1);
+    assert_eq!(
+        admin_status("first-admin-token-value").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        admin_status("second-admin-token-value").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        admin_status("third-admin-token-value").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        verify_reason("first-verify-secret-value").await,
+        "invalid_verify_secret"
+    );
+    assert_eq!(
+        verify_reason("second-verify-secret-value").await,
+        "missing_certificate"
+    );
+
+    std::fs::remove_file(&tokens).unwrap();
+    server.signal("HUP");
+    let refused = server.next_event("SIGHUP: configuration: cannot read");
+    assert!(refused.is_object());
+    assert_eq!(
+        admin_status("second-admin-token-value").await,
+        StatusCode::OK
+    );
+
+    let log = server.stop();
+    for value in [
+        "first-admin",
+        "second-admin",
+        "third-admin",
+        "verify-secret-value",
+    ] {
+        assert!(!log.contains(value), "{value} appears in the log:\n{log}");
+    }
+}

@@ -283,10 +283,12 @@ async fn admin_requests_changes_build_and_process_are_exported() {
     ] {
         assert!(app.metric(present).await.is_some(), "no {present}");
     }
-    let version = env!("CARGO_PKG_VERSION");
+    let (version, revision) = (env!("CARGO_PKG_VERSION"), env!("CERTGATE_GIT_REVISION"));
     assert_eq!(
-        app.metric(&format!(r#"certgate_build_info{{version="{version}"}}"#))
-            .await,
+        app.metric(&format!(
+            r#"certgate_build_info{{revision="{revision}",version="{version}"}}"#
+        ))
+        .await,
         Some(1.0)
     );
 }
@@ -332,4 +334,34 @@ async fn the_openapi_document_is_served_without_auth_under_the_configured_base_p
         document["paths"]["/mtls/agents"]["get"]["security"][0]["bearer"],
         json!([])
     );
+}
+
+/// `certgate --version` names the release and the revision it was built from; the manual
+/// pages a package installs are generated from the same command definitions.
+#[test]
+fn the_version_names_the_revision_and_the_manual_pages_are_generated() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        printed.trim(),
+        format!(
+            "certgate {} ({})",
+            env!("CARGO_PKG_VERSION"),
+            env!("CERTGATE_GIT_REVISION")
+        )
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+        .arg("manpages")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let page = std::fs::read_to_string(dir.path().join("certgate-renew.1")).unwrap();
+    assert!(page.contains("\\-\\-daemon"), "{page}");
+    assert!(dir.path().join("certgate.1").exists());
 }

@@ -85,14 +85,34 @@ impl ServerProcess {
         line
     }
 
+    /// Sends the process a signal by name (`HUP`, `TERM` …).
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// The next log event (JSON) whose message starts with `message`, waiting at most 30 s
+    /// per line.
+    pub fn next_event(&mut self, message: &str) -> serde_json::Value {
+        loop {
+            let event: serde_json::Value =
+                serde_json::from_str(&self.next_line()).unwrap_or_default();
+            if event["message"]
+                .as_str()
+                .is_some_and(|text| text.starts_with(message))
+            {
+                return event;
+            }
+        }
+    }
+
     /// Stops the process as a service manager does (SIGTERM), waits for it to exit, and
     /// returns the whole log.
     pub fn terminate(&mut self) -> String {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -TERM");
+        self.signal("TERM");
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while self.child.try_wait().unwrap().is_none() {
             assert!(
