@@ -59,6 +59,13 @@ pub enum Command {
     /// Bundle a key, its certificate and CA certificates into one PKCS#12 file (AES-256,
     /// PBKDF2), for curl `--cert-type P12`, Java, Windows and browsers.
     P12(P12Args),
+    /// Ask a running certgate's /healthz; exit 0 when it answers 200, 1 otherwise (for
+    /// container HEALTHCHECKs, which have no curl).
+    Healthcheck {
+        /// The address to ask; by default CERTGATE_LISTEN's port on loopback.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Write the manual pages (certgate.1 and one per subcommand) into a directory.
     #[command(hide = true)]
     Manpages {

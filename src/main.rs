@@ -62,6 +62,7 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Healthcheck { url } => healthcheck(url),
         Command::Manpages { dir } => {
             use clap::CommandFactory;
             let written = std::fs::create_dir_all(&dir)
@@ -380,6 +381,31 @@ fn failed(what: &str, error: &anyhow::Error) -> ExitCode {
         eprintln!("hint: {hint}");
     }
     ExitCode::FAILURE
+}
+
+/// `/healthz` on the address given, or on loopback at the port certgate listens on.
+fn healthcheck(url: Option<String>) -> ExitCode {
+    let url = url.unwrap_or_else(|| {
+        let port = std::env::var("CERTGATE_LISTEN")
+            .ok()
+            .and_then(|listen| listen.parse::<std::net::SocketAddr>().ok())
+            .map_or(3000, |address| address.port());
+        format!("http://127.0.0.1:{port}/healthz")
+    });
+    let asked = on_small_runtime(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(3))
+            .build()?;
+        client.get(&url).send().await?.error_for_status()
+    });
+    match asked {
+        Ok(Ok(_)) => ExitCode::SUCCESS,
+        Ok(Err(error)) => {
+            eprintln!("certgate: {url}: {error}");
+            ExitCode::FAILURE
+        }
+        Err(code) => code,
+    }
 }
 
 fn fingerprint(path: &std::path::Path) -> ExitCode {

@@ -365,3 +365,29 @@ fn the_version_names_the_revision_and_the_manual_pages_are_generated() {
     assert!(page.contains("\\-\\-daemon"), "{page}");
     assert!(dir.path().join("certgate.1").exists());
 }
+
+/// `certgate healthcheck`, a container's HEALTHCHECK: 0 while certgate answers /healthz
+/// (found from CERTGATE_LISTEN's port, as in the image), 1 when nothing does.
+#[tokio::test]
+async fn the_healthcheck_command_tells_a_live_certgate_from_none() {
+    let app = crate::helpers::spawn_app().await;
+    let port = app.port;
+    let unused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let check = move |listen: String| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+                .arg("healthcheck")
+                .env("CERTGATE_LISTEN", listen)
+                .output()
+                .unwrap()
+                .status
+                .code()
+        })
+    };
+    assert_eq!(check(format!("0.0.0.0:{port}")).await.unwrap(), Some(0));
+    assert_eq!(check(format!("0.0.0.0:{unused}")).await.unwrap(), Some(1));
+}
