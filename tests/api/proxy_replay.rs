@@ -104,13 +104,62 @@ async fn traefik_chain_through_an_uploaded_intermediate_and_refusals() {
     answer.assert_denied(401, "missing_certificate");
 }
 
-/// Envoy HTTP ext_authz (`source/extensions/filters/common/ext_authz/ext_authz_http_impl.cc`):
-/// the client's method and path behind a prefix, `Content-Length: 0`, and only allowed
-/// headers — here the XFCC written by the connection manager with `SANITIZE_SET`
+/// `envoy/envoy.yaml`, with what the replay below relies on checked line by line: Envoy is
+/// not packaged for Debian, so the recipe is never run here.
+fn envoy_recipe() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("envoy/envoy.yaml");
+    let recipe = std::fs::read_to_string(path).unwrap();
+    for needed in [
+        // The certificate header: Envoy's own element, never the client's.
+        "forward_client_cert_details: SANITIZE_SET",
+        "forward_client_cert_details: ALWAYS_FORWARD_ONLY",
+        "- exact: x-forwarded-client-cert",
+        // The client's address, set from the connection.
+        "key: x-real-ip",
+        "value: \"%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%\"",
+        // The secret, written once.
+        "- key: x-verify-secret",
+        // Fail closed.
+        "failure_mode_allow: false",
+        // The client's credentials never reach certgate; the loopback hop is loopback.
+        "request_headers_to_remove: [authorization, cookie]",
+        "socket_address: { address: 127.0.0.1, port_value: 10001 }",
+        // The application: no client copy of anything certgate or Envoy says.
+        "headers_with_underscores_action: REJECT_REQUEST",
+        "- remove: x-verify-secret",
+        "- remove: x-agent-id",
+        "- exact: x-agent-tags",
+    ] {
+        assert!(recipe.contains(needed), "envoy/envoy.yaml lacks `{needed}`");
+    }
+    assert_eq!(
+        recipe.matches("key: x-verify-secret").count(),
+        1,
+        "the secret is written once"
+    );
+    recipe
+}
+
+/// The path every auth request is rewritten to by the recipe's loopback listener.
+fn envoy_verify_path(recipe: &str) -> &str {
+    recipe
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("substitution: "))
+        .expect("a regex_rewrite substitution")
+}
+
+/// Envoy HTTP ext_authz (`source/extensions/filters/common/ext_authz/ext_authz_http_impl.cc`)
+/// as `envoy/envoy.yaml` sets it up: the client's method, `Content-Length: 0`, only the
+/// allowed headers plus the secret, through the recipe's loopback hop, which rewrites the
+/// path to verify's, drops `Authorization` and adds its own `X-Forwarded-Proto`. The XFCC
+/// element is the connection manager's with `SANITIZE_SET`
 /// (`source/common/http/conn_manager_utility.cc`): `Hash=<sha256>;Cert="<escaped PEM>";
 /// Chain=…;Subject="…";URI=…;DNS=…`, the nearest proxy's element last.
 #[tokio::test]
 async fn envoy_ext_authz_request_with_xfcc() {
+    let recipe = envoy_recipe();
+    let verify_path = envoy_verify_path(&recipe);
+    assert_eq!(verify_path, "/api/ext/cockpit-enterprise/mtls/verify");
     let app = spawn_app_with(&[("CERTGATE_IDENTITY_HEADERS", "X-Forwarded-Client-Cert")]).await;
     let root = app.add_ca(&pki().root).await;
     let leaf = pki()
@@ -119,34 +168,57 @@ async fn envoy_ext_authz_request_with_xfcc() {
         .dns_names(&["envoy-agent.example"])
         .issue();
     let agent = app.enrol(&leaf, &root).await;
-    let element = format!(
-        "Hash={};Cert=\"{}\";Chain=\"{}\";Subject=\"CN=envoy-agent.example,O=Test, Inc.\";URI=;DNS=envoy-agent.example",
-        leaf.sha256_hex(),
-        leaf.nginx_escaped(),
-        leaf.nginx_escaped()
-    );
+    let pinned = pki().root.leaf("envoy-pinned.example").issue();
+    let pinned_agent = app
+        .enrol_with(&pinned, &root, json!({"allowed_ips": ["203.0.113.7"]}))
+        .await;
+    let element = |leaf: &TestCert| {
+        format!(
+            "Hash={};Cert=\"{}\";Chain=\"{}\";Subject=\"CN={},O=Test, Inc.\";URI=;DNS={}",
+            leaf.sha256_hex(),
+            leaf.nginx_escaped(),
+            leaf.nginx_escaped(),
+            "envoy-agent.example",
+            "envoy-agent.example"
+        )
+    };
+    let envoy = |method: Method, xfcc: String, client_ip: &'static str| {
+        let url = format!("http://127.0.0.1:{}{verify_path}?id=1", app.port);
+        crate::helpers::VerifyAnswer::from(
+            app.client
+                .request(method, url)
+                .header("Content-Length", "0")
+                .header("X-Forwarded-Client-Cert", xfcc)
+                .header("X-Real-IP", client_ip)
+                .header("X-Request-Id", "5c1c3a2e-envoy")
+                .header("X-Verify-Secret", &app.verify_secret)
+                .header("X-Forwarded-Proto", "http")
+                .header("X-Envoy-Expected-Rq-Timeout-Ms", "1000"),
+        )
+    };
     let forged_upstream =
         "By=spiffe://other;Hash=0000000000000000000000000000000000000000000000000000000000000000";
     for (why, xfcc) in [
-        ("one element", element.clone()),
+        ("one element", element(&leaf)),
         (
             "APPEND_FORWARD: earlier hops first",
-            format!("{forged_upstream},{element}"),
+            format!("{forged_upstream},{}", element(&leaf)),
         ),
         ("Hash only", format!("Hash={}", leaf.sha256_hex())),
     ] {
         for method in [Method::GET, Method::POST, Method::PUT] {
-            let answer = crate::helpers::VerifyAnswer::from(
-                app.verify_request(method.clone())
-                    .header("X-Verify-Secret", &app.verify_secret)
-                    .header("Content-Length", "0")
-                    .header("X-Forwarded-Client-Cert", &xfcc),
-            )
-            .await;
+            let answer = envoy(method.clone(), xfcc.clone(), "198.51.100.20").await;
             assert_eq!(answer.status, 200, "{why} {method}: {}", answer.body);
             answer.assert_allowed(&agent);
         }
     }
+    // The address the recipe writes from the connection is the one allowed_ips is held to.
+    envoy(Method::GET, element(&pinned), "203.0.113.7")
+        .await
+        .assert_allowed(&pinned_agent);
+    envoy(Method::GET, element(&pinned), "198.51.100.20")
+        .await
+        .assert_denied(403, "ip_not_allowed");
 }
 
 #[tokio::test]
