@@ -141,7 +141,8 @@ async fn renew(options: &RenewOptions) -> anyhow::Result<Enrolled> {
     let server = hints::server_url(&options.server, false)?;
     if server.scheme() != "https" {
         bail!(
-            "a renewal presents this host's certificate in the TLS handshake: --server must              be the proxy's https:// address"
+            "a renewal presents this host's certificate in the TLS handshake: --server must \
+             be the proxy's https:// address"
         );
     }
     let read = |path: &Path| {
