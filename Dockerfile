@@ -2,6 +2,7 @@
 #
 #   docker build --build-arg REVISION=$(git rev-parse --short=12 HEAD) -t certgate .
 #   docker run -d -p 127.0.0.1:3000:3000 -v certgate-data:/var/lib/certgate \
+#     -v /etc/certgate/secrets:/run/secrets:ro \
 #     -e CERTGATE_ADMIN_TOKEN_FILE=/run/secrets/admin-token \
 #     -e MTLS_VERIFY_SECRET_FILE=/run/secrets/verify-secret certgate
 #

@@ -384,7 +384,11 @@ pub struct EnrollArgs {
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
     /// The API base path the server is configured with.
-    #[arg(long, default_value = "/api/ext/cockpit-enterprise/mtls")]
+    #[arg(
+        long,
+        env = "CERTGATE_BASE_PATH",
+        default_value = "/api/ext/cockpit-enterprise/mtls"
+    )]
     pub base_path: String,
     /// A PEM CA certificate to trust for the server's TLS certificate.
     #[arg(long, value_name = "PEM")]
@@ -459,7 +463,11 @@ pub struct RenewArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// The API base path the server is configured with.
-    #[arg(long, default_value = "/api/ext/cockpit-enterprise/mtls")]
+    #[arg(
+        long,
+        env = "CERTGATE_BASE_PATH",
+        default_value = "/api/ext/cockpit-enterprise/mtls"
+    )]
     pub base_path: String,
     /// A PEM CA certificate to trust for the proxy's TLS certificate.
     #[arg(long, value_name = "PEM", env = "CERTGATE_CACERT")]
@@ -523,7 +531,11 @@ pub struct RequestArgs {
     #[arg(long, default_value_t = 86_400)]
     pub timeout: u64,
     /// The API base path the server is configured with.
-    #[arg(long, default_value = "/api/ext/cockpit-enterprise/mtls")]
+    #[arg(
+        long,
+        env = "CERTGATE_BASE_PATH",
+        default_value = "/api/ext/cockpit-enterprise/mtls"
+    )]
     pub base_path: String,
     /// A PEM CA certificate to trust for the server's TLS certificate.
     #[arg(long, value_name = "PEM")]

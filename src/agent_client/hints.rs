@@ -9,7 +9,7 @@ use reqwest::Url;
 
 /// certgate (or the proxy) answered with an error status.
 #[derive(Debug, thiserror::Error)]
-#[error("HTTP {status}: {detail}")]
+#[error("HTTP {status}: {detail}{}", code.as_deref().map(|code| format!(" ({code})")).unwrap_or_default())]
 pub struct Refused {
     pub status: u16,
     /// certgate's `error.code`, when the body is certgate's.
