@@ -3,7 +3,8 @@
 //! restart. Nothing else is reopened: the listener, the database and the other settings
 //! stay as started. What changed is logged by name and count, never by value.
 
-use actix_web::web;
+use std::sync::Arc;
+
 use tokio::task::JoinHandle;
 
 use crate::config::{ConfigError, Settings};
@@ -13,7 +14,7 @@ use crate::state::AppState;
 pub type Load = Box<dyn Fn() -> Result<Settings, ConfigError> + Send + Sync>;
 
 /// Waits for SIGHUP and swaps the secrets in, each time.
-pub fn spawn_on_hangup(state: web::Data<AppState>, load: Load) -> std::io::Result<JoinHandle<()>> {
+pub fn spawn_on_hangup(state: Arc<AppState>, load: Load) -> std::io::Result<JoinHandle<()>> {
     let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     Ok(tokio::spawn(async move {
         while hangups.recv().await.is_some() {

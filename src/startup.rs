@@ -148,7 +148,7 @@ impl Application {
 
     /// On SIGHUP, re-reads the secrets and tokens with `load` and swaps them in.
     pub fn reload_secrets_on_hangup(mut self, load: crate::reload::Load) -> anyhow::Result<Self> {
-        let task = crate::reload::spawn_on_hangup(self.state.clone(), load)?;
+        let task = crate::reload::spawn_on_hangup(self.state.clone().into_inner(), load)?;
         self.background.push(task);
         Ok(self)
     }
