@@ -69,6 +69,8 @@ struct Layer {
     database_max_connections: u32,
     database_connect_timeout_seconds: u64,
     base_path: String,
+    console: bool,
+    console_path: String,
     admin_token: Option<SecretString>,
     verify_secret: Option<SecretString>,
     identity_headers: String,
@@ -103,6 +105,8 @@ impl Default for Layer {
             database_max_connections: 8,
             database_connect_timeout_seconds: 60,
             base_path: "/api/ext/cockpit-enterprise/mtls".into(),
+            console: true,
+            console_path: "/console".into(),
             admin_token: None,
             verify_secret: None,
             identity_headers: "X-Client-Cert,X-Client-Cert-Fingerprint".into(),
@@ -175,6 +179,8 @@ pub struct HttpSettings {
     pub listen: SocketAddr,
     /// Normalised: starts with `/`, no trailing `/`.
     pub base_path: String,
+    /// Where the web console is served (normalised like `base_path`); `None`: turned off.
+    pub console_path: Option<String>,
     /// 0: one per CPU core.
     pub workers: usize,
     pub keep_alive_seconds: u64,
@@ -300,6 +306,10 @@ impl Settings {
                     invalid("listen", format!("`{}` is not an address:port", raw.listen))
                 })?,
                 base_path: normalise_base_path(&raw.base_path)?,
+                console_path: match raw.console {
+                    true => Some(console_path(&raw.console_path, &raw.base_path)?),
+                    false => None,
+                },
                 workers: raw.workers,
                 keep_alive_seconds: raw.keep_alive_seconds,
             },
@@ -586,6 +596,27 @@ fn parse_database_url(url: &SecretString) -> Result<DatabaseUrl, ConfigError> {
     ))
 }
 
+/// The console's path: like a base path, but neither the root, nor certgate's own routes,
+/// nor inside the API (or the API inside it).
+fn console_path(path: &str, base_path: &str) -> Result<String, ConfigError> {
+    const KEY: &str = "console_path";
+    let console = normalise_base_path(path)
+        .map_err(|_| invalid(KEY, format!("`{path}` is not a plain absolute URL path")))?;
+    let base = normalise_base_path(base_path)?;
+    let within =
+        |inner: &str, outer: &str| inner == outer || inner.starts_with(&format!("{outer}/"));
+    if console.is_empty()
+        || (!base.is_empty() && (within(&console, &base) || within(&base, &console)))
+        || ["/healthz", "/readyz", "/metrics", "/openapi.json"].contains(&console.as_str())
+    {
+        return Err(invalid(
+            KEY,
+            format!("`{path}` would hide the API or certgate's own routes"),
+        ));
+    }
+    Ok(console)
+}
+
 fn normalise_base_path(path: &str) -> Result<String, ConfigError> {
     let trimmed = path.trim().trim_end_matches('/');
     if trimmed.is_empty() {
@@ -817,6 +848,36 @@ mod tests {
             let error = validity(&[("CERTGATE_AGENT_CERTIFICATE_LIFETIME", wrong)]).unwrap_err();
             assert!(
                 matches!(&error, ConfigError::Invalid { key, .. } if *key == "agent_certificate_lifetime"),
+                "{wrong}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_console_path_stays_clear_of_the_api_and_certgates_own_routes() {
+        let console = |vars: &[(&str, &str)]| {
+            Settings::from_sources(None, &env(vars)).map(|s| s.http.console_path)
+        };
+        assert_eq!(console(&[]).unwrap().as_deref(), Some("/console"));
+        assert_eq!(console(&[("CERTGATE_CONSOLE", "false")]).unwrap(), None);
+        assert_eq!(
+            console(&[("CERTGATE_CONSOLE_PATH", "/ops/console/")])
+                .unwrap()
+                .as_deref(),
+            Some("/ops/console")
+        );
+        for wrong in [
+            "/",
+            "/metrics",
+            "/api/ext/cockpit-enterprise/mtls",
+            "/api/ext/cockpit-enterprise/mtls/console",
+            "/api",
+            "/a/../b",
+            "console",
+        ] {
+            let error = console(&[("CERTGATE_CONSOLE_PATH", wrong)]).unwrap_err();
+            assert!(
+                matches!(&error, ConfigError::Invalid { key, .. } if *key == "console_path"),
                 "{wrong}: {error}"
             );
         }

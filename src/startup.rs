@@ -119,12 +119,16 @@ impl Application {
         let openapi = web::Data::new(routes::openapi::Document(routes::openapi::document_json(
             &base_path,
         )));
+        let console_path = settings.http.console_path.clone();
+        let console_index = web::Data::new(routes::console::Index::new(&base_path));
         let mut server = HttpServer::new(move || {
             let base_path = base_path.clone();
+            let console_path = console_path.clone();
             let app = App::new()
                 .app_data(app_state.clone())
                 .app_data(openapi.clone())
-                .configure(move |cfg| routes::configure(cfg, &base_path));
+                .app_data(console_index.clone())
+                .configure(move |cfg| routes::configure(cfg, &base_path, console_path.as_deref()));
             Front::new(app.into_factory(), &verify_path, app_state.clone())
         })
         .keep_alive(Duration::from_secs(settings.http.keep_alive_seconds))

@@ -3,6 +3,7 @@
 pub mod admin;
 mod agent_auth;
 pub mod caller;
+pub mod console;
 pub mod health;
 pub mod host_requests;
 pub mod issuing;
@@ -28,7 +29,10 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
+pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str, console_path: Option<&str>) {
+    if let Some(console_path) = console_path {
+        cfg.configure(|cfg| console::configure(cfg, console_path));
+    }
     cfg.app_data(json_config())
         .app_data(query_config())
         .app_data(web::PayloadConfig::new(MAX_JSON_BYTES))

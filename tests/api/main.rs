@@ -11,6 +11,7 @@ mod auth_and_limits;
 mod bad_input;
 mod cas;
 mod config;
+mod console;
 mod crl;
 mod expiry;
 #[path = "../support/forge.rs"]

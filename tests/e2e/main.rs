@@ -10,6 +10,7 @@
 
 mod agent_side;
 mod caddy;
+mod console;
 mod exposure;
 mod forgery;
 mod from_zero;
