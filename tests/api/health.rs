@@ -334,6 +334,15 @@ async fn the_openapi_document_is_served_without_auth_under_the_configured_base_p
         document["paths"]["/mtls/agents"]["get"]["security"][0]["bearer"],
         json!([])
     );
+    // GET B/agents?status=pending lists pending agents (null certificate fields): the
+    // list's items are documented as either kind.
+    let listed = document["paths"]["/mtls/agents"]["get"]["responses"]["200"].to_string();
+    assert!(listed.contains("AgentAnswer"), "{listed}");
+    let answer = document["components"]["schemas"]["AgentAnswer"].to_string();
+    assert!(
+        answer.contains("AgentItem") && answer.contains("PendingItem"),
+        "{answer}"
+    );
 }
 
 /// `certgate --version` names the release and the revision it was built from; the manual

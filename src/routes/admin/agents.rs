@@ -182,7 +182,7 @@ fn filter(query: &ListQuery) -> Result<AgentFilter, ApiError> {
     })
 }
 
-#[utoipa::path(get, path = "/agents", tag = "agents", params(ListQuery), security(("bearer" = [])), responses((status = 200, description = "A page of agents (pending ones with status=pending)", body = ListResponse<AgentItem>), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/agents", tag = "agents", params(ListQuery), security(("bearer" = [])), responses((status = 200, description = "A page of agents (pending ones with status=pending)", body = ListResponse<AgentAnswer>), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
