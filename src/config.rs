@@ -300,16 +300,17 @@ impl Settings {
     }
 
     fn validate(raw: Layer, warnings: Vec<String>) -> Result<Self, ConfigError> {
+        let base_path = normalise_base_path(&raw.base_path)?;
         Ok(Self {
             http: HttpSettings {
                 listen: raw.listen.parse().map_err(|_| {
                     invalid("listen", format!("`{}` is not an address:port", raw.listen))
                 })?,
-                base_path: normalise_base_path(&raw.base_path)?,
                 console_path: match raw.console {
-                    true => Some(console_path(&raw.console_path, &raw.base_path)?),
+                    true => Some(console_path(&raw.console_path, &base_path)?),
                     false => None,
                 },
+                base_path,
                 workers: raw.workers,
                 keep_alive_seconds: raw.keep_alive_seconds,
             },
@@ -597,16 +598,15 @@ fn parse_database_url(url: &SecretString) -> Result<DatabaseUrl, ConfigError> {
 }
 
 /// The console's path: like a base path, but neither the root, nor certgate's own routes,
-/// nor inside the API (or the API inside it).
-fn console_path(path: &str, base_path: &str) -> Result<String, ConfigError> {
+/// nor inside the API (`base`, already normalised), nor the API inside it.
+fn console_path(path: &str, base: &str) -> Result<String, ConfigError> {
     const KEY: &str = "console_path";
     let console = normalise_base_path(path)
         .map_err(|_| invalid(KEY, format!("`{path}` is not a plain absolute URL path")))?;
-    let base = normalise_base_path(base_path)?;
     let within =
         |inner: &str, outer: &str| inner == outer || inner.starts_with(&format!("{outer}/"));
     if console.is_empty()
-        || (!base.is_empty() && (within(&console, &base) || within(&base, &console)))
+        || (!base.is_empty() && (within(&console, base) || within(base, &console)))
         || ["/healthz", "/readyz", "/metrics", "/openapi.json"].contains(&console.as_str())
     {
         return Err(invalid(

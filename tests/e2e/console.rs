@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::harness::Stack;
 use crate::harness::pki::Leaf;
-use crate::harness::process::binary_or_skip;
+use crate::harness::process::{binary_or_skip, skip_unless_required};
 use crate::harness::sidecar::Believes;
 use crate::scenarios::run_certgate;
 
@@ -23,11 +23,7 @@ fn playwright_or_skip() -> Option<std::path::PathBuf> {
     if dir.join("node_modules/playwright-core").is_dir() {
         return Some(dir);
     }
-    assert!(
-        std::env::var("CERTGATE_E2E").as_deref() != Ok("require"),
-        "playwright-core is not installed (npm ci --prefix tests/console) and CERTGATE_E2E=require"
-    );
-    eprintln!("SKIP: playwright-core not installed (npm ci --prefix tests/console)");
+    skip_unless_required("playwright-core is not installed (npm ci --prefix tests/console)");
     None
 }
 

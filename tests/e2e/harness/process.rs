@@ -19,13 +19,19 @@ pub fn binary_or_skip(name: &str) -> Option<PathBuf> {
             .find(|candidate| is_executable(candidate))
     });
     if found.is_none() {
-        assert!(
-            std::env::var("CERTGATE_E2E").as_deref() != Ok("require"),
-            "{name} is not installed (not on PATH) and CERTGATE_E2E=require"
-        );
-        eprintln!("SKIP: {name} not installed");
+        skip_unless_required(&format!("{name} is not installed (not on PATH)"));
     }
     found
+}
+
+/// A test's prerequisite is missing: a notice (the test then returns early), or a failure
+/// under `CERTGATE_E2E=require`.
+pub fn skip_unless_required(missing: &str) {
+    assert!(
+        std::env::var("CERTGATE_E2E").as_deref() != Ok("require"),
+        "{missing} and CERTGATE_E2E=require"
+    );
+    eprintln!("SKIP: {missing}");
 }
 
 fn is_executable(path: &Path) -> bool {
