@@ -13,6 +13,7 @@ macro_rules! insert_audit_event {
     };
 }
 
+mod group_commit;
 mod postgres;
 mod rows;
 mod sql;
@@ -38,7 +39,9 @@ use crate::domain::{AgentId, CaId, Fingerprint, HostRequestId, IssuerSerial};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-#[derive(Debug, thiserror::Error)]
+/// Clone, so that one failure of a transaction that wrote for several callers (enrolments
+/// committed together) reaches each of them.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
@@ -51,7 +54,7 @@ pub enum StoreError {
     /// The database cannot be reached, is busy or gave no connection in time; a retry may
     /// work.
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] Arc<sqlx::Error>),
     /// The database's storage has no room for a write; writing works again once space is
     /// freed.
     #[error("database storage is full: {0}")]
@@ -60,7 +63,7 @@ pub enum StoreError {
     #[error("database is read-only: {0}")]
     ReadOnly(String),
     #[error("database: {0}")]
-    Other(#[source] sqlx::Error),
+    Other(#[source] Arc<sqlx::Error>),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -99,6 +102,15 @@ impl StoreError {
         }
     }
 
+    /// A failure of the store itself rather than of one statement's data: every write that
+    /// meets it would meet it too.
+    fn is_store_wide(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::Full(_) | Self::ReadOnly(_)
+        )
+    }
+
     fn classify(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::RowNotFound => Self::NotFound,
@@ -106,10 +118,10 @@ impl StoreError {
             sqlx::Error::Database(db) => {
                 let fault = sqlite::fault(db.as_ref()).or_else(|| postgres::fault(db.as_ref()));
                 match fault {
-                    Some(Fault::Unavailable) => Self::Unavailable(error),
+                    Some(Fault::Unavailable) => Self::Unavailable(Arc::new(error)),
                     Some(Fault::Full) => Self::Full(db.message().to_owned()),
                     Some(Fault::ReadOnly) => Self::ReadOnly(db.message().to_owned()),
-                    None => Self::Other(error),
+                    None => Self::Other(Arc::new(error)),
                 }
             }
             // Protocol and Tls: the connection broke off mid-handshake (a server or a
@@ -118,8 +130,8 @@ impl StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Protocol(_)
-            | sqlx::Error::Tls(_) => Self::Unavailable(error),
-            _ => Self::Other(error),
+            | sqlx::Error::Tls(_) => Self::Unavailable(Arc::new(error)),
+            _ => Self::Other(Arc::new(error)),
         }
     }
 }

@@ -70,10 +70,7 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|error| anyhow::anyhow!("migrating PostgreSQL at {server}: {error}"))?;
-        Ok(Self {
-            writer: pool.clone(),
-            pool,
-        })
+        Ok(Self::new(pool.clone(), pool))
     }
 }
 

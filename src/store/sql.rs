@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use futures_util::stream::BoxStream;
 use time::OffsetDateTime;
 
+use super::group_commit::{AgentInsert, GroupCommit};
 use super::rows::{
     AGENT_COLUMNS, AgentRow, AuditRow, CA_AGENT_COUNT, CA_COLUMNS, CaRow, CountedCaRow,
     ENROLMENT_COLUMNS, EnrolmentRow, PolicyRow, REQUEST_COLUMNS, RequestRow, SUPERSEDED_COLUMNS,
@@ -74,6 +75,8 @@ pub struct SqlStore<DB: sqlx::Database> {
     /// than poll for the database lock (SQLite's busy handler sleeps and retries, and a
     /// writer can lose every retry to the others); for PostgreSQL `pool` itself.
     pub(super) writer: sqlx::Pool<DB>,
+    /// Enrolments, written through `writer` several to a transaction.
+    agent_inserts: GroupCommit,
 }
 
 #[async_trait::async_trait]
@@ -217,10 +220,14 @@ where
         certificate_pem: &str,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = DB::write_tx(&self.writer).await?;
-        Self::insert_agent_row(&mut tx, agent, certificate_pem).await?;
-        Self::record_audited_change(&mut tx, "agent", &agent.id.to_string(), event).await?;
-        Self::commit_audited(tx, event).await
+        self.agent_inserts
+            .insert(AgentInsert {
+                agent: agent.clone(),
+                certificate_pem: certificate_pem.to_owned(),
+                event: event.clone(),
+                span: tracing::Span::current(),
+            })
+            .await
     }
 
     async fn agent(&self, id: AgentId) -> Result<Agent, StoreError> {
@@ -1008,6 +1015,86 @@ where
     usize: sqlx::ColumnIndex<<DB as sqlx::Database>::Row>,
     for<'r> &'r str: sqlx::ColumnIndex<<DB as sqlx::Database>::Row>,
 {
+    /// A store reading through `pool` and writing through `writer`; starts the task that
+    /// writes enrolments.
+    pub(super) fn new(pool: sqlx::Pool<DB>, writer: sqlx::Pool<DB>) -> Self {
+        let batch_writer = writer.clone();
+        let agent_inserts = GroupCommit::start(move |inserts| {
+            let writer = batch_writer.clone();
+            async move { Self::insert_agents(&writer, &inserts).await }
+        });
+        Self {
+            pool,
+            writer,
+            agent_inserts,
+        }
+    }
+
+    /// Inserts agents in one transaction, each with its change-feed row and audit event,
+    /// and answers for each: a conflict refuses only its own agent. When a statement fails
+    /// for one of them, the others must not share its fate, so each is written again in a
+    /// transaction of its own; a failure of the store itself (unreachable, full,
+    /// read-only) is every insert's.
+    pub(super) async fn insert_agents(
+        writer: &sqlx::Pool<DB>,
+        inserts: &[AgentInsert],
+    ) -> Vec<Result<(), StoreError>> {
+        match Self::insert_agents_together(writer, inserts).await {
+            Ok(outcomes) => outcomes,
+            Err(error) if inserts.len() == 1 || error.is_store_wide() => {
+                vec![Err(error); inserts.len()]
+            }
+            Err(_) => {
+                let mut outcomes = Vec::with_capacity(inserts.len());
+                for insert in inserts {
+                    match Self::insert_agents_together(writer, std::slice::from_ref(insert)).await {
+                        Ok(alone) => outcomes.extend(alone),
+                        Err(error) => outcomes.push(Err(error)),
+                    }
+                }
+                outcomes
+            }
+        }
+    }
+
+    /// One transaction for all of `inserts`; `Err` when any statement failed (nothing is
+    /// then written).
+    async fn insert_agents_together(
+        writer: &sqlx::Pool<DB>,
+        inserts: &[AgentInsert],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut tx = DB::write_tx(writer).await?;
+        let mut outcomes = Vec::with_capacity(inserts.len());
+        for AgentInsert {
+            agent,
+            certificate_pem,
+            event,
+            ..
+        } in inserts
+        {
+            outcomes.push(
+                if Self::try_insert_agent_row(&mut tx, agent, certificate_pem).await? {
+                    Self::record_change_and_audit(&mut tx, "agent", &agent.id.to_string(), event)
+                        .await?;
+                    Ok(())
+                } else {
+                    // The statement ran and inserted nothing: only this agent is refused.
+                    Err(StoreError::Conflict)
+                },
+            );
+        }
+        if outcomes.iter().any(Result::is_ok) {
+            DB::announce_change(&mut tx).await?;
+        }
+        tx.commit().await?;
+        for (insert, outcome) in inserts.iter().zip(&outcomes) {
+            if outcome.is_ok() {
+                insert.span.in_scope(|| audit_log::recorded(&insert.event));
+            }
+        }
+        Ok(outcomes)
+    }
+
     /// Inserts an agent; `Conflict` when its CA is no longer live, or when its
     /// certificate's identity was revoked or is held under a live CA (the rule of
     /// `registry::refusal_for`). Writers are serialised, so the checks and the insert
@@ -1020,6 +1107,21 @@ where
         agent: &Agent,
         certificate_pem: &str,
     ) -> Result<(), StoreError> {
+        if Self::try_insert_agent_row(tx, agent, certificate_pem).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
+    /// [`Self::insert_agent_row`], saying `false` rather than `Conflict` when the checks
+    /// refused the agent: the statement then ran without error, and the transaction may go
+    /// on (a failed statement aborts a PostgreSQL transaction).
+    async fn try_insert_agent_row<'c>(
+        tx: &mut sqlx::Transaction<'c, DB>,
+        agent: &Agent,
+        certificate_pem: &str,
+    ) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
             "INSERT INTO agents (id, hostname, description, tags, ca_id, fingerprint, \
              fingerprint_sha1, subject, serial, not_before, not_after, certificate_pem, \
@@ -1055,10 +1157,7 @@ where
         .bind(identity_text(agent.issuer_serial.as_ref()))
         .execute(&mut **tx)
         .await?;
-        if DB::rows_affected(&inserted) == 0 {
-            return Err(StoreError::Conflict);
-        }
-        Ok(())
+        Ok(DB::rows_affected(&inserted) != 0)
     }
 
     /// An agent's new certificate. `NotFound` if the agent was revoked meanwhile,
@@ -1191,12 +1290,24 @@ where
         id: &str,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
+        Self::record_change_and_audit(tx, entity, id, event).await?;
+        DB::announce_change(tx).await?;
+        Ok(())
+    }
+
+    /// The change-feed row and the audit event of a change, without telling other replicas
+    /// (see [`Backend::announce_change`]).
+    async fn record_change_and_audit<'c>(
+        tx: &mut sqlx::Transaction<'c, DB>,
+        entity: &str,
+        id: &str,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let query = sqlx::query(DB::CHANGE_AND_AUDIT)
             .bind(entity)
             .bind(id)
             .bind(micros(OffsetDateTime::now_utc()));
         Self::bind_audit(query, event).execute(&mut **tx).await?;
-        DB::announce_change(tx).await?;
         Ok(())
     }
 

@@ -99,7 +99,7 @@ impl SqliteStore {
             .acquire_timeout(MAX_WAIT)
             .connect_with(options)
             .await?;
-        Ok(Self { pool, writer })
+        Ok(Self::new(pool, writer))
     }
 
     /// A consistent copy of the live database in a new file (`VACUUM INTO`: readers and
@@ -212,6 +212,10 @@ mod tests {
 
     use super::*;
     use crate::domain::AgentId;
+    use crate::domain::IssuerSerial;
+    use crate::domain::agent::Agent;
+    use crate::domain::audit::{Action, Actor, AuditEvent, Caller, Target};
+    use crate::store::group_commit::AgentInsert;
     use crate::store::sql::SIGHTINGS_PER_STATEMENT;
     use crate::store::{Sighting, Store};
 
@@ -444,6 +448,153 @@ mod tests {
             seen(&store, id).await,
             (Some(7), Some("198.51.100.4".to_owned()))
         );
+    }
+
+    /// An agent to insert beside the one bulk agent of `store_with_agents(_, 1)`: a new id
+    /// and certificate, of the identity given.
+    fn another_agent(template: &Agent, identity: u8) -> AgentInsert {
+        let id = AgentId::new_random();
+        let agent = Agent {
+            id,
+            fingerprint: crate::domain::Fingerprint::of_der(id.to_string().as_bytes()),
+            issuer_serial: Some(IssuerSerial::of(b"issuer", &[identity])),
+            ..template.clone()
+        };
+        insert_of(agent)
+    }
+
+    fn insert_of(agent: Agent) -> AgentInsert {
+        let caller = Caller {
+            actor: Actor::Token("test".into()),
+            request_id: None,
+            source_ip: None,
+        };
+        let event = AuditEvent::new(
+            &caller,
+            OffsetDateTime::now_utc(),
+            Action::AgentEnrol,
+            Target::Agent(agent.id),
+        );
+        AgentInsert {
+            agent,
+            certificate_pem: String::new(),
+            event,
+            span: tracing::Span::none(),
+        }
+    }
+
+    /// The bulk agent of `store_with_agents(_, 1)`.
+    async fn the_one_agent(store: &SqliteStore) -> Agent {
+        let (id,): (String,) = sqlx::query_as("SELECT id FROM agents")
+            .fetch_one(&store.pool)
+            .await
+            .expect("id");
+        store.agent(id.parse().expect("uuid")).await.expect("agent")
+    }
+
+    /// Which of `inserts` are stored, each with its change-feed row and its audit event.
+    async fn stored(store: &SqliteStore, inserts: &[AgentInsert]) -> Vec<bool> {
+        let mut stored = Vec::new();
+        for insert in inserts {
+            let id = insert.agent.id.to_string();
+            let count = |sql: &'static str| {
+                let id = id.clone();
+                async move {
+                    let (n,): (i64,) = sqlx::query_as(sql)
+                        .bind(id)
+                        .fetch_one(&store.pool)
+                        .await
+                        .expect("count");
+                    n
+                }
+            };
+            let agent = count("SELECT COUNT(*) FROM agents WHERE id = $1").await;
+            let change = count("SELECT COUNT(*) FROM changes WHERE entity_id = $1").await;
+            let audit = count(
+                "SELECT COUNT(*) FROM audit_events WHERE target_id = $1 \
+                 AND action = 'agent.enrol'",
+            )
+            .await;
+            assert_eq!((agent, change), (audit, audit), "agent {id} stored in part");
+            stored.push(agent == 1);
+        }
+        stored
+    }
+
+    fn outcomes_in_short(outcomes: &[Result<(), StoreError>]) -> Vec<&'static str> {
+        outcomes
+            .iter()
+            .map(|outcome| match outcome {
+                Ok(()) => "stored",
+                Err(StoreError::Conflict) => "conflict",
+                Err(_) => "failed",
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn enrolments_committed_together_are_each_refused_or_stored_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store_with_agents(dir.path(), 1).await;
+        let template = the_one_agent(&store).await;
+        let first = another_agent(&template, 1);
+        // The same certificate's identity under another id: the insert's own check refuses
+        // it, and the transaction goes on.
+        let twin = another_agent(&template, 1);
+        let other = another_agent(&template, 2);
+        let inserts = [first, twin, other];
+        let outcomes = SqliteStore::insert_agents(&store.writer, &inserts).await;
+        assert_eq!(
+            outcomes_in_short(&outcomes),
+            ["stored", "conflict", "stored"]
+        );
+        assert_eq!(stored(&store, &inserts).await, [true, false, true]);
+    }
+
+    #[tokio::test]
+    async fn a_statement_failing_for_one_enrolment_leaves_the_others_of_its_batch_stored() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store_with_agents(dir.path(), 1).await;
+        let template = the_one_agent(&store).await;
+        // The stored agent again: its id is taken, so its INSERT fails outright.
+        let inserts = [
+            another_agent(&template, 1),
+            insert_of(template.clone()),
+            another_agent(&template, 2),
+        ];
+        let outcomes = SqliteStore::insert_agents(&store.writer, &inserts).await;
+        assert_eq!(
+            outcomes_in_short(&outcomes),
+            ["stored", "conflict", "stored"]
+        );
+        assert_eq!(stored(&store, &inserts[..1]).await, [true]);
+        assert_eq!(stored(&store, &inserts[2..]).await, [true]);
+        let (audited,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_events")
+            .fetch_one(&store.pool)
+            .await
+            .expect("count");
+        assert_eq!(audited, 2, "an event for the refused insert");
+    }
+
+    #[tokio::test]
+    async fn concurrent_enrolments_are_all_answered_and_stored() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = std::sync::Arc::new(store_with_agents(dir.path(), 1).await);
+        let template = the_one_agent(&store).await;
+        let inserts: Vec<AgentInsert> = (0..40).map(|n| another_agent(&template, n)).collect();
+        let agents: Vec<Agent> = inserts.iter().map(|insert| insert.agent.clone()).collect();
+        let calls = agents.iter().map(|agent| {
+            let store = std::sync::Arc::clone(&store);
+            let agent = agent.clone();
+            tokio::spawn(async move {
+                let event = insert_of(agent.clone()).event;
+                store.insert_agent(&agent, "", &event).await
+            })
+        });
+        for outcome in futures_util::future::join_all(calls).await {
+            assert!(matches!(outcome, Ok(Ok(()))), "{outcome:?}");
+        }
+        assert!(stored(&store, &inserts).await.into_iter().all(|s| s));
     }
 
     #[tokio::test]

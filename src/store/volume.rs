@@ -23,8 +23,9 @@ struct Room {
 
 /// Whether the directory `dir` (the database's) is on a volume with room for a write.
 pub fn check(dir: &Path) -> Result<(), StoreError> {
-    let stat = rustix::fs::statvfs(dir)
-        .map_err(|error| StoreError::Unavailable(sqlx::Error::Io(error.into())))?;
+    let stat = rustix::fs::statvfs(dir).map_err(|error| {
+        StoreError::Unavailable(std::sync::Arc::new(sqlx::Error::Io(error.into())))
+    })?;
     judge(
         dir,
         Room {
