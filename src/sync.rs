@@ -44,14 +44,26 @@ impl Follower {
         }
     }
 
-    /// Applies every change after the last applied one.
+    /// Applies every change after the last applied one. When the feed no longer holds the
+    /// changes right after that one (another replica pruned them while this one could not
+    /// read the feed), what they were cannot be known: everything is read again.
     pub async fn catch_up(&mut self) -> Result<(), StoreError> {
         loop {
             let changes = self.store.changes_after(self.applied, BATCH).await?;
-            let Some((last, _)) = changes.last() else {
+            let Some(&(first, _)) = changes.first() else {
                 return Ok(());
             };
-            let last = *last;
+            // A gap after the position is usually a sequence number a rolled-back write
+            // took; only when the feed's oldest row lies beyond it was anything pruned.
+            if first > self.applied + 1 && self.store.first_change().await? > self.applied + 1 {
+                tracing::warn!(
+                    applied = self.applied,
+                    oldest = first,
+                    "the change feed was pruned past this replica's position; reloading \
+                     every agent, CA and the policy"
+                );
+                return self.reload().await;
+            }
             let mut agents = BTreeSet::<AgentId>::new();
             let (mut cas, mut policy) = (false, false);
             for (_, change) in &changes {
@@ -64,34 +76,67 @@ impl Follower {
                 }
             }
             if cas {
-                self.trust.set_cas(&self.store.live_cas().await?);
-                self.trust
-                    .set_revoked_serials(self.store.crl_serials().await?);
+                self.apply_cas().await?;
             }
             if policy {
                 self.trust.set_policy(self.store.policy().await?);
             }
-            let ids: Vec<AgentId> = agents.into_iter().collect();
-            let stored = self.store.agents(&ids).await?;
-            // Read after the agents, so each list is at least as new as its agent.
-            let mut superseded = HashMap::<AgentId, Vec<_>>::new();
-            for certificate in self.store.superseded_certificates_of(&ids).await? {
-                superseded
-                    .entry(certificate.agent_id)
-                    .or_default()
-                    .push(certificate);
+            self.apply_agents(&agents.into_iter().collect::<Vec<_>>())
+                .await?;
+            if let Some(&(last, _)) = changes.last() {
+                self.applied = last;
             }
-            for agent in stored {
-                let certificates = superseded.remove(&agent.id).unwrap_or_default();
-                self.trust
-                    .set_superseded(agent.id, agent.version, certificates);
-                self.trust.upsert(&agent);
-            }
-            self.applied = last;
             if (changes.len() as i64) < BATCH {
                 return Ok(());
             }
         }
+    }
+
+    /// Reads the CAs, the policy and every agent again, as if each had changed.
+    async fn reload(&mut self) -> Result<(), StoreError> {
+        // Read first: what changes during the reload is applied once more after it.
+        let position = self.store.last_change().await?;
+        self.apply_cas().await?;
+        self.trust.set_policy(self.store.policy().await?);
+        let mut pages = self.store.index_agents();
+        while let Some(page) = pages.next().await {
+            let ids: Vec<AgentId> = page?.into_iter().map(|agent| agent.id).collect();
+            for ids in ids.chunks(BATCH as usize) {
+                self.apply_agents(ids).await?;
+            }
+        }
+        self.applied = position;
+        Ok(())
+    }
+
+    async fn apply_cas(&self) -> Result<(), StoreError> {
+        self.trust.set_cas(&self.store.live_cas().await?);
+        self.trust
+            .set_revoked_serials(self.store.crl_serials().await?);
+        Ok(())
+    }
+
+    /// Indexes the agents `ids` as stored now, with their superseded certificates.
+    async fn apply_agents(&self, ids: &[AgentId]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let stored = self.store.agents(ids).await?;
+        // Read after the agents, so each list is at least as new as its agent.
+        let mut superseded = HashMap::<AgentId, Vec<_>>::new();
+        for certificate in self.store.superseded_certificates_of(ids).await? {
+            superseded
+                .entry(certificate.agent_id)
+                .or_default()
+                .push(certificate);
+        }
+        for agent in stored {
+            let certificates = superseded.remove(&agent.id).unwrap_or_default();
+            self.trust
+                .set_superseded(agent.id, agent.version, certificates);
+            self.trust.upsert(&agent);
+        }
+        Ok(())
     }
 
     pub fn spawn(mut self, interval: Duration) -> tokio::task::JoinHandle<()> {
@@ -141,4 +186,92 @@ fn after_signal(
     };
     while let Some(Some(())) = signals.next().now_or_never() {}
     Some(signals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+    use crate::domain::agent::{AllowedIps, Hostname, Tags};
+    use crate::domain::audit::Caller;
+    use crate::domain::policy::Policy;
+    use crate::registry::{ManualEnrolment, Registry};
+    use crate::x509::test_pki;
+
+    fn enrolment(hostname: &str, ca_id: crate::domain::CaId, pem: String) -> ManualEnrolment {
+        ManualEnrolment {
+            hostname: Hostname::parse(hostname).expect("hostname"),
+            description: None,
+            certificate_pem: pem,
+            ca_id,
+            tags: Tags::default(),
+            allowed_ips: AllowedIps::default(),
+        }
+    }
+
+    /// One replica writes, the other follows; the feed is pruned while the follower is away.
+    #[tokio::test]
+    async fn a_replica_behind_the_pruned_feed_reads_everything_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = DatabaseUrl::Sqlite(dir.path().join("certgate.db"));
+        let store = crate::store::connect(&database, 2, Duration::ZERO)
+            .await
+            .expect("store");
+        let now = OffsetDateTime::now_utc();
+        let caller = Caller::system();
+        let writer = Registry::new(
+            Arc::clone(&store),
+            Arc::new(TrustIndex::new(Policy::defaults(now), 16)),
+        );
+        let root = test_pki::root("Follower CA");
+        let ca = writer
+            .add_ca("ca".into(), &root.pem(), &caller, now)
+            .await
+            .expect("ca");
+        let (revoked, kept) = (test_pki::leaf(&root), test_pki::leaf(&root));
+        let revoked_agent = writer
+            .enrol(
+                enrolment("revoked.test", ca.id, revoked.pem()),
+                &caller,
+                now,
+            )
+            .await
+            .expect("enrolled");
+
+        let position = store.last_change().await.expect("position");
+        let follower_index = Arc::new(crate::trust::load(store.as_ref(), 16).await.expect("index"));
+        let mut follower = Follower::new(
+            Arc::clone(&store),
+            Arc::clone(&follower_index),
+            Arc::new(Metrics::new().expect("metrics")),
+            position,
+        );
+        writer
+            .revoke(revoked_agent.id, &caller, now)
+            .await
+            .expect("revoked");
+        writer
+            .enrol(enrolment("kept.test", ca.id, kept.pem()), &caller, now)
+            .await
+            .expect("enrolled");
+        // Only the newest row is left: the revocation's row is gone.
+        store
+            .prune_changes(OffsetDateTime::now_utc() + time::Duration::hours(1))
+            .await
+            .expect("pruned");
+
+        follower.catch_up().await.expect("caught up");
+        let facts = |pem: &str| {
+            let der = &crate::x509::pem_certificates(pem).expect("pem")[0];
+            follower_index
+                .lookup(&crate::domain::Fingerprint::of_der(der))
+                .map(|agent| agent.0.facts.clone())
+        };
+        assert!(
+            facts(&revoked.pem()).expect("indexed").revoked,
+            "the revocation whose feed row was pruned"
+        );
+        assert!(!facts(&kept.pem()).expect("indexed").revoked);
+        assert_eq!(follower.applied, store.last_change().await.expect("last"));
+    }
 }

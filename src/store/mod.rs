@@ -491,6 +491,8 @@ pub trait Store: Send + Sync + 'static {
     /// Changes after `seq`, oldest first, with their sequence numbers.
     async fn changes_after(&self, seq: i64, limit: i64) -> Result<Vec<(i64, Change)>, StoreError>;
     async fn last_change(&self) -> Result<i64, StoreError>;
+    /// The sequence number of the oldest change the feed still holds (0 when empty).
+    async fn first_change(&self) -> Result<i64, StoreError>;
     /// Drops change-feed rows older than `before`, always keeping the newest.
     async fn prune_changes(&self, before: OffsetDateTime) -> Result<(), StoreError>;
 

@@ -954,6 +954,13 @@ where
         Ok(seq)
     }
 
+    async fn first_change(&self) -> Result<i64, StoreError> {
+        let (seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MIN(seq), 0) FROM changes")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(seq)
+    }
+
     async fn audit_events(
         &self,
         filter: &AuditFilter,
