@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::config::DEFAULT_BASE_PATH;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "certgate",
@@ -103,10 +105,14 @@ pub struct AdminArgs {
     #[arg(
         long,
         env = "CERTGATE_BASE_PATH",
-        default_value = "/api/ext/cockpit-enterprise/mtls",
+        default_value = DEFAULT_BASE_PATH,
         global = true
     )]
     pub base_path: String,
+    /// Where agent hosts reach certgate (the proxy's https:// address), for the enrol
+    /// command printed with a token; --url when not given.
+    #[arg(long, env = "CERTGATE_AGENT_URL", value_name = "URL", global = true)]
+    pub agent_url: Option<String>,
     /// Tables for people, or the API's JSON for scripts.
     #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
     pub output: Output,
@@ -387,7 +393,7 @@ pub struct EnrollArgs {
     #[arg(
         long,
         env = "CERTGATE_BASE_PATH",
-        default_value = "/api/ext/cockpit-enterprise/mtls"
+        default_value = DEFAULT_BASE_PATH
     )]
     pub base_path: String,
     /// A PEM CA certificate to trust for the server's TLS certificate.
@@ -466,7 +472,7 @@ pub struct RenewArgs {
     #[arg(
         long,
         env = "CERTGATE_BASE_PATH",
-        default_value = "/api/ext/cockpit-enterprise/mtls"
+        default_value = DEFAULT_BASE_PATH
     )]
     pub base_path: String,
     /// A PEM CA certificate to trust for the proxy's TLS certificate.
@@ -534,7 +540,7 @@ pub struct RequestArgs {
     #[arg(
         long,
         env = "CERTGATE_BASE_PATH",
-        default_value = "/api/ext/cockpit-enterprise/mtls"
+        default_value = DEFAULT_BASE_PATH
     )]
     pub base_path: String,
     /// A PEM CA certificate to trust for the server's TLS certificate.

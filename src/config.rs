@@ -21,6 +21,9 @@ use time::Duration;
 use crate::domain::enrolment::{MAX_RENEWAL_GRACE, MAX_TOKEN_TTL, MIN_TOKEN_TTL};
 use crate::proxy::IdentityHeaders;
 
+/// Where the API lives unless `CERTGATE_BASE_PATH` says otherwise (the seed's path).
+pub const DEFAULT_BASE_PATH: &str = "/api/ext/cockpit-enterprise/mtls";
+
 /// The longest `decision_cache_seconds`: how long a revoked agent may still get in.
 pub const MAX_DECISION_CACHE_SECONDS: u32 = 10;
 
@@ -104,7 +107,7 @@ impl Default for Layer {
             database_url: None,
             database_max_connections: 8,
             database_connect_timeout_seconds: 60,
-            base_path: "/api/ext/cockpit-enterprise/mtls".into(),
+            base_path: DEFAULT_BASE_PATH.into(),
             console: true,
             console_path: "/console".into(),
             admin_token: None,

@@ -18,7 +18,7 @@ use crate::cli::{
     AdminArgs, AdminCommand, AgentFieldArgs, AgentsAdmin, AuditArgs, CaAdmin, ConfigAdmin,
     EnrollmentsAdmin, Output, PageArgs, RequestsAdmin,
 };
-use crate::config::named_token;
+use crate::config::{DEFAULT_BASE_PATH, named_token};
 use client::{AdminClient, List, Paging};
 use table::Column;
 
@@ -41,7 +41,8 @@ pub async fn execute(args: AdminArgs) -> Result<String, Failure> {
     let session = Session {
         client,
         output: args.output,
-        url: args.url,
+        agent_url: args.agent_url.unwrap_or(args.url),
+        base_path: args.base_path,
         cacert: args.cacert.map(|path| path.display().to_string()),
     };
     match args.command {
@@ -89,8 +90,10 @@ fn admin_token(given: Option<&str>) -> Result<String, Failure> {
 struct Session {
     client: AdminClient,
     output: Output,
-    /// As given, for the commands printed for an agent host.
-    url: String,
+    /// For the commands printed for an agent host: where it reaches certgate, under which
+    /// base path, trusting which CA.
+    agent_url: String,
+    base_path: String,
     cacert: Option<String>,
 }
 
@@ -463,16 +466,21 @@ impl Session {
             .as_ref()
             .map(|path| format!(" --cacert {path}"))
             .unwrap_or_default();
+        let base_path = if self.base_path.trim_end_matches('/') == DEFAULT_BASE_PATH {
+            String::new()
+        } else {
+            format!(" --base-path {}", self.base_path)
+        };
         format!(
             "agent    {}\nhostname {}\nprofile  {}\ntoken    {}\nexpires  {}\n\n\
              The token is shown this once. On the agent host:\n  \
-             certgate enroll --server {}{cacert} --token {}\n",
+             certgate enroll --server {}{base_path}{cacert} --token {}\n",
             field("agent_id"),
             field("hostname"),
             field("profile"),
             field("token"),
             field("expires_at"),
-            self.url,
+            self.agent_url,
             field("token"),
         )
     }

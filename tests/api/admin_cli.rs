@@ -158,6 +158,36 @@ async fn operators_add_a_ca_enrol_update_and_revoke_agents() {
     assert!(table.ok().contains("agent.enrol"), "{}", table.stdout);
 }
 
+/// The command printed with a token is the one to run on the agent host: the proxy's
+/// address (`--agent-url`) and the base path the server uses.
+#[tokio::test]
+async fn the_printed_enrol_command_names_the_agents_address_and_base_path() {
+    let app = spawn_app_with(&[("CERTGATE_BASE_PATH", "/edge/mtls")]).await;
+    let env = vec![
+        ("CERTGATE_URL", app.address.clone()),
+        ("CERTGATE_ADMIN_TOKEN", app.admin_token.clone()),
+        ("CERTGATE_BASE_PATH", "/edge/mtls".to_owned()),
+    ];
+    let args = [
+        "admin",
+        "enrollments",
+        "create",
+        "--hostname",
+        "host-3.example",
+        "--agent-url",
+        "https://proxy.example.test",
+    ];
+    let shown = certgate(env, &args).await;
+    let text = shown.ok();
+    assert!(
+        text.contains(
+            "certgate enroll --server https://proxy.example.test --base-path /edge/mtls \
+             --token cgt_"
+        ),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn enrolment_tokens_and_self_enrolment_requests_are_handled_from_the_cli() {
     let app = spawn_app_with(&[("CERTGATE_ENROLL_REQUESTS_PER_MINUTE", "100")]).await;
@@ -187,7 +217,13 @@ async fn enrolment_tokens_and_self_enrolment_requests_are_handled_from_the_cli()
     )
     .await;
     let text = shown.ok();
-    assert!(text.contains("certgate enroll --server"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "certgate enroll --server {} --token cgt_",
+            app.address
+        )),
+        "{text}"
+    );
     assert!(text.contains("cgt_"), "the token is shown once: {text}");
     let pending = admin(&app, &["enrollments", "list", "-o", "json"])
         .await
