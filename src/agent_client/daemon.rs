@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use time::OffsetDateTime;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::hook::{Hook, Renewed};
 use super::{RenewAt, RenewOptions, Renewal, certificate_validity, hints, renew_if_due};
@@ -22,14 +23,18 @@ pub struct Schedule {
 /// interval.
 const FIRST_RETRY: Duration = Duration::from_secs(5);
 
-/// Runs until SIGTERM or SIGINT. Every line of `log` is one event.
+/// Runs until SIGTERM or SIGINT; SIGHUP makes it check at once (`systemctl reload`). Every
+/// line of `log` is one event.
 pub async fn run_daemon(
     options: &RenewOptions,
     schedule: &Schedule,
     hook: Option<&Hook>,
     log: impl Fn(&str),
 ) -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut signals = Signals {
+        terminate: signal(SignalKind::terminate())?,
+        hangup: signal(SignalKind::hangup())?,
+    };
     let mut failures: u32 = 0;
     let mut reported_due = None;
     // The agent whose renewal the hook has not yet announced successfully: a failed hook
@@ -50,7 +55,7 @@ pub async fn run_daemon(
                     failures = failures.saturating_add(1);
                     log(&format!("reload hook failed: {error:#}"));
                     let wait = retry_after(failures).min(schedule.interval);
-                    if sleep_or_stop(wait, &mut terminate).await.is_break() {
+                    if sleep_or_stop(wait, &mut signals, &log).await.is_break() {
                         return Ok(());
                     }
                     continue;
@@ -93,7 +98,7 @@ pub async fn run_daemon(
                 retry_after(failures)
             }
         };
-        if sleep_or_stop(wait.min(schedule.interval), &mut terminate)
+        if sleep_or_stop(wait.min(schedule.interval), &mut signals, &log)
             .await
             .is_break()
         {
@@ -102,10 +107,17 @@ pub async fn run_daemon(
     }
 }
 
-/// Sleeps for `wait` plus jitter; `Break` when SIGTERM or SIGINT came first.
+struct Signals {
+    terminate: Signal,
+    hangup: Signal,
+}
+
+/// Sleeps for `wait` plus jitter, or until SIGHUP; `Break` when SIGTERM or SIGINT came
+/// first.
 async fn sleep_or_stop(
     wait: Duration,
-    terminate: &mut tokio::signal::unix::Signal,
+    signals: &mut Signals,
+    log: impl Fn(&str),
 ) -> ControlFlow<()> {
     let wait = jittered(wait);
     if wait.is_zero() {
@@ -113,7 +125,11 @@ async fn sleep_or_stop(
     }
     tokio::select! {
         () = tokio::time::sleep(wait) => ControlFlow::Continue(()),
-        _ = terminate.recv() => ControlFlow::Break(()),
+        _ = signals.hangup.recv() => {
+            log("SIGHUP: checking the certificate now");
+            ControlFlow::Continue(())
+        }
+        _ = signals.terminate.recv() => ControlFlow::Break(()),
         _ = tokio::signal::ctrl_c() => ControlFlow::Break(()),
     }
 }

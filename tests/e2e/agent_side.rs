@@ -205,6 +205,16 @@ async fn the_renewal_daemon_renews_when_due_runs_its_hook_and_survives_certgate_
         .await,
         "the hook ran again"
     );
+    let pid = rustix::process::Pid::from_child(&daemon.child);
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    let checked = within(Duration::from_secs(5), || {
+        daemon
+            .log()
+            .contains("SIGHUP: checking the certificate now")
+    })
+    .await;
+    assert!(checked, "SIGHUP wakes the daemon: {}", daemon.log());
+    assert!(daemon.is_running(), "and does not stop it");
     let status = daemon.terminate().await;
     assert!(
         status.is_some_and(|status| status.success()),
