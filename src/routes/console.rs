@@ -33,6 +33,7 @@ static ASSETS: &[Asset] = &[
     asset!("policy.js", "text/javascript; charset=utf-8"),
     asset!("audit.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
+    asset!("favicon.svg", "image/svg+xml"),
 ];
 
 const INDEX: &str = include_str!("../../console/index.html");

@@ -60,6 +60,7 @@ async fn every_console_file_is_served_with_its_type_and_a_strict_policy() {
         let expected_type = match name.rsplit('.').next() {
             Some("js") => "text/javascript",
             Some("css") => "text/css",
+            Some("svg") => "image/svg+xml",
             _ => "text/html",
         };
         assert!(
@@ -76,7 +77,7 @@ async fn every_console_file_is_served_with_its_type_and_a_strict_policy() {
         );
         pending.extend(referenced(&text));
     }
-    assert!(seen.len() >= 10, "{seen:?}");
+    assert!(seen.len() >= 11, "{seen:?}");
 
     let missing = client.get(format!("{root}/nope.js")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
