@@ -64,7 +64,8 @@ pub enum Command {
     /// Ask a running certgate's /healthz; exit 0 when it answers 200, 1 otherwise (for
     /// container HEALTHCHECKs, which have no curl).
     Healthcheck {
-        /// The address to ask; by default CERTGATE_LISTEN's port on loopback.
+        /// The address to ask; by default where `certgate serve` listens with the same
+        /// settings (--config, CERTGATE_LISTEN), on loopback when that is every address.
         #[arg(long)]
         url: Option<String>,
     },

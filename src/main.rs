@@ -62,7 +62,7 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Healthcheck { url } => healthcheck(url),
+        Command::Healthcheck { url } => healthcheck(url, cli.config.as_deref()),
         Command::Manpages { dir } => {
             use clap::CommandFactory;
             let written = std::fs::create_dir_all(&dir)
@@ -384,13 +384,24 @@ fn failed(what: &str, error: &anyhow::Error) -> ExitCode {
 }
 
 /// `/healthz` on the address given, or on loopback at the port certgate listens on.
-fn healthcheck(url: Option<String>) -> ExitCode {
+fn healthcheck(url: Option<String>, config_file: Option<&std::path::Path>) -> ExitCode {
     let url = url.unwrap_or_else(|| {
-        let port = std::env::var("CERTGATE_LISTEN")
+        // Where `certgate serve` listens with the same file and environment; only the
+        // environment's address when the settings do not load (they would not serve either).
+        let listen = Settings::load(config_file)
+            .map(|settings| settings.http.listen)
             .ok()
-            .and_then(|listen| listen.parse::<std::net::SocketAddr>().ok())
-            .map_or(3000, |address| address.port());
-        format!("http://127.0.0.1:{port}/healthz")
+            .or_else(|| {
+                std::env::var("CERTGATE_LISTEN")
+                    .ok()
+                    .and_then(|listen| listen.parse::<std::net::SocketAddr>().ok())
+            });
+        let port = listen.map_or(3000, |address| address.port());
+        let ip = listen
+            .map(|address| address.ip())
+            .filter(|ip| !ip.is_unspecified())
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+        format!("http://{}/healthz", std::net::SocketAddr::new(ip, port))
     });
     let asked = on_small_runtime(async {
         let client = reqwest::Client::builder()

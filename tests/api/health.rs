@@ -376,7 +376,8 @@ fn the_version_names_the_revision_and_the_manual_pages_are_generated() {
 }
 
 /// `certgate healthcheck`, a container's HEALTHCHECK: 0 while certgate answers /healthz
-/// (found from CERTGATE_LISTEN's port, as in the image), 1 when nothing does.
+/// (found where the settings say it listens: CERTGATE_LISTEN, as in the image, or the
+/// configuration file), 1 when nothing does.
 #[tokio::test]
 async fn the_healthcheck_command_tells_a_live_certgate_from_none() {
     let app = crate::helpers::spawn_app().await;
@@ -399,4 +400,27 @@ async fn the_healthcheck_command_tells_a_live_certgate_from_none() {
     };
     assert_eq!(check(format!("0.0.0.0:{port}")).await.unwrap(), Some(0));
     assert_eq!(check(format!("0.0.0.0:{unused}")).await.unwrap(), Some(1));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("certgate.toml");
+    std::fs::write(
+        &config,
+        format!("listen = \"127.0.0.1:{port}\"\nverify_secret = \"healthcheck-secret\"\n"),
+    )
+    .unwrap();
+    let from_file = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+            .args(["--config", config.to_str().unwrap(), "healthcheck"])
+            .env_remove("CERTGATE_LISTEN")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        from_file.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&from_file.stderr)
+    );
 }
