@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use reqwest::Method;
-
-use crate::agent_client::ErrorBody;
 use serde_json::Value;
+
+use crate::agent_client::{ErrorBody, hints};
 
 /// Why a command did not do what it was asked.
 #[derive(Debug)]
@@ -216,14 +216,8 @@ fn reach_failure(url: &str, error: &reqwest::Error) -> Failure {
         text = format!("{text}: {cause}");
         source = cause.source();
     }
-    let hint = if text.contains("UnknownIssuer") || text.contains("invalid peer certificate") {
-        " (pass --cacert with the CA of certgate's TLS certificate)"
-    } else if text.contains("InvalidContentType") || text.contains("corrupt message") {
-        " (is this port plain HTTP? use an http:// URL)"
-    } else if error.is_connect() {
-        " (is certgate running there? --url or CERTGATE_URL)"
-    } else {
-        ""
-    };
+    let hint = hints::for_transport(&text, "--url (CERTGATE_URL)")
+        .map(|hint| format!("\nhint: {hint}"))
+        .unwrap_or_default();
     Failure::Failed(anyhow::anyhow!("cannot reach {url}: {text}{hint}"))
 }

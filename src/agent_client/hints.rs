@@ -94,7 +94,7 @@ pub fn for_failure(error: &anyhow::Error) -> Option<String> {
     if let Some(refused) = error.chain().find_map(|e| e.downcast_ref::<Refused>()) {
         return for_refusal(refused);
     }
-    for_transport(&format!("{error:#}"))
+    for_transport(&format!("{error:#}"), "--server")
 }
 
 fn for_refusal(refused: &Refused) -> Option<String> {
@@ -127,17 +127,19 @@ fn for_refusal(refused: &Refused) -> Option<String> {
 }
 
 /// Hints from the text of a transport failure (reqwest, hyper and rustls name the cause
-/// only in their messages).
-fn for_transport(text: &str) -> Option<String> {
+/// only in their messages); `address_flag` is the option that gave the server's address.
+pub fn for_transport(text: &str, address_flag: &str) -> Option<String> {
     let hint = if text.contains("UnknownIssuer") {
         "the server's certificate is not signed by a CA this host trusts: pass --cacert with \
-         the CA that signed the proxy's certificate"
+         the CA that signed it"
     } else if text.contains("CaUsedAsEndEntity") {
         "the server presents a CA certificate as its own: give it a certificate issued by \
          a CA (CA:FALSE, serverAuth) and pass that CA with --cacert"
     } else if text.contains("NotValidForName") {
-        "the server's certificate does not name the host in --server: use the name (or \
-         address) it was issued for"
+        return Some(format!(
+            "the server's certificate does not name the host in {address_flag}: use the name \
+             (or address) it was issued for"
+        ));
     } else if text.contains("Expired") {
         "a certificate in the TLS handshake has expired (or this host's clock is wrong)"
     } else if text.contains("InvalidContentType") || text.contains("corrupt message") {
@@ -198,10 +200,12 @@ mod tests {
                 "running",
             ),
         ] {
-            let hint = for_transport(text).unwrap();
+            let hint = for_transport(text, "--server").unwrap();
             assert!(hint.contains(expected), "{text}: {hint}");
         }
-        assert_eq!(for_transport("something new"), None);
+        assert_eq!(for_transport("something new", "--server"), None);
+        let hint = for_transport("invalid peer certificate: NotValidForName", "--url").unwrap();
+        assert!(hint.contains("in --url"), "{hint}");
     }
 
     #[test]
