@@ -98,12 +98,15 @@ impl Follower {
         let position = self.store.last_change().await?;
         self.apply_cas().await?;
         self.trust.set_policy(self.store.policy().await?);
+        // Every id first: the pages hold a connection, which the reads below may need.
+        let mut ids = Vec::new();
         let mut pages = self.store.index_agents();
         while let Some(page) = pages.next().await {
-            let ids: Vec<AgentId> = page?.into_iter().map(|agent| agent.id).collect();
-            for ids in ids.chunks(BATCH as usize) {
-                self.apply_agents(ids).await?;
-            }
+            ids.extend(page?.into_iter().map(|agent| agent.id));
+        }
+        drop(pages);
+        for ids in ids.chunks(BATCH as usize) {
+            self.apply_agents(ids).await?;
         }
         self.applied = position;
         Ok(())
