@@ -27,8 +27,9 @@ pub enum Command {
     Serve,
     /// Create the database if needed, apply migrations, and exit.
     Migrate,
-    /// Write a consistent copy of the live SQLite database to a new file, while certgate
-    /// runs. (PostgreSQL: use pg_dump.)
+    /// Write a consistent copy of the SQLite database to a new file, while certgate runs.
+    /// The database is taken as it is: never created, never migrated. (PostgreSQL: use
+    /// pg_dump.)
     Backup {
         /// The new file.
         path: PathBuf,

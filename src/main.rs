@@ -89,8 +89,22 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Backup { path } => with_settings(cli.config.as_deref(), |settings| async move {
-            store::backup(&settings.store.database, &path).await?;
+            let schema = store::backup(&settings.store.database, &path).await?;
             println!("backup written to {}", path.display());
+            if !schema.pending.is_empty() {
+                eprintln!(
+                    "note: the database has not applied {} of this certgate (it applies \
+                     them when it starts); the backup holds the schema as it was",
+                    migrations(&schema.pending)
+                );
+            }
+            if !schema.unknown.is_empty() {
+                eprintln!(
+                    "note: the database has applied {} that this certgate does not know; \
+                     restore the backup with the version that applied them",
+                    migrations(&schema.unknown)
+                );
+            }
             Ok(())
         }),
         Command::Migrate => with_settings(cli.config.as_deref(), |settings| async move {
@@ -98,6 +112,19 @@ fn main() -> ExitCode {
             tracing::info!("migrations applied");
             Ok(())
         }),
+    }
+}
+
+/// Migration versions as `migration 5` or `migrations 5, 6`.
+fn migrations(versions: &[i64]) -> String {
+    let listed = versions
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match versions {
+        [_] => format!("migration {listed}"),
+        _ => format!("migrations {listed}"),
     }
 }
 

@@ -37,7 +37,7 @@ use crate::domain::policy::Policy;
 use crate::domain::{AgentId, CaId, Fingerprint, HostRequestId, IssuerSerial};
 
 pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SchemaState, SqliteStore};
 
 /// Clone, so that one failure of a transaction that wrote for several callers (enrolments
 /// committed together) reaches each of them.
@@ -504,9 +504,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(Vec<StoredAuditEvent>, i64), StoreError>;
 }
 
-/// Writes a consistent copy of a live SQLite database to `target` (a new file). PostgreSQL
-/// has its own tools for this.
-pub async fn backup(database: &DatabaseUrl, target: &std::path::Path) -> anyhow::Result<()> {
+/// Writes a consistent copy of a live SQLite database to `target` (a new file), without
+/// creating or migrating it, and says where its schema stands. PostgreSQL has its own tools
+/// for this.
+pub async fn backup(
+    database: &DatabaseUrl,
+    target: &std::path::Path,
+) -> anyhow::Result<SchemaState> {
     match database {
         DatabaseUrl::Sqlite(path) => {
             if target.exists() {
@@ -515,10 +519,7 @@ pub async fn backup(database: &DatabaseUrl, target: &std::path::Path) -> anyhow:
             let text = target
                 .to_str()
                 .ok_or_else(|| anyhow::anyhow!("{} is not a UTF-8 path", target.display()))?;
-            // Not `close`: its checkpoint would hold up the writers of the certgate
-            // serving this database.
-            SqliteStore::open(path, 1).await?.backup_to(text).await?;
-            Ok(())
+            sqlite::backup(path, text).await
         }
         DatabaseUrl::Postgres(_) => anyhow::bail!(
             "the database is PostgreSQL: back it up with its own tools, e.g. \

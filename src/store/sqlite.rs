@@ -101,15 +101,76 @@ impl SqliteStore {
             .await?;
         Ok(Self::new(pool, writer))
     }
+}
 
-    /// A consistent copy of the live database in a new file (`VACUUM INTO`: readers and
-    /// writers go on meanwhile; the copy is compact and has no write-ahead log).
-    pub async fn backup_to(&self, target: &str) -> Result<(), StoreError> {
-        sqlx::query("VACUUM INTO $1")
-            .bind(target)
-            .execute(&self.pool)
+/// Where a database's schema stands against the migrations this binary carries, by version.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SchemaState {
+    /// Carried by this binary, not applied to the database: it applies them when it starts.
+    pub pending: Vec<i64>,
+    /// Applied to the database, unknown to this binary (a newer version applied them).
+    pub unknown: Vec<i64>,
+}
+
+/// Writes a consistent copy of the SQLite database at `source` into the new file `target`
+/// (`VACUUM INTO`: readers and writers go on meanwhile; the copy is compact and has no
+/// write-ahead log), and says where its schema stands. The database is taken as it is,
+/// never created and never migrated: a backup made with a newer binary before an upgrade
+/// holds what the running version reads, and a mistyped path is an error, not the copy of
+/// a database made up on the spot.
+pub async fn backup(source: &Path, target: &str) -> anyhow::Result<SchemaState> {
+    if !source.is_file() {
+        anyhow::bail!(
+            "no database at {} (backup never creates one; check CERTGATE_DATABASE_URL or \
+             CERTGATE_DATA_DIR)",
+            source.display()
+        );
+    }
+    let options = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(source)
+        .create_if_missing(false)
+        .busy_timeout(MAX_WAIT);
+    // Dropped, not closed, at the end: closing the last connection checkpoints, which
+    // would hold up the writers of a certgate that starts meanwhile.
+    let mut connection = sqlx::SqliteConnection::connect_with(&options).await?;
+    let is_certgate: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(&mut connection)
+    .await?;
+    if !is_certgate {
+        anyhow::bail!(
+            "{} is not a certgate database (it records no migrations)",
+            source.display()
+        );
+    }
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&mut connection)
             .await?;
-        Ok(())
+    sqlx::query("VACUUM INTO $1")
+        .bind(target)
+        .execute(&mut connection)
+        .await?;
+    Ok(schema_state(
+        &applied,
+        MIGRATOR.iter().map(|migration| migration.version),
+    ))
+}
+
+fn schema_state(applied: &[i64], carried: impl Iterator<Item = i64>) -> SchemaState {
+    let carried: Vec<i64> = carried.collect();
+    SchemaState {
+        pending: carried
+            .iter()
+            .copied()
+            .filter(|version| !applied.contains(version))
+            .collect(),
+        unknown: applied
+            .iter()
+            .copied()
+            .filter(|version| !carried.contains(version))
+            .collect(),
     }
 }
 
@@ -602,5 +663,24 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = store_with_agents(dir.path(), 0).await;
         assert!(store.index_agents().next().await.is_none());
+    }
+
+    #[test]
+    fn a_schema_is_behind_or_ahead_by_the_versions_only_one_side_has() {
+        assert_eq!(schema_state(&[1, 2, 3], 1..=3), SchemaState::default());
+        assert_eq!(
+            schema_state(&[1, 2], 1..=4),
+            SchemaState {
+                pending: vec![3, 4],
+                unknown: vec![],
+            }
+        );
+        assert_eq!(
+            schema_state(&[1, 2, 3, 5], 1..=3),
+            SchemaState {
+                pending: vec![],
+                unknown: vec![5],
+            }
+        );
     }
 }

@@ -546,6 +546,95 @@ async fn backup_of_a_live_database_restores_every_agent_and_revocation() {
     assert_eq!(revoked, 4);
 }
 
+/// `certgate backup` takes the database as it is: a mistyped path is an error that creates
+/// nothing, a database behind this binary's migrations is copied without being migrated
+/// (so a backup made with a newer binary before an upgrade is what the old one reads), and
+/// a file that is not certgate's is refused.
+#[tokio::test]
+async fn backup_never_creates_or_migrates_the_database() {
+    use sqlx::Connection;
+    let files = SqliteFiles::new();
+    let certgate = |url: &str, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+            .args(args)
+            .env_clear()
+            .env("CERTGATE_DATABASE_URL", url)
+            .output()
+            .unwrap()
+    };
+
+    let missing = files.path("mistyped.db");
+    let backup = files.path("backup.db");
+    let refused = certgate(
+        &format!("sqlite://{}", missing.display()),
+        &["backup", backup.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no database at"),
+        "{refused:?}"
+    );
+    assert!(!missing.exists(), "no database is created");
+    assert!(!backup.exists(), "no backup is written");
+
+    // A database one migration behind, as an older certgate left it.
+    let migrated = certgate(&files.url(), &["migrate"]);
+    assert!(migrated.status.success(), "{migrated:?}");
+    let versions = |path: std::path::PathBuf| async move {
+        let url = format!("sqlite://{}?mode=ro", path.display());
+        let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap()
+    };
+    let all = versions(files.path("certgate.db")).await;
+    let latest = *all.last().unwrap();
+    {
+        let mut connection = sqlx::SqliteConnection::connect(&files.url()).await.unwrap();
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+            .bind(latest)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    let copied = certgate(&files.url(), &["backup", backup.to_str().unwrap()]);
+    assert!(copied.status.success(), "{copied:?}");
+    assert!(
+        String::from_utf8_lossy(&copied.stderr)
+            .contains(&format!("has not applied migration {latest} ")),
+        "{copied:?}"
+    );
+    let behind = all[..all.len() - 1].to_vec();
+    assert_eq!(
+        versions(files.path("certgate.db")).await,
+        behind,
+        "not migrated"
+    );
+    assert_eq!(versions(backup.clone()).await, behind);
+
+    let foreign = files.path("foreign.db");
+    {
+        let url = format!("sqlite://{}?mode=rwc", foreign.display());
+        let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("CREATE TABLE notes (body TEXT)")
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    let other = files.path("other-backup.db");
+    let refused = certgate(
+        &format!("sqlite://{}", foreign.display()),
+        &["backup", other.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is not a certgate database"),
+        "{refused:?}"
+    );
+    assert!(!other.exists());
+}
+
 /// The ids of `count` agents enrolled under one new CA, named `<prefix>-<n>.example`.
 async fn enrolled(app: &TestApp, prefix: &str, count: usize) -> Vec<String> {
     let ca_id = app.add_ca(&pki().root).await;
