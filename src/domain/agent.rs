@@ -113,17 +113,7 @@ impl From<&Agent> for IndexedAgent {
             hostname: agent.hostname.as_str().to_owned(),
             tags: agent.tags.joined(),
             issuer_serial: agent.issuer_serial,
-            facts: AgentFacts {
-                fingerprint: agent.fingerprint,
-                fingerprint_sha1: agent.fingerprint_sha1,
-                ca_id: agent.ca_id,
-                enabled: agent.enabled,
-                revoked: agent.revoked_at.is_some(),
-                ca_removed: agent.ca_removed_at.is_some(),
-                not_before: agent.not_before.unix_timestamp(),
-                not_after: agent.not_after.unix_timestamp(),
-                allowed_ips: agent.allowed_ips.clone(),
-            },
+            facts: agent.facts(),
             created_at: agent.created_at.unix_timestamp(),
             version: agent.version,
         }
@@ -151,8 +141,9 @@ impl AgentStatus {
         Self::CaExpired,
     ];
 
-    /// The status of a certificate as the trust index holds it, in [`Agent::status`]'s
-    /// order; `ca_not_after` is `None` once the CA is no longer live. Unix seconds.
+    /// The first condition verify would refuse the certificate for, in verify's order: a
+    /// revoked agent reads `revoked` even if also disabled, a disabled one `disabled` even if
+    /// expired. `ca_not_after` is `None` once the CA is no longer live. Unix seconds.
     pub fn of(facts: &AgentFacts, ca_not_after: Option<i64>, now: i64) -> Self {
         match ca_not_after {
             _ if facts.revoked => Self::Revoked,
@@ -182,22 +173,28 @@ impl AgentStatus {
 }
 
 impl Agent {
-    /// The first condition verify would refuse the agent for, in verify's order: a revoked
-    /// agent reads `revoked` even if also disabled, a disabled one `disabled` even if expired.
-    pub fn status(&self, now: OffsetDateTime) -> AgentStatus {
-        if self.revoked_at.is_some() {
-            AgentStatus::Revoked
-        } else if self.ca_removed_at.is_some() {
-            AgentStatus::CaRemoved
-        } else if now > self.ca_not_after {
-            AgentStatus::CaExpired
-        } else if !self.enabled {
-            AgentStatus::Disabled
-        } else if now > self.not_after {
-            AgentStatus::Expired
-        } else {
-            AgentStatus::Active
+    /// What verify judges the agent by.
+    pub fn facts(&self) -> AgentFacts {
+        AgentFacts {
+            fingerprint: self.fingerprint,
+            fingerprint_sha1: self.fingerprint_sha1,
+            ca_id: self.ca_id,
+            enabled: self.enabled,
+            revoked: self.revoked_at.is_some(),
+            ca_removed: self.ca_removed_at.is_some(),
+            not_before: self.not_before.unix_timestamp(),
+            not_after: self.not_after.unix_timestamp(),
+            allowed_ips: self.allowed_ips.clone(),
         }
+    }
+
+    /// As verify would judge the agent at `now`, to the second (see [`AgentStatus::of`]).
+    pub fn status(&self, now: OffsetDateTime) -> AgentStatus {
+        AgentStatus::of(
+            &self.facts(),
+            Some(self.ca_not_after.unix_timestamp()),
+            now.unix_timestamp(),
+        )
     }
 }
 
