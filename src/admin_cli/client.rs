@@ -6,7 +6,7 @@ use std::path::Path;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::agent_client::{ErrorBody, hints};
+use crate::agent_client::hints;
 
 /// Why a command did not do what it was asked.
 #[derive(Debug)]
@@ -192,18 +192,17 @@ pub struct List {
     pub total: u64,
 }
 
-/// certgate's error answer, or a stand-in when the body is not one.
+/// certgate's error answer, or what else answered (a proxy's error page) under a stand-in
+/// code.
 fn refusal(status: u16, body: &[u8]) -> Failure {
-    match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(ErrorBody { error }) => Failure::Refused {
-            status,
-            code: error.code,
-            message: error.message,
-        },
-        Err(_) => Failure::Refused {
-            status,
-            code: "unexpected_answer".to_owned(),
-            message: "certgate gave no message".to_owned(),
+    let (code, message) = hints::error_answer(body);
+    Failure::Refused {
+        status,
+        code: code.unwrap_or_else(|| "unexpected_answer".to_owned()),
+        message: if message.is_empty() {
+            "no message".to_owned()
+        } else {
+            message
         },
     }
 }
@@ -220,4 +219,23 @@ fn reach_failure(url: &str, error: &reqwest::Error) -> Failure {
         .map(|hint| format!("\nhint: {hint}"))
         .unwrap_or_default();
     Failure::Failed(anyhow::anyhow!("cannot reach {url}: {text}{hint}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_names_what_answered_when_it_was_not_certgate() {
+        let shown = |body: &[u8]| refusal(502, body).to_string();
+        assert_eq!(
+            shown(br#"{"error":{"code":"database_unavailable","message":"try again"}}"#),
+            "502 database_unavailable: try again"
+        );
+        assert_eq!(
+            shown(b"<html><title>502 Bad Gateway</title></html>\n"),
+            "502 unexpected_answer: <html><title>502 Bad Gateway</title></html>"
+        );
+        assert_eq!(shown(b""), "502 unexpected_answer: no message");
+    }
 }

@@ -72,14 +72,7 @@ pub(crate) async fn refused(response: reqwest::Response) -> anyhow::Result<Refus
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse().ok());
     let body = response.bytes().await.context("reading the answer")?;
-    let (code, detail) = match serde_json::from_slice::<super::ErrorBody>(&body) {
-        Ok(super::ErrorBody { error }) => (Some(error.code.clone()), error.message),
-        Err(_) => {
-            let text = String::from_utf8_lossy(&body);
-            let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-            (None, text.chars().take(160).collect())
-        }
-    };
+    let (code, detail) = error_answer(&body);
     Ok(Refused {
         status,
         code,
@@ -87,6 +80,19 @@ pub(crate) async fn refused(response: reqwest::Response) -> anyhow::Result<Refus
         retry_after,
         plain_http,
     })
+}
+
+/// certgate's `{"error": …}` answer as its code and message; anything else (a proxy's error
+/// page) as no code and the start of its text, on one line.
+pub(crate) fn error_answer(body: &[u8]) -> (Option<String>, String) {
+    match serde_json::from_slice::<super::ErrorBody>(body) {
+        Ok(super::ErrorBody { error }) => (Some(error.code), error.message),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            (None, text.chars().take(160).collect())
+        }
+    }
 }
 
 /// The hint for a failure, if one is known.
@@ -160,6 +166,29 @@ pub fn for_transport(text: &str, address_flag: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_answer_is_read_as_certgates_or_as_the_page_that_came_instead() {
+        let certgate = br#"{"error":{"code":"agent_revoked","message":"the agent is revoked"}}"#;
+        assert_eq!(
+            error_answer(certgate),
+            (
+                Some("agent_revoked".to_owned()),
+                "the agent is revoked".to_owned()
+            )
+        );
+        let page = b"<html>\r\n<head><title>502 Bad Gateway</title></head>\n</html>";
+        assert_eq!(
+            error_answer(page),
+            (
+                None,
+                "<html> <head><title>502 Bad Gateway</title></head> </html>".to_owned()
+            )
+        );
+        let long = "x".repeat(500);
+        assert_eq!(error_answer(long.as_bytes()).1.len(), 160);
+        assert_eq!(error_answer(b""), (None, String::new()));
+    }
 
     #[test]
     fn a_secret_goes_over_plain_http_only_to_this_host_or_when_allowed() {
