@@ -563,19 +563,24 @@ async fn backup_never_creates_or_migrates_the_database() {
             .unwrap()
     };
 
+    // Refused with exit status 1 and `says` on stderr, and no backup written.
+    let refused = |database: &std::path::Path, says: &str| {
+        let backup = database.with_extension("backup");
+        let output = certgate(
+            &format!("sqlite://{}", database.display()),
+            &["backup", backup.to_str().unwrap()],
+        );
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(says),
+            "{output:?}"
+        );
+        assert!(!backup.exists(), "no backup is written");
+    };
+
     let missing = files.path("mistyped.db");
-    let backup = files.path("backup.db");
-    let refused = certgate(
-        &format!("sqlite://{}", missing.display()),
-        &["backup", backup.to_str().unwrap()],
-    );
-    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("no database at"),
-        "{refused:?}"
-    );
+    refused(&missing, "no database at");
     assert!(!missing.exists(), "no database is created");
-    assert!(!backup.exists(), "no backup is written");
 
     // A database one migration behind, as an older certgate left it.
     let migrated = certgate(&files.url(), &["migrate"]);
@@ -598,6 +603,7 @@ async fn backup_never_creates_or_migrates_the_database() {
             .await
             .unwrap();
     }
+    let backup = files.path("backup.db");
     let copied = certgate(&files.url(), &["backup", backup.to_str().unwrap()]);
     assert!(copied.status.success(), "{copied:?}");
     assert!(
@@ -622,17 +628,7 @@ async fn backup_never_creates_or_migrates_the_database() {
             .await
             .unwrap();
     }
-    let other = files.path("other-backup.db");
-    let refused = certgate(
-        &format!("sqlite://{}", foreign.display()),
-        &["backup", other.to_str().unwrap()],
-    );
-    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("is not a certgate database"),
-        "{refused:?}"
-    );
-    assert!(!other.exists());
+    refused(&foreign, "is not a certgate database");
 }
 
 /// The ids of `count` agents enrolled under one new CA, named `<prefix>-<n>.example`.
