@@ -130,8 +130,6 @@ pub async fn backup(source: &Path, target: &str) -> anyhow::Result<SchemaState> 
         .filename(source)
         .create_if_missing(false)
         .busy_timeout(MAX_WAIT);
-    // Dropped, not closed, at the end: closing the last connection checkpoints, which
-    // would hold up the writers of a certgate that starts meanwhile.
     let mut connection = sqlx::SqliteConnection::connect_with(&options).await?;
     let is_certgate: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
@@ -152,6 +150,10 @@ pub async fn backup(source: &Path, target: &str) -> anyhow::Result<SchemaState> 
         .bind(target)
         .execute(&mut connection)
         .await?;
+    // Closed before the process ends: when certgate is stopped this is the last
+    // connection, and SQLite then removes the write-ahead log and shared-memory files it
+    // made, which would otherwise be left owned by whoever ran the backup.
+    connection.close().await?;
     Ok(schema_state(
         &applied,
         MIGRATOR.iter().map(|migration| migration.version),

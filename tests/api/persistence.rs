@@ -611,6 +611,12 @@ async fn backup_never_creates_or_migrates_the_database() {
             .contains(&format!("has not applied migration {latest} ")),
         "{copied:?}"
     );
+    for made in ["certgate.db-wal", "certgate.db-shm"] {
+        assert!(
+            !files.path(made).exists(),
+            "{made} left behind, owned by whoever ran the backup"
+        );
+    }
     let behind = all[..all.len() - 1].to_vec();
     assert_eq!(
         versions(files.path("certgate.db")).await,
