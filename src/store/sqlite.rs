@@ -151,8 +151,8 @@ pub async fn backup(source: &Path, target: &str) -> anyhow::Result<SchemaState> 
         .execute(&mut connection)
         .await?;
     // Closed before the process ends: when certgate is stopped this is the last
-    // connection, and SQLite then removes the write-ahead log and shared-memory files it
-    // made, which would otherwise be left owned by whoever ran the backup.
+    // connection, and closing it is what makes SQLite remove the write-ahead log and
+    // shared-memory files it made, instead of leaving them next to the database.
     connection.close().await?;
     Ok(schema_state(
         &applied,

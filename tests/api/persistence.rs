@@ -614,7 +614,7 @@ async fn backup_never_creates_or_migrates_the_database() {
     for made in ["certgate.db-wal", "certgate.db-shm"] {
         assert!(
             !files.path(made).exists(),
-            "{made} left behind, owned by whoever ran the backup"
+            "{made} left behind next to a stopped database"
         );
     }
     let behind = all[..all.len() - 1].to_vec();
