@@ -487,6 +487,17 @@ async fn a_clean_stop_leaves_the_database_file_complete_on_its_own() {
     assert_eq!(agents_in(&copy).await, (300, 100));
 }
 
+/// The certgate binary run with `args` on the database at `url`, and nothing else in its
+/// environment.
+fn certgate_on(url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+        .args(args)
+        .env_clear()
+        .env("CERTGATE_DATABASE_URL", url)
+        .output()
+        .unwrap()
+}
+
 /// `certgate backup` copies a database certgate is serving, and the copy serves again.
 #[tokio::test]
 async fn backup_of_a_live_database_restores_every_agent_and_revocation() {
@@ -500,14 +511,7 @@ async fn backup_of_a_live_database_restores_every_agent_and_revocation() {
     enrol_and_revoke(port, token, 12, 4).await;
 
     let backup = files.path("backup.db");
-    let run = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
-            .args(["backup", backup.to_str().unwrap()])
-            .env_clear()
-            .env("CERTGATE_DATABASE_URL", files.url())
-            .output()
-            .unwrap()
-    };
+    let run = || certgate_on(&files.url(), &["backup", backup.to_str().unwrap()]);
     let output = run();
     assert!(output.status.success(), "{output:?}");
     assert_eq!(agents_in(&backup).await, (12, 4));
@@ -554,19 +558,11 @@ async fn backup_of_a_live_database_restores_every_agent_and_revocation() {
 async fn backup_never_creates_or_migrates_the_database() {
     use sqlx::Connection;
     let files = SqliteFiles::new();
-    let certgate = |url: &str, args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
-            .args(args)
-            .env_clear()
-            .env("CERTGATE_DATABASE_URL", url)
-            .output()
-            .unwrap()
-    };
 
     // Refused with exit status 1 and `says` on stderr, and no backup written.
     let refused = |database: &std::path::Path, says: &str| {
         let backup = database.with_extension("backup");
-        let output = certgate(
+        let output = certgate_on(
             &format!("sqlite://{}", database.display()),
             &["backup", backup.to_str().unwrap()],
         );
@@ -583,7 +579,7 @@ async fn backup_never_creates_or_migrates_the_database() {
     assert!(!missing.exists(), "no database is created");
 
     // A database one migration behind, as an older certgate left it.
-    let migrated = certgate(&files.url(), &["migrate"]);
+    let migrated = certgate_on(&files.url(), &["migrate"]);
     assert!(migrated.status.success(), "{migrated:?}");
     let versions = |path: std::path::PathBuf| async move {
         let url = format!("sqlite://{}?mode=ro", path.display());
@@ -604,7 +600,7 @@ async fn backup_never_creates_or_migrates_the_database() {
             .unwrap();
     }
     let backup = files.path("backup.db");
-    let copied = certgate(&files.url(), &["backup", backup.to_str().unwrap()]);
+    let copied = certgate_on(&files.url(), &["backup", backup.to_str().unwrap()]);
     assert!(copied.status.success(), "{copied:?}");
     assert!(
         String::from_utf8_lossy(&copied.stderr)
