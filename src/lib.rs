@@ -1,20 +1,20 @@
 //! certgate: a verification sidecar for mutual TLS behind a reverse proxy.
 
+// The pure parts live in crates/core; they keep their paths here.
+pub use certgate_core::{domain, proxy, proxy_memo, x509};
+
 pub mod admin_cli;
 pub mod agent_client;
 pub mod audit_log;
 pub mod cli;
 pub mod config;
 pub mod denial_log;
-pub mod domain;
 pub mod error;
 pub mod files;
 pub mod front;
 pub mod issuance;
 pub mod last_seen;
 pub mod metrics;
-pub mod proxy;
-pub mod proxy_memo;
 pub mod rate_limit;
 pub mod registry;
 pub mod reload;
@@ -26,7 +26,6 @@ pub mod sync;
 pub mod telemetry;
 pub mod trust;
 pub mod url_path;
-pub mod x509;
 
 /// The release and the git revision it was built from, as `certgate --version` prints it.
 pub const VERSION: &str = concat!(
@@ -38,6 +37,13 @@ pub const VERSION: &str = concat!(
 
 #[cfg(test)]
 mod architecture_tests;
+
+/// The rcgen PKI of the x509 unit tests, for the unit tests here that need certificates
+/// (they use only part of it).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../crates/core/src/x509/test_pki.rs"]
+mod test_pki;
 
 /// Certificates rcgen cannot make, shared with the API tests.
 #[cfg(test)]

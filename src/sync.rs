@@ -199,7 +199,7 @@ mod tests {
     use crate::domain::audit::Caller;
     use crate::domain::policy::Policy;
     use crate::registry::{ManualEnrolment, Registry};
-    use crate::x509::test_pki;
+    use crate::test_pki;
 
     fn enrolment(hostname: &str, ca_id: crate::domain::CaId, pem: String) -> ManualEnrolment {
         ManualEnrolment {

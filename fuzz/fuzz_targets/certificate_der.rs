@@ -1,7 +1,7 @@
 //! `x509::parse` on raw DER, and what certgate derives from a parsed certificate.
 #![no_main]
 
-use certgate::x509::{self, Anchors, CertError, PathError};
+use certgate_core::x509::{self, Anchors, CertError, PathError};
 use certgate_fuzz::*;
 use libfuzzer_sys::fuzz_target;
 

@@ -1,7 +1,7 @@
 //! Certificate uploads: `x509::pem_certificates` and `x509::single_pem_certificate`.
 #![no_main]
 
-use certgate::x509::{self, CertError, MAX_PEM_BYTES};
+use certgate_core::x509::{self, CertError, MAX_PEM_BYTES};
 use certgate_fuzz::*;
 use libfuzzer_sys::fuzz_target;
 

@@ -4,7 +4,7 @@
 //! with the CRLs of the seed corpus; its key was never stored).
 #![no_main]
 
-use certgate::x509;
+use certgate_core::x509;
 use libfuzzer_sys::fuzz_target;
 
 const CA_DER: &[u8] = include_bytes!("../fixtures/crl_ca.der");

@@ -1,7 +1,7 @@
 //! `x509::signing_request`: a PEM PKCS#10 request and its self-signature.
 #![no_main]
 
-use certgate::x509::{self, CsrError, MAX_PEM_BYTES};
+use certgate_core::x509::{self, CsrError, MAX_PEM_BYTES};
 use libfuzzer_sys::fuzz_target;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;

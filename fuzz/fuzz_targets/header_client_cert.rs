@@ -2,7 +2,7 @@
 //! standard base64 DER (Caddy, HAProxy).
 #![no_main]
 
-use certgate::proxy::{self, IdentityHeader, MAX_IDENTITY_HEADER_BYTES};
+use certgate_core::proxy::{self, IdentityHeader, MAX_IDENTITY_HEADER_BYTES};
 use certgate_fuzz::*;
 use libfuzzer_sys::fuzz_target;
 

@@ -2,9 +2,9 @@
 //! OpenSSL's colon pairs, either case.
 #![no_main]
 
-use certgate::domain::PresentedFingerprint;
-use certgate::domain::verify::Rejection;
-use certgate::proxy::IdentityHeader;
+use certgate_core::domain::PresentedFingerprint;
+use certgate_core::domain::verify::Rejection;
+use certgate_core::proxy::IdentityHeader;
 use certgate_fuzz::*;
 use libfuzzer_sys::fuzz_target;
 

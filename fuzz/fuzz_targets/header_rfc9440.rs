@@ -4,7 +4,7 @@
 //! alone, both), then the value; for both, the first `\n` separates the two values.
 #![no_main]
 
-use certgate::proxy::{self, IdentityHeader, IdentityHeaders, MAX_IDENTITY_HEADER_BYTES};
+use certgate_core::proxy::{self, IdentityHeader, IdentityHeaders, MAX_IDENTITY_HEADER_BYTES};
 use certgate_fuzz::*;
 use libfuzzer_sys::fuzz_target;
 

@@ -2,7 +2,7 @@
 //! percent-encoded before v2.9.2.
 #![no_main]
 
-use certgate::proxy::{self, IdentityHeader};
+use certgate_core::proxy::{self, IdentityHeader};
 use certgate_fuzz::*;
 use libfuzzer_sys::fuzz_target;
 

@@ -2,8 +2,8 @@
 //! `Hash`.
 #![no_main]
 
-use certgate::domain::PresentedFingerprint;
-use certgate::proxy::{IdentityHeader, MAX_IDENTITY_HEADER_BYTES};
+use certgate_core::domain::PresentedFingerprint;
+use certgate_core::proxy::{IdentityHeader, MAX_IDENTITY_HEADER_BYTES};
 use certgate_fuzz::*;
 use libfuzzer_sys::fuzz_target;
 

@@ -4,9 +4,9 @@
 //! `IdentityHeader::ALL` (`% 7`), a length past the end takes the rest. At most 16 pairs.
 #![no_main]
 
-use certgate::domain::PresentedFingerprint;
-use certgate::proxy::{self, IdentityHeader, IdentityHeaders};
-use certgate::proxy_memo;
+use certgate_core::domain::PresentedFingerprint;
+use certgate_core::proxy::{self, IdentityHeader, IdentityHeaders};
+use certgate_core::proxy_memo;
 use certgate_fuzz::*;
 use libfuzzer_sys::fuzz_target;
 

@@ -6,8 +6,8 @@
 
 use std::sync::LazyLock;
 
-use certgate::domain::CaId;
-use certgate::x509::{self, Anchors};
+use certgate_core::domain::CaId;
+use certgate_core::x509::{self, Anchors};
 use certgate_fuzz::*;
 use libfuzzer_sys::fuzz_target;
 

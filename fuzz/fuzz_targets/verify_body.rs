@@ -1,7 +1,7 @@
 //! The verify JSON body: `{"fingerprint": "…", "ip": "…"}` or `{"certificate": "PEM", …}`.
 #![no_main]
 
-use certgate::proxy::{self, identity_from_body};
+use certgate_core::proxy::{self, identity_from_body};
 use certgate_fuzz::*;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;

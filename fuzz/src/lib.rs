@@ -3,10 +3,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use certgate::domain::PresentedFingerprint;
-use certgate::domain::verify::{Presented, Rejection};
-use certgate::proxy::{self, IdentityHeader, IdentityHeaders, MAX_IDENTITY_HEADER_BYTES};
-use certgate::x509::CertificateInfo;
+use certgate_core::domain::PresentedFingerprint;
+use certgate_core::domain::verify::{Presented, Rejection};
+use certgate_core::proxy::{self, IdentityHeader, IdentityHeaders, MAX_IDENTITY_HEADER_BYTES};
+use certgate_core::x509::CertificateInfo;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
@@ -263,7 +263,7 @@ pub fn check_certificate_info(info: &CertificateInfo) {
         info.serial
     );
     if info.der.len() <= 30 * 1024 {
-        let again = certgate::x509::single_pem_certificate(&info.to_pem())
+        let again = certgate_core::x509::single_pem_certificate(&info.to_pem())
             .expect("certgate's own PEM of a parsed certificate parses");
         assert_eq!(again.der, info.der);
         assert_eq!(again.subject, info.subject);

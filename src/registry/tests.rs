@@ -12,8 +12,8 @@ use crate::domain::audit::{Actor, Caller};
 use crate::domain::ca::Ca;
 use crate::domain::policy::Policy;
 use crate::store::{self, StoreError};
+use crate::test_pki;
 use crate::trust::TrustIndex;
-use crate::x509::test_pki;
 
 fn caller() -> Caller {
     Caller {

@@ -3,6 +3,7 @@
 
 use std::future::{Ready, ready};
 use std::net::IpAddr;
+use std::ops::Deref;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
@@ -15,20 +16,32 @@ use crate::state::AppState;
 #[derive(Clone)]
 pub struct RequestId(pub String);
 
-impl FromRequest for Caller {
+/// The caller of a request, as a handler's argument (actix extracts only this crate's types;
+/// `Caller` is the core crate's).
+pub struct RequestCaller(pub Caller);
+
+impl Deref for RequestCaller {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+impl FromRequest for RequestCaller {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let extensions = req.extensions();
-        ready(Ok(Caller {
+        ready(Ok(RequestCaller(Caller {
             actor: extensions
                 .get::<Actor>()
                 .cloned()
                 .unwrap_or(Actor::Anonymous),
             request_id: extensions.get::<RequestId>().map(|id| id.0.clone()),
             source_ip: source_ip(req),
-        }))
+        })))
     }
 }
 

@@ -9,11 +9,11 @@ use time::OffsetDateTime;
 use super::admin::{ListResponse, OptionalAgentFields, field_error, optional_body, page, parse_id};
 use crate::domain::agent::{Hostname, canonical_ip};
 use crate::domain::approval::{HostRequest, HostRequestStatus, MAX_OS_DETAILS, parse_machine_id};
-use crate::domain::audit::Caller;
 use crate::domain::{AgentId, HostRequestId};
 use crate::error::ApiError;
 use crate::issuance::{Approval, NewHostRequest, Poll};
 use crate::routes::JsonObject;
+use crate::routes::caller::RequestCaller;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -154,7 +154,7 @@ impl TryFrom<SubmitRequest> for NewHostRequest {
 #[utoipa::path(post, path = "/enroll/requests", tag = "self-enrolment", request_body = SubmitRequest, responses((status = 202, description = "Stored; the polling token is shown this once", body = Submitted), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn submit(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     body: web::Json<JsonObject<SubmitRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(source) = caller.source_ip {
@@ -254,7 +254,7 @@ pub async fn get(
 pub async fn approve(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    caller: Caller,
+    caller: RequestCaller,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
@@ -286,7 +286,7 @@ pub async fn approve(
 pub async fn deny(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    caller: Caller,
+    caller: RequestCaller,
 ) -> Result<HttpResponse, ApiError> {
     let now = OffsetDateTime::now_utc();
     let request = state.issuance.deny(parse_id(&id)?, &caller, now).await?;

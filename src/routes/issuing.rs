@@ -13,6 +13,7 @@ use crate::domain::audit::{Actor, Caller};
 use crate::error::ApiError;
 use crate::issuance::{self, Issued};
 use crate::routes::agent_auth;
+use crate::routes::caller::RequestCaller;
 use crate::routes::{JsonObject, body_error, payload_error};
 use crate::state::AppState;
 
@@ -45,7 +46,7 @@ struct IssuedAnswer {
 pub async fn enrol(
     state: web::Data<AppState>,
     request: HttpRequest,
-    caller: Caller,
+    caller: RequestCaller,
     body: web::Json<JsonObject<TokenRedemption>>,
 ) -> Result<HttpResponse, ApiError> {
     let peer = request.peer_addr().map(|addr| addr.ip());
@@ -78,14 +79,14 @@ pub async fn enrol(
 pub async fn renew(
     state: web::Data<AppState>,
     request: HttpRequest,
-    caller: Caller,
+    caller: RequestCaller,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     // Who is asking comes first: a stranger learns nothing about what a good body is.
     let agent = agent_auth::authenticate(&request, &state)?;
     let caller = Caller {
         actor: Actor::Agent(agent.0.id),
-        ..caller
+        ..caller.0
     };
     let body = body.map_err(|e| payload_error(&e))?;
     let RenewRequest { csr } = serde_json::from_slice::<JsonObject<RenewRequest>>(&body)

@@ -9,11 +9,11 @@ use super::{
     parse_id, parse_sort,
 };
 use crate::domain::agent::{Agent, AgentStatus, AllowedIps, Hostname, Tags, parse_description};
-use crate::domain::audit::Caller;
 use crate::domain::{AgentId, CaId};
 use crate::error::ApiError;
 use crate::registry::{self, AgentUpdate, ManualEnrolment};
 use crate::routes::JsonObject;
+use crate::routes::caller::RequestCaller;
 use crate::state::AppState;
 use crate::store::{AgentFilter, SortKey, StoreError};
 
@@ -253,7 +253,7 @@ impl TryFrom<CreateAgent> for ManualEnrolment {
 #[utoipa::path(post, path = "/agents", tag = "agents", request_body = CreateAgent, security(("bearer" = [])), responses((status = 201, body = AgentItem), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     body: web::Json<JsonObject<CreateAgent>>,
 ) -> Result<HttpResponse, ApiError> {
     let enrolment = ManualEnrolment::try_from(body.into_inner().0)?;
@@ -297,7 +297,7 @@ impl TryFrom<UpdateAgent> for AgentUpdate {
 pub async fn update(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    caller: Caller,
+    caller: RequestCaller,
     body: web::Json<JsonObject<UpdateAgent>>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
@@ -311,7 +311,7 @@ pub async fn update(
 pub async fn revoke(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    caller: Caller,
+    caller: RequestCaller,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let now = OffsetDateTime::now_utc();
@@ -331,7 +331,7 @@ pub async fn revoke(
 pub async fn toggle(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    caller: Caller,
+    caller: RequestCaller,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;

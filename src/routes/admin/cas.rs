@@ -5,11 +5,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{ListResponse, optional_time, page, parse_id, parse_sort};
-use crate::domain::audit::Caller;
 use crate::domain::ca::{Ca, parse_name};
 use crate::domain::{AgentId, CaId};
 use crate::error::ApiError;
 use crate::routes::JsonObject;
+use crate::routes::caller::RequestCaller;
 use crate::state::AppState;
 use crate::store::{CaFilter, SortKey};
 
@@ -105,7 +105,7 @@ pub async fn get(
 #[utoipa::path(post, path = "/ca", tag = "cas", request_body = CreateCa, security(("bearer" = [])), responses((status = 201, body = CaItem), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     body: web::Json<JsonObject<CreateCa>>,
 ) -> Result<HttpResponse, ApiError> {
     let CreateCa { name, certificate } = body.into_inner().0;
@@ -121,7 +121,7 @@ pub async fn create(
 pub async fn delete(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    caller: Caller,
+    caller: RequestCaller,
 ) -> Result<HttpResponse, ApiError> {
     state
         .registry
@@ -155,7 +155,7 @@ struct CrlBody {
 pub async fn put_crl(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    caller: Caller,
+    caller: RequestCaller,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let ca_id: CaId = parse_id(&id)?;

@@ -4,10 +4,10 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::domain::audit::Caller;
 use crate::domain::policy::{Policy, PolicyChange};
 use crate::error::ApiError;
 use crate::routes::JsonObject;
+use crate::routes::caller::RequestCaller;
 use crate::state::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -47,7 +47,7 @@ pub async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 #[utoipa::path(put, path = "/config", tag = "config", request_body = UpdatePolicy, security(("bearer" = [])), responses((status = 200, body = PolicyBody), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     body: web::Json<JsonObject<UpdatePolicy>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner().0;

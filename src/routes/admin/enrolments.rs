@@ -8,12 +8,12 @@ use time::{Duration, OffsetDateTime};
 use super::{ListResponse, OptionalAgentFields, field_error, optional_body, page, parse_id};
 use crate::domain::AgentId;
 use crate::domain::agent::Hostname;
-use crate::domain::audit::Caller;
 use crate::domain::enrolment::{EnrolmentToken, PendingEnrolment};
 use crate::domain::enrolment::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
 use crate::error::ApiError;
 use crate::issuance::NewPendingEnrolment;
 use crate::routes::JsonObject;
+use crate::routes::caller::RequestCaller;
 use crate::state::AppState;
 use crate::store::Page;
 
@@ -171,7 +171,7 @@ impl TryFrom<CreateEnrolment> for NewPendingEnrolment {
 #[utoipa::path(post, path = "/enrollments", tag = "enrolment", request_body = CreateEnrolment, security(("bearer" = [])), responses((status = 201, description = "A pending agent and its one-time token, shown this once", body = TokenIssued), (status = "4XX", description = "Refused; `error.code` says why", body = crate::error::ErrorBody), (status = "5XX", description = "certgate could not answer (`internal_error`, `database_unavailable`, `internal_ca_unavailable`)", body = crate::error::ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     body: web::Json<JsonObject<CreateEnrolment>>,
 ) -> Result<HttpResponse, ApiError> {
     let request = NewPendingEnrolment::try_from(body.into_inner().0)?;
@@ -208,7 +208,7 @@ pub async fn pending_page(state: &AppState, page: Page) -> Result<HttpResponse, 
 pub async fn rotate(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    caller: Caller,
+    caller: RequestCaller,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
