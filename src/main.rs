@@ -108,7 +108,12 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Migrate => with_settings(cli.config.as_deref(), |settings| async move {
-            certgate::startup::open_store(&settings).await?;
+            // Closed, so that the database file is left complete, with no -wal or -shm
+            // file beside it, as a stopped `serve` leaves it.
+            certgate::startup::open_store(&settings)
+                .await?
+                .close()
+                .await;
             tracing::info!("migrations applied");
             Ok(())
         }),

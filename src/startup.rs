@@ -232,6 +232,13 @@ pub fn open_internal_ca(settings: &Settings) -> Result<InternalCa, String> {
 /// `certgate ca init`: the internal CA's files, and its row as a trusted CA.
 pub async fn init_internal_ca(settings: &Settings) -> anyhow::Result<Ca> {
     let store = open_store(settings).await?;
+    let registered = register_internal_ca(settings, Arc::clone(&store)).await;
+    // As `migrate`: the database file is left complete, with no -wal or -shm beside it.
+    store.close().await;
+    registered
+}
+
+async fn register_internal_ca(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Ca> {
     let trust = Arc::new(TrustIndex::new(store.policy().await?, 0));
     let registry = Arc::new(Registry::new(store, trust));
     let issuance = Issuance::new(

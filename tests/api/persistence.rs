@@ -498,6 +498,30 @@ fn certgate_on(url: &str, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The one-shot commands that write the database (`migrate`, `ca init`) leave it as a
+/// stopped `serve` does: one complete file, no `-wal` or `-shm` beside it.
+#[test]
+fn one_shot_commands_leave_a_self_contained_database() {
+    let files = SqliteFiles::new();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+            .args(args)
+            .env_clear()
+            .env("CERTGATE_DATA_DIR", files.path(""))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        for made in ["certgate.db-wal", "certgate.db-shm"] {
+            assert!(!files.path(made).exists(), "{args:?} left {made} behind");
+        }
+    };
+    // Creating the database, then opening an existing one.
+    run(&["migrate"]);
+    run(&["migrate"]);
+    run(&["ca", "init"]);
+    assert!(files.path("certgate.db").exists());
+}
+
 /// `certgate backup` copies a database certgate is serving, and the copy serves again.
 #[tokio::test]
 async fn backup_of_a_live_database_restores_every_agent_and_revocation() {
