@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Every `.rs` file under `src/` of both crates, with its code lines (comments and unit tests left out).
+/// Every `.rs` file under `src/` of both crates, with its code lines (comments and unit
+/// tests left out).
 fn sources() -> Vec<(String, Vec<String>)> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
