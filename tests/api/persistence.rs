@@ -433,6 +433,14 @@ impl SqliteFiles {
     fn url(&self) -> String {
         format!("sqlite://{}", self.path("certgate.db").display())
     }
+
+    /// SQLite's write-ahead log and its index found beside `certgate.db`.
+    fn write_ahead_files(&self) -> Vec<&'static str> {
+        ["certgate.db-wal", "certgate.db-shm"]
+            .into_iter()
+            .filter(|name| self.path(name).exists())
+            .collect()
+    }
 }
 
 /// Agents and revoked agents in a SQLite file, read behind certgate's back.
@@ -487,15 +495,19 @@ async fn a_clean_stop_leaves_the_database_file_complete_on_its_own() {
     assert_eq!(agents_in(&copy).await, (300, 100));
 }
 
-/// The certgate binary run with `args` on the database at `url`, and nothing else in its
-/// environment.
-fn certgate_on(url: &str, args: &[&str]) -> std::process::Output {
+/// The certgate binary run with `args` and `env`, and nothing else in its environment.
+fn certgate_with(env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
         .args(args)
         .env_clear()
-        .env("CERTGATE_DATABASE_URL", url)
+        .envs(env.iter().copied())
         .output()
         .unwrap()
+}
+
+/// The certgate binary run with `args` on the database at `url`.
+fn certgate_on(url: &str, args: &[&str]) -> std::process::Output {
+    certgate_with(&[("CERTGATE_DATABASE_URL", url)], args)
 }
 
 /// The one-shot commands that write the database (`migrate`, `ca init`) leave it as a
@@ -503,17 +515,11 @@ fn certgate_on(url: &str, args: &[&str]) -> std::process::Output {
 #[test]
 fn one_shot_commands_leave_a_self_contained_database() {
     let files = SqliteFiles::new();
+    let data_dir = files.path("");
     let run = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
-            .args(args)
-            .env_clear()
-            .env("CERTGATE_DATA_DIR", files.path(""))
-            .output()
-            .unwrap();
+        let output = certgate_with(&[("CERTGATE_DATA_DIR", data_dir.to_str().unwrap())], args);
         assert!(output.status.success(), "{args:?}: {output:?}");
-        for made in ["certgate.db-wal", "certgate.db-shm"] {
-            assert!(!files.path(made).exists(), "{args:?} left {made} behind");
-        }
+        assert_eq!(files.write_ahead_files(), Vec::<&str>::new(), "{args:?}");
     };
     // Creating the database, then opening an existing one.
     run(&["migrate"]);
@@ -631,12 +637,11 @@ async fn backup_never_creates_or_migrates_the_database() {
             .contains(&format!("has not applied migration {latest} ")),
         "{copied:?}"
     );
-    for made in ["certgate.db-wal", "certgate.db-shm"] {
-        assert!(
-            !files.path(made).exists(),
-            "{made} left behind next to a stopped database"
-        );
-    }
+    assert_eq!(
+        files.write_ahead_files(),
+        Vec::<&str>::new(),
+        "left behind next to a stopped database"
+    );
     let behind = all[..all.len() - 1].to_vec();
     assert_eq!(
         versions(files.path("certgate.db")).await,
