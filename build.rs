@@ -11,30 +11,34 @@ fn main() {
     let given = std::env::var("CERTGATE_BUILD_REVISION")
         .ok()
         .filter(|revision| !revision.trim().is_empty());
-    let revision = given.or_else(|| {
-        Command::new("git")
-            .args(["rev-parse", "--short=12", "HEAD"])
-            .output()
-            .ok()
-            .filter(|output| output.status.success())
-            .and_then(|output| String::from_utf8(output.stdout).ok())
-            .map(|text| text.trim().to_owned())
-            .filter(|text| !text.is_empty())
-    });
-    let revision = revision.unwrap_or_else(|| "unknown".to_owned());
+    let revision = given
+        .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
+        .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=CERTGATE_GIT_REVISION={revision}");
-    // A new commit moves the branch HEAD points to; a checkout moves HEAD itself.
-    let head = Path::new(".git/HEAD");
-    if head.exists() {
-        println!("cargo:rerun-if-changed=.git/HEAD");
-        let branch = std::fs::read_to_string(head)
-            .ok()
-            .and_then(|text| text.strip_prefix("ref: ").map(|r| r.trim().to_owned()));
-        if let Some(branch) = branch.filter(|branch| Path::new(".git").join(branch).exists()) {
-            println!("cargo:rerun-if-changed=.git/{branch}");
-        }
-        if Path::new(".git/packed-refs").exists() {
-            println!("cargo:rerun-if-changed=.git/packed-refs");
+    // A new commit moves the branch HEAD points to; a checkout moves HEAD itself. Git names
+    // the files: in a linked worktree `.git` is a file and HEAD lives elsewhere.
+    let mut watched = vec!["HEAD".to_owned(), "packed-refs".to_owned()];
+    // A detached HEAD names itself.
+    watched.extend(
+        git(&["rev-parse", "--symbolic-full-name", "HEAD"]).filter(|branch| branch != "HEAD"),
+    );
+    for name in watched {
+        if let Some(path) =
+            git(&["rev-parse", "--git-path", &name]).filter(|path| Path::new(path).exists())
+        {
+            println!("cargo:rerun-if-changed={path}");
         }
     }
+}
+
+/// What a git command prints, trimmed; `None` when git is missing, fails or prints nothing.
+fn git(args: &[&str]) -> Option<String> {
+    Command::new("git")
+        .args(args)
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
 }
