@@ -120,12 +120,9 @@ def main():
                 shutil.rmtree(copy, ignore_errors=True)
                 shutil.copytree(data, copy)
                 port = R.free_port()
-                env = dict(os.environ, CERTGATE_LISTEN=f"127.0.0.1:{port}",
-                           CERTGATE_DATA_DIR=copy, CERTGATE_ADMIN_TOKEN=R.TOKEN,
-                           MTLS_VERIFY_SECRET=R.SECRET, CERTGATE_LOG_LEVEL="error")
                 started = time.monotonic()
                 requests, served, background = callgrind(
-                    [binary, "serve"], env, port, os.path.join(work, name), values, header,
+                    [binary, "serve"], R.certgate_env(copy, port), port, os.path.join(work, name), values, header,
                     args.seconds)
                 print(f"{mode}: {name} ({binary}) {served / requests:,.0f} on the request "
                       f"path ({trivial / (served / requests):.3f} of the trivial handler's), "

@@ -103,16 +103,21 @@ def api(port, method, path, body=None):
         return json.loads(text) if text else None
 
 
+def certgate_env(data_dir, port, cache_seconds=0):
+    """The environment every bench certgate runs with: its data, port, token and secret."""
+    return dict(os.environ, CERTGATE_LISTEN=f"127.0.0.1:{port}", CERTGATE_DATA_DIR=data_dir,
+                CERTGATE_ADMIN_TOKEN=TOKEN, MTLS_VERIFY_SECRET=SECRET,
+                CERTGATE_LOG_LEVEL="error",
+                CERTGATE_DECISION_CACHE_SECONDS=str(cache_seconds))
+
+
 class Certgate:
     """A release certgate on a fresh port over a given data directory."""
 
     def __init__(self, data_dir, port=None, cache_seconds=0):
         self.data_dir = data_dir
         self.port = port or free_port()
-        env = dict(os.environ, CERTGATE_LISTEN=f"127.0.0.1:{self.port}",
-                   CERTGATE_DATA_DIR=data_dir, CERTGATE_ADMIN_TOKEN=TOKEN,
-                   MTLS_VERIFY_SECRET=SECRET, CERTGATE_LOG_LEVEL="error",
-                   CERTGATE_DECISION_CACHE_SECONDS=str(cache_seconds))
+        env = certgate_env(data_dir, self.port, cache_seconds)
         started = time.monotonic()
         self.proc = subprocess.Popen([CERTGATE, "serve"], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
